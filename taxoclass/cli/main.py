@@ -1,0 +1,74 @@
+"""Entry point of the ``taxoclass`` command.
+
+Each command group lives in its own module of this package and exposes ``register(subparsers)``; the module is
+imported when the parser is built, so it must not import TensorFlow at module level (commands that do not train
+or predict answer in well under a second). Bad input -> one line on stderr, exit status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from taxoclass.exceptions import TaxoclassError
+
+# command-group modules, in the order they appear in --help
+COMMAND_MODULES = [
+    "taxoclass.cli.taxonomy_cmd",
+    "taxoclass.cli.cluster_cmd",
+    "taxoclass.cli.data_cmd",
+    "taxoclass.cli.model_cmds",
+]
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(TaxoclassError):
+    """Bad command-line arguments."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from taxoclass import __version__
+
+    parser = _Parser(prog="taxoclass", description="Hierarchical (taxonomy-based) image classification.")
+    parser.add_argument("--version", action="version", version=f"taxoclass {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # command group not built yet
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except TaxoclassError as exc:
+        print(f"taxoclass: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        print(f"taxoclass: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("taxoclass: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

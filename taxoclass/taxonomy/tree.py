@@ -1,0 +1,708 @@
+"""The :class:`Taxonomy`: an immutable rooted tree of classes.
+
+Nodes are identified by their **path**: a tuple of names from the root to the node, root included, e.g.
+``("root", "animal", "bird", "bird")``. The same name may therefore appear in several places (CIFAR-10's
+``animal/bird/bird``) and still be two distinct nodes. Wherever a node is expected you may pass:
+
+- its path as a tuple or list (with or without the root's name),
+- a class (leaf) name,
+- any node name that occurs once in the tree,
+- a ``/``-joined path string (``"animal/bird"``).
+
+Classes are the leaves. Their order -- the order of class indices used by models, metrics and predictions -- is
+the order in which the source listed them (for a TSV with a ``label`` column that is label order), unless a
+``class_order`` is given; :meth:`Taxonomy.with_class_order` reorders them, e.g. to follow a ``classes.txt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Union
+
+import networkx as nx
+import numpy as np
+
+from taxoclass.exceptions import ClassMismatchError, TaxonomyError
+
+Node = tuple
+NodeRef = Union[str, Sequence[str]]
+
+ARTIFICIAL_ROOT = "root"
+
+__all__ = ["Taxonomy", "Node", "ARTIFICIAL_ROOT"]
+
+
+def _fmt(node: Node) -> str:
+    return "/".join(node)
+
+
+class Taxonomy:
+    """An immutable rooted tree whose leaves are the classes.
+
+    Build one with :meth:`from_paths`, :meth:`from_edges`, :meth:`from_nested` or read a file with
+    :func:`taxoclass.load_taxonomy`.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_paths([["animal", "cat"], ["animal", "dog"], ["vehicle", "car"]])
+    >>> tax.classes
+    ('cat', 'dog', 'car')
+    >>> tax.root
+    ('root',)
+    >>> tax.lca("cat", "dog")
+    ('root', 'animal')
+    >>> tax.distance("cat", "car")
+    4
+    """
+
+    # ------------------------------------------------------------------ construction
+    def __init__(self, nodes: Sequence[Node], parents: Sequence[int], *, class_order: Sequence[str] | None = None,
+                 artificial_root: bool = False, source: str | None = None):
+        """Low-level constructor; prefer :meth:`from_paths` / :meth:`from_edges` / :meth:`from_nested`.
+
+        ``nodes`` are paths (tuples) in pre-order with the root first; ``parents[i]`` is the index of the parent of
+        ``nodes[i]`` (-1 for the root).
+        """
+        self._nodes: tuple[Node, ...] = tuple(tuple(n) for n in nodes)
+        self._parent = np.asarray(parents, dtype=np.int64)
+        self.artificial_root = bool(artificial_root)
+        self.source = source
+        if not self._nodes:
+            raise TaxonomyError(f"{source or 'taxonomy'}: the tree is empty; expected at least one class.")
+        self._index = {n: i for i, n in enumerate(self._nodes)}
+        n = len(self._nodes)
+        children: list[list[int]] = [[] for _ in range(n)]
+        for i in range(1, n):
+            children[int(self._parent[i])].append(i)
+        self._children = tuple(tuple(c) for c in children)
+        self._depth = np.array([len(p) - 1 for p in self._nodes], dtype=np.int64)
+        # heights: longest downward path to a leaf (pre-order => children come after parents)
+        height = np.zeros(n, dtype=np.int64)
+        for i in range(n - 1, 0, -1):
+            p = self._parent[i]
+            if height[i] + 1 > height[p]:
+                height[p] = height[i] + 1
+        self._height = height
+        leaf_idx = [i for i in range(n) if not self._children[i]]
+        # class names must be unique among leaves
+        by_name: dict[str, list[int]] = {}
+        for i in leaf_idx:
+            by_name.setdefault(self._nodes[i][-1], []).append(i)
+        dups = {k: v for k, v in by_name.items() if len(v) > 1}
+        if dups:
+            desc = "; ".join(f"'{k}' at " + ", ".join(_fmt(self._nodes[i]) for i in v) for k, v in dups.items())
+            raise TaxonomyError(
+                f"{source or 'taxonomy'}: class names must be unique among leaves, but {desc}. "
+                "Rename the leaves so that each class has its own name (e.g. 'other_fish', 'other_copepod')."
+            )
+        leaf_of_name = {self._nodes[i][-1]: i for i in leaf_idx}
+        if class_order is None:
+            order = [self._nodes[i][-1] for i in leaf_idx]
+        else:
+            order = list(class_order)
+            self._check_same(order, list(leaf_of_name), what="class_order")
+        self._classes = tuple(order)
+        self._class_index = {c: k for k, c in enumerate(self._classes)}
+        self._leaf_node_idx = np.array([leaf_of_name[c] for c in self._classes], dtype=np.int64)
+        self._leaf_set = frozenset(leaf_idx)
+        # name -> node indices, for resolving references
+        names: dict[str, list[int]] = {}
+        for i, p in enumerate(self._nodes):
+            names.setdefault(p[-1], []).append(i)
+        self._by_name = names
+        self._joined = {_fmt(p): i for i, p in enumerate(self._nodes)}
+        self._graph = None
+        self._leaf_matrices = None
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[Sequence[str]], *, root: str | None = None,
+                   class_order: Sequence[str] | None = None, origins: Sequence[str] | None = None,
+                   source: str | None = None) -> "Taxonomy":
+        """Build a taxonomy from root-to-leaf paths, one per class.
+
+        Parameters
+        ----------
+        paths : iterable of sequences of str
+            Each path lists the names from the top of the tree down to a class (leaf).
+        root : str, optional
+            Name of the root. When every path starts with the same name, that name is the root. Otherwise (a
+            forest) an artificial root named ``root`` (or this value) is added above the tops.
+        class_order : sequence of str, optional
+            Order of the classes (class indices). Default: the order of ``paths``.
+        origins : sequence of str, optional
+            Where each path came from (e.g. ``"taxonomy.tsv line 4"``), used in error messages.
+        source : str, optional
+            Name of the file, used in error messages.
+
+        Examples
+        --------
+        >>> Taxonomy.from_paths([["a", "b", "x"], ["a", "y"]]).classes
+        ('x', 'y')
+        """
+        paths = [tuple(str(s) for s in p) for p in paths]
+        where = list(origins) if origins is not None else [f"path {i + 1}" for i in range(len(paths))]
+        src = source or "taxonomy"
+        if not paths:
+            raise TaxonomyError(f"{src}: no classes found; expected at least one root-to-leaf path.")
+        for p, w in zip(paths, where):
+            if not p:
+                raise TaxonomyError(f"{src}, {w}: empty path; every class needs at least its own name.")
+            for s in p:
+                if not s.strip():
+                    raise TaxonomyError(f"{src}, {w}: empty node name in path {'/'.join(p)!r}; "
+                                        "remove the empty level or give the node a name.")
+        tops = {p[0] for p in paths}
+        artificial = False
+        if root is not None and not (len(tops) == 1 and root in tops):
+            paths = [(root,) + p for p in paths]
+            artificial = True
+        elif len(tops) > 1 or (len(tops) == 1 and any(len(p) == 1 for p in paths) and len(paths) > 1):
+            paths = [(ARTIFICIAL_ROOT,) + p for p in paths]
+            artificial = True
+        # detect duplicates and leaves that are also internal nodes
+        seen: dict[tuple, str] = {}
+        for p, w in zip(paths, where):
+            if p in seen:
+                raise TaxonomyError(f"{src}: class {_fmt(p[1:] if artificial else p)!r} is listed twice "
+                                    f"({seen[p]} and {w}); list each class once.")
+            seen[p] = w
+        prefixes: dict[tuple, str] = {}
+        for p, w in zip(paths, where):
+            for k in range(1, len(p)):
+                prefixes.setdefault(p[:k], w)
+        for p, w in zip(paths, where):
+            if p in prefixes:
+                raise TaxonomyError(
+                    f"{src}, {w}: {p[-1]!r} is a class (leaf) but also has children ({prefixes[p]} goes below it); "
+                    f"a class must be a leaf: move its images to a child such as '{p[-1]}/{p[-1]}_other'.")
+        # pre-order node list with insertion order of children
+        child_map: dict[tuple, list[tuple]] = {}
+        root_node = paths[0][:1]
+        for p in paths:
+            for k in range(1, len(p)):
+                lst = child_map.setdefault(p[:k], [])
+                if p[:k + 1] not in lst:
+                    lst.append(p[:k + 1])
+        nodes: list[tuple] = []
+        parents: list[int] = []
+        stack = [(root_node, -1)]
+        # iterative pre-order
+        while stack:
+            node, par = stack.pop()
+            idx = len(nodes)
+            nodes.append(node)
+            parents.append(par)
+            for ch in reversed(child_map.get(node, [])):
+                stack.append((ch, idx))
+        order = class_order if class_order is not None else [p[-1] for p in paths]
+        return cls(nodes, parents, class_order=order, artificial_root=artificial, source=source)
+
+    @classmethod
+    def from_edges(cls, edges: Iterable[tuple[str, str]], *, class_order: Sequence[str] | None = None,
+                   origins: Sequence[str] | None = None, source: str | None = None,
+                   root: str | None = None) -> "Taxonomy":
+        """Build a taxonomy from (parent, child) name pairs.
+
+        Names must be unique in an edge list (a name *is* the node). Detects cycles, nodes with two parents and
+        duplicate edges, naming the offending lines via ``origins``.
+
+        Examples
+        --------
+        >>> Taxonomy.from_edges([("animal", "cat"), ("animal", "dog")]).classes
+        ('cat', 'dog')
+        """
+        edges = [(str(a), str(b)) for a, b in edges]
+        where = list(origins) if origins is not None else [f"edge {i + 1}" for i in range(len(edges))]
+        src = source or "edge list"
+        if not edges:
+            raise TaxonomyError(f"{src}: no edges found; expected lines of 'parent<TAB>child'.")
+        parent_of: dict[str, tuple[str, str]] = {}
+        children: dict[str, list[str]] = {}
+        for (a, b), w in zip(edges, where):
+            if not a.strip() or not b.strip():
+                raise TaxonomyError(f"{src}, {w}: empty parent or child name; each line needs 'parent<TAB>child'.")
+            if a == b:
+                raise TaxonomyError(f"{src}, {w}: node {a!r} is its own parent (a cycle); remove this line.")
+            if b in parent_of:
+                pa, pw = parent_of[b]
+                if pa == a:
+                    raise TaxonomyError(f"{src}, {w}: duplicate child {b!r} under {a!r} (also at {pw}); "
+                                        "list each edge once.")
+                raise TaxonomyError(f"{src}, {w}: node {b!r} has two parents, {pa!r} ({pw}) and {a!r} ({w}); "
+                                    "a taxonomy is a tree: keep one of the two lines.")
+            parent_of[b] = (a, w)
+            children.setdefault(a, []).append(b)
+        g = nx.DiGraph()
+        g.add_edges_from(edges)
+        try:
+            cycle = nx.find_cycle(g)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            names = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
+            lines = ", ".join(parent_of[v][1] for _, v in cycle)
+            raise TaxonomyError(f"{src}: cycle {names} ({lines}); a taxonomy is a tree: break the cycle.")
+        tops = [n for n in children if n not in parent_of]
+        if root is not None and root not in tops:
+            tops_root = None
+        else:
+            tops_root = tops[0] if len(tops) == 1 else None
+        paths = []
+        leaf_origin = []
+
+        def walk(node, prefix):
+            stack = [(node, prefix)]
+            while stack:
+                nd, pre = stack.pop()
+                path = pre + (nd,)
+                kids = children.get(nd)
+                if not kids:
+                    paths.append(path)
+                    leaf_origin.append(parent_of[nd][1] if nd in parent_of else src)
+                else:
+                    for k in reversed(kids):
+                        stack.append((k, path))
+
+        for t in tops:
+            walk(t, ())
+        tax = cls.from_paths(paths, origins=leaf_origin, source=source,
+                             root=root if tops_root is None and root is not None else None)
+        if class_order is not None:
+            tax = tax.with_class_order(class_order)
+        return tax
+
+    @classmethod
+    def from_nested(cls, tree: dict, *, class_order: Sequence[str] | None = None, source: str | None = None
+                    ) -> "Taxonomy":
+        """Build from a nested mapping ``{node: {child: {...}}}``; leaves are ``{}``, ``None`` or list items.
+
+        Examples
+        --------
+        >>> Taxonomy.from_nested({"animal": {"cat": {}, "dog": None}, "plant": ["rose"]}).classes
+        ('cat', 'dog', 'rose')
+        """
+        src = source or "nested taxonomy"
+        if not isinstance(tree, dict) or not tree:
+            raise TaxonomyError(f"{src}: expected a non-empty mapping {{node: {{child: ...}}}} at the top level.")
+        paths: list[tuple] = []
+
+        def walk(obj, prefix):
+            if obj is None or (isinstance(obj, dict) and not obj) or (isinstance(obj, list) and not obj):
+                paths.append(prefix)
+            elif isinstance(obj, dict):
+                for k, v in obj.items():
+                    walk(v, prefix + (str(k),))
+            elif isinstance(obj, list):
+                for item in obj:
+                    if isinstance(item, dict):
+                        walk(item, prefix)
+                    elif isinstance(item, (str, int, float)):
+                        paths.append(prefix + (str(item),))
+                    else:
+                        raise TaxonomyError(f"{src}: under {'/'.join(prefix)!r}, list item {item!r} is neither a "
+                                            "name nor a mapping.")
+            elif isinstance(obj, (str, int, float)):
+                paths.append(prefix + (str(obj),))
+            else:
+                raise TaxonomyError(f"{src}: under {'/'.join(prefix)!r}, unexpected value {obj!r}; expected a "
+                                    "mapping, a list of names, or an empty value for a leaf.")
+
+        walk(tree, ())
+        return cls.from_paths(paths, class_order=class_order, source=source)
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def root(self) -> Node:
+        """The root node (a path tuple of length 1)."""
+        return self._nodes[0]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class (leaf) names in class-index order."""
+        return self._classes
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (leaves)."""
+        return len(self._classes)
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node, in pre-order (root first, children in source order)."""
+        return self._nodes
+
+    @property
+    def leaves(self) -> list[Node]:
+        """Leaf nodes in class-index order."""
+        return [self._nodes[i] for i in self._leaf_node_idx]
+
+    @property
+    def internal_nodes(self) -> list[Node]:
+        """Internal (non-leaf) nodes in pre-order."""
+        return [n for i, n in enumerate(self._nodes) if self._children[i]]
+
+    @property
+    def classifier_nodes(self) -> list[Node]:
+        """Internal nodes with two or more children: the nodes that need a classifier, in pre-order."""
+        return [n for i, n in enumerate(self._nodes) if len(self._children[i]) >= 2]
+
+    @property
+    def height(self) -> int:
+        """Height of the tree: the longest root-to-leaf path, in edges."""
+        return int(self._height[0])
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """A frozen networkx DiGraph (parent -> child) over the path-tuple nodes, with ``name`` attributes."""
+        if self._graph is None:
+            g = nx.DiGraph()
+            for i, n in enumerate(self._nodes):
+                g.add_node(n, name=n[-1], depth=int(self._depth[i]))
+            g.add_edges_from((self._nodes[int(self._parent[i])], self._nodes[i]) for i in range(1, len(self._nodes)))
+            self._graph = nx.freeze(g)
+        return self._graph
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self):
+        return iter(self._nodes)
+
+    def __contains__(self, ref) -> bool:
+        try:
+            self._resolve(ref)
+        except TaxonomyError:
+            return False
+        return True
+
+    def __eq__(self, other) -> bool:
+        """Two taxonomies are equal when they have the same nodes, edges, root and class order."""
+        if not isinstance(other, Taxonomy):
+            return NotImplemented
+        return (self._classes == other._classes and set(self._nodes) == set(other._nodes)
+                and self.root == other.root)
+
+    def __hash__(self):
+        return hash((self._classes, frozenset(self._nodes)))
+
+    def __repr__(self) -> str:
+        return (f"Taxonomy(root={self.root[-1]!r}, classes={self.n_classes}, nodes={len(self._nodes)}, "
+                f"height={self.height})")
+
+    # ------------------------------------------------------------------ resolving references
+    def _resolve(self, ref) -> int:
+        if isinstance(ref, (np.integer,)):
+            ref = int(ref)
+        if isinstance(ref, str):
+            if ref in self._class_index:
+                return int(self._leaf_node_idx[self._class_index[ref]])
+            hits = self._by_name.get(ref)
+            if hits and len(hits) == 1:
+                return hits[0]
+            if hits:
+                raise TaxonomyError(
+                    f"node name {ref!r} is ambiguous: it occurs at "
+                    + ", ".join(repr(_fmt(self._nodes[i])) for i in hits)
+                    + "; pass the path instead, e.g. " + repr(_fmt(self._nodes[hits[0]])) + ".")
+            if ref in self._joined:
+                return self._joined[ref]
+            rooted = _fmt(self.root) + "/" + ref
+            if rooted in self._joined:
+                return self._joined[rooted]
+            raise TaxonomyError(f"no node {ref!r} in the taxonomy; expected a class name, a unique node name or a "
+                                f"'/'-joined path (classes: {self._preview()}).")
+        if isinstance(ref, (tuple, list)):
+            t = tuple(ref)
+            if t in self._index:
+                return self._index[t]
+            if self.root + t in self._index:
+                return self._index[self.root + t]
+            raise TaxonomyError(f"no node with path {'/'.join(map(str, t))!r} in the taxonomy; a path lists the "
+                                f"names from the root ({self.root[-1]!r}) down to the node.")
+        raise TaxonomyError(f"cannot use {ref!r} as a taxonomy node: expected a name, a path tuple or a "
+                            "'/'-joined path string.")
+
+    def _preview(self, n: int = 8) -> str:
+        cs = list(self._classes[:n])
+        more = f", ... ({self.n_classes} in all)" if self.n_classes > n else ""
+        return ", ".join(cs) + more
+
+    def node(self, ref: NodeRef) -> Node:
+        """Resolve a reference (name, path tuple or '/'-path) to its node path.
+
+        >>> Taxonomy.from_paths([["a", "x"], ["b", "y"]]).node("x")
+        ('root', 'a', 'x')
+        """
+        return self._nodes[self._resolve(ref)]
+
+    @staticmethod
+    def name(node: Node) -> str:
+        """Display name of a node (the last element of its path)."""
+        return node[-1]
+
+    # ------------------------------------------------------------------ classes
+    def class_index(self, name: str) -> int:
+        """Index of a class name.
+
+        >>> Taxonomy.from_paths([["a", "x"], ["b", "y"]]).class_index("y")
+        1
+        """
+        try:
+            return self._class_index[name]
+        except KeyError:
+            raise TaxonomyError(f"unknown class {name!r}; expected one of: {self._preview()}.") from None
+
+    def index_to_class(self, index: int) -> str:
+        """Class name of a class index."""
+        return self._classes[int(index)]
+
+    def encode(self, labels: Iterable[str]) -> np.ndarray:
+        """Class names -> class indices; unknown names are all listed in one :class:`ClassMismatchError`.
+
+        >>> Taxonomy.from_paths([["a", "x"], ["b", "y"]]).encode(["y", "x"]).tolist()
+        [1, 0]
+        """
+        labels = list(labels)
+        ci = self._class_index
+        missing = sorted({str(lab) for lab in labels if lab not in ci})
+        if missing:
+            raise ClassMismatchError(
+                f"{len(missing)} label(s) are not classes of the taxonomy: {', '.join(missing)}. "
+                "Add them to the taxonomy file or remove those samples.")
+        return np.fromiter((ci[lab] for lab in labels), dtype=np.int64, count=len(labels))
+
+    def check_classes(self, classes: Iterable[str], *, source: str = "the data") -> None:
+        """Raise :class:`ClassMismatchError` unless ``classes`` are exactly the taxonomy's classes.
+
+        The message lists every class missing on either side.
+        """
+        self._check_same(list(classes), list(self._classes), what=source)
+
+    def _check_same(self, given: list, ours: list, *, what: str) -> None:
+        g, o = set(map(str, given)), set(map(str, ours))
+        not_in_tax = sorted(g - o)
+        not_in_data = sorted(o - g)
+        dup = sorted({c for c in given if given.count(c) > 1}) if len(given) != len(g) else []
+        if not_in_tax or not_in_data or dup:
+            parts = []
+            src = self.source or "the taxonomy"
+            if not_in_tax:
+                parts.append(f"{len(not_in_tax)} class(es) in {what} but not in {src}: {', '.join(not_in_tax)}")
+            if not_in_data:
+                parts.append(f"{len(not_in_data)} class(es) in {src} but not in {what}: {', '.join(not_in_data)}")
+            if dup:
+                parts.append(f"duplicated in {what}: {', '.join(dup)}")
+            raise ClassMismatchError("; ".join(parts) + ". Make the class lists match (fix the names, add the "
+                                     "missing classes to the taxonomy, or prune it with Taxonomy.prune).")
+
+    def with_class_order(self, classes: Sequence[str]) -> "Taxonomy":
+        """A copy whose class indices follow ``classes`` (e.g. a ``classes.txt``); same tree.
+
+        >>> Taxonomy.from_paths([["a", "x"], ["b", "y"]]).with_class_order(["y", "x"]).classes
+        ('y', 'x')
+        """
+        return Taxonomy(self._nodes, self._parent, class_order=list(classes), artificial_root=self.artificial_root,
+                        source=self.source)
+
+    # ------------------------------------------------------------------ structure queries
+    def is_leaf(self, ref: NodeRef) -> bool:
+        """True when the node is a class."""
+        return self._resolve(ref) in self._leaf_set
+
+    def parent(self, ref: NodeRef) -> Node | None:
+        """Parent node, or ``None`` for the root."""
+        p = int(self._parent[self._resolve(ref)])
+        return None if p < 0 else self._nodes[p]
+
+    def children(self, ref: NodeRef) -> list[Node]:
+        """Children in source order."""
+        return [self._nodes[i] for i in self._children[self._resolve(ref)]]
+
+    def ancestors(self, ref: NodeRef) -> list[Node]:
+        """Ancestors from the root down to the parent (the node itself excluded)."""
+        node = self._nodes[self._resolve(ref)]
+        return [node[:k] for k in range(1, len(node))]
+
+    def path(self, ref: NodeRef) -> list[Node]:
+        """Nodes from the root down to (and including) the node.
+
+        >>> [n[-1] for n in Taxonomy.from_paths([["a", "x"], ["b", "y"]]).path("x")]
+        ['root', 'a', 'x']
+        """
+        node = self._nodes[self._resolve(ref)]
+        return [node[:k] for k in range(1, len(node) + 1)]
+
+    def lineage(self, ref: NodeRef) -> list[str]:
+        """Names from the top of the tree down to the node, without an artificial root."""
+        node = self._nodes[self._resolve(ref)]
+        return list(node[1:] if self.artificial_root else node)
+
+    def depth(self, ref: NodeRef) -> int:
+        """Depth of a node (root = 0)."""
+        return int(self._depth[self._resolve(ref)])
+
+    def node_height(self, ref: NodeRef) -> int:
+        """Height of a node: the longest downward path from it to a leaf (leaves = 0)."""
+        return int(self._height[self._resolve(ref)])
+
+    def descendants(self, ref: NodeRef) -> list[Node]:
+        """Every node below ``ref`` (pre-order)."""
+        i = self._resolve(ref)
+        out, stack = [], list(reversed(self._children[i]))
+        while stack:
+            j = stack.pop()
+            out.append(self._nodes[j])
+            stack.extend(reversed(self._children[j]))
+        return out
+
+    def classes_under(self, ref: NodeRef) -> list[str]:
+        """Class names in the subtree of ``ref`` (in class order)."""
+        node = self._nodes[self._resolve(ref)]
+        k = len(node)
+        return [c for c, li in zip(self._classes, self._leaf_node_idx) if self._nodes[li][:k] == node]
+
+    def _lca_idx(self, i: int, j: int) -> int:
+        par, dep = self._parent, self._depth
+        while dep[i] > dep[j]:
+            i = par[i]
+        while dep[j] > dep[i]:
+            j = par[j]
+        while i != j:
+            i = par[i]
+            j = par[j]
+        return int(i)
+
+    def lca(self, a: NodeRef, b: NodeRef) -> Node:
+        """Lowest common ancestor of two nodes.
+
+        >>> Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]]).lca("x", "y")
+        ('root', 'a')
+        """
+        na, nb = self._nodes[self._resolve(a)], self._nodes[self._resolve(b)]
+        k = 0
+        m = min(len(na), len(nb))
+        while k < m and na[k] == nb[k]:
+            k += 1
+        return na[:k]
+
+    def distance(self, a: NodeRef, b: NodeRef) -> int:
+        """Number of edges on the tree path between two nodes."""
+        na, nb = self._nodes[self._resolve(a)], self._nodes[self._resolve(b)]
+        k = 0
+        m = min(len(na), len(nb))
+        while k < m and na[k] == nb[k]:
+            k += 1
+        return len(na) + len(nb) - 2 * k
+
+    def lca_height(self, a: NodeRef, b: NodeRef) -> int:
+        """Height of the LCA of two nodes (0 when a == b for leaves): the mistake severity of Bertinetto et al."""
+        return int(self._height[self._index[self.lca(a, b)]])
+
+    def leaf_matrices(self) -> dict[str, np.ndarray]:
+        """Class x class matrices (class order): ``distance``, ``lca_depth`` and ``lca_height``.
+
+        Vectorised, cached; the basis of hierarchical metrics.
+        """
+        if self._leaf_matrices is None:
+            leaves = [self._nodes[i] for i in self._leaf_node_idx]
+            H = max(len(p) for p in leaves)
+            anc = np.full((len(leaves), H), -1, dtype=np.int64)
+            for r, p in enumerate(leaves):
+                anc[r, :len(p)] = [self._index[p[:k + 1]] for k in range(len(p))]
+            eq = (anc[:, None, :] == anc[None, :, :]) & (anc[:, None, :] >= 0)
+            common = np.cumprod(eq, axis=2).sum(axis=2)  # number of shared nodes on the paths
+            lca_depth = common - 1
+            depth = np.array([len(p) - 1 for p in leaves])
+            dist = depth[:, None] + depth[None, :] - 2 * lca_depth
+            # the LCA node of (r, s) is anc[r, lca_depth[r, s]]
+            lca_node = np.take_along_axis(anc, lca_depth, axis=1)
+            self._leaf_matrices = {"distance": dist, "lca_depth": lca_depth,
+                                   "lca_height": self._height[lca_node], "lca_node": lca_node}
+        return self._leaf_matrices
+
+    def node_index(self, ref: NodeRef) -> int:
+        """Position of a node in :attr:`nodes` (pre-order)."""
+        return self._resolve(ref)
+
+    # ------------------------------------------------------------------ derived trees
+    def leaf_paths(self, *, include_root: bool | None = None) -> list[tuple[str, ...]]:
+        """Root-to-leaf name paths in class order; the artificial root is left out unless asked for."""
+        keep_root = (not self.artificial_root) if include_root is None else include_root
+        return [p if keep_root else p[1:] for p in self.leaves]
+
+    def subtree(self, ref: NodeRef) -> "Taxonomy":
+        """The subtree rooted at a node, as a new Taxonomy (class order preserved).
+
+        >>> Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]]).subtree("a").classes
+        ('x', 'y')
+        """
+        node = self._nodes[self._resolve(ref)]
+        k = len(node) - 1
+        paths = [p[k:] for p in self.leaves if p[:k + 1] == node]
+        return Taxonomy.from_paths(paths, source=self.source)
+
+    def prune(self, classes: Iterable[str], *, collapse: bool = False) -> "Taxonomy":
+        """Keep only ``classes`` (dropping emptied branches); ``collapse=True`` also removes single-child
+        internal nodes below the root (their child takes their place).
+
+        >>> t = Taxonomy.from_paths([["a", "b", "x"], ["a", "b", "y"], ["c", "z"]])
+        >>> t.prune(["x", "y"]).classes
+        ('x', 'y')
+        >>> [n[-1] for n in t.prune(["x", "z"], collapse=True).nodes]
+        ['root', 'x', 'z']
+        """
+        keep = list(dict.fromkeys(classes))
+        unknown = [c for c in keep if c not in self._class_index]
+        if unknown:
+            raise ClassMismatchError(f"cannot prune to classes that are not in the taxonomy: {', '.join(unknown)}.")
+        if not keep:
+            raise TaxonomyError("prune needs at least one class to keep.")
+        keep_set = set(keep)
+        paths = [p for p in self.leaves if p[-1] in keep_set]
+        if collapse:
+            counts: dict[tuple, set] = {}
+            for p in paths:
+                for k in range(1, len(p)):
+                    counts.setdefault(p[:k], set()).add(p[:k + 1])
+            new_paths = []
+            for p in paths:
+                q = [p[0]] + [p[k] for k in range(1, len(p)) if k == len(p) - 1 or len(counts[p[:k + 1]]) > 1]
+                new_paths.append(tuple(q))
+            paths = new_paths
+        order = [c for c in self._classes if c in keep_set]
+        # keep the root even if it ends up with a single child
+        return Taxonomy.from_paths(paths, class_order=order, source=self.source, root=self.root[-1]) \
+            if self.artificial_root else Taxonomy.from_paths(paths, class_order=order, source=self.source)
+
+    # ------------------------------------------------------------------ display
+    def format_tree(self, *, max_depth: int | None = None, show_counts: bool = True) -> str:
+        """An indented text drawing of the tree (leaf counts under internal nodes).
+
+        >>> print(Taxonomy.from_paths([["a", "x"], ["a", "y"]]).format_tree())
+        a  (2 classes, height 1)
+          x
+          y
+        """
+        n_leaves = np.zeros(len(self._nodes), dtype=np.int64)
+        for i in range(len(self._nodes) - 1, -1, -1):
+            if not self._children[i]:
+                n_leaves[i] = 1
+            if i > 0:
+                n_leaves[self._parent[i]] += n_leaves[i]
+        lines = []
+        stack = [0]
+        while stack:
+            i = stack.pop()
+            d = int(self._depth[i])
+            if max_depth is not None and d > max_depth:
+                continue
+            name = self._nodes[i][-1]
+            if self._children[i]:
+                extra = f"  ({n_leaves[i]} classes, height {int(self._height[i])})" if show_counts else ""
+                if max_depth is not None and d == max_depth:
+                    extra = f"  ({n_leaves[i]} classes below)"
+                lines.append("  " * d + name + extra)
+            else:
+                lines.append("  " * d + name)
+            stack.extend(reversed(self._children[i]))
+        return "\n".join(lines)
