@@ -9,5 +9,26 @@ from taxoclass.taxonomy import Taxonomy
 
 __version__ = "0.1.0"
 
-__all__ = ["Taxonomy", "TaxoclassError", "TaxonomyError", "ClassMismatchError", "ClusteringError", "DataError",
-           "ModelError", "__version__"]
+_LAZY = {
+    # models import TensorFlow: resolved on first access only
+    "TreeClassifier": "taxoclass.models",
+    "FlatClassifier": "taxoclass.models",
+    "load_model": "taxoclass.models",
+    "cluster_confusion": "taxoclass.clustering",
+    "load_taxonomy": "taxoclass.taxonomy",
+    "save_taxonomy": "taxoclass.taxonomy",
+    "ImageSet": "taxoclass.data",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'taxoclass' has no attribute {name!r}")
+
+
+__all__ = ["Taxonomy", "TreeClassifier", "FlatClassifier", "load_model", "cluster_confusion", "load_taxonomy",
+           "save_taxonomy", "ImageSet", "TaxoclassError", "TaxonomyError", "ClassMismatchError", "ClusteringError",
+           "DataError", "ModelError", "__version__"]

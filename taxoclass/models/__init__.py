@@ -1,0 +1,24 @@
+"""Models: the backbone registry, node blocks, TreeClassifier, FlatClassifier and their shared base.
+
+Submodules import TensorFlow; this package's ``__init__`` does not, so ``import taxoclass`` stays fast.
+"""
+
+__all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model"]
+
+_LAZY = {
+    "TreeClassifier": "taxoclass.models.tree",
+    "FlatClassifier": "taxoclass.models.flat",
+    "BaseClassifier": "taxoclass.models.base",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "load_model":
+        from taxoclass.models.base import BaseClassifier
+
+        return BaseClassifier.load
+    raise AttributeError(f"module 'taxoclass.models' has no attribute {name!r}")
