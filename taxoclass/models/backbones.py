@@ -1,0 +1,239 @@
+"""Registry of convolutional backbones (feature extractors) for flat and tree models.
+
+Every backbone built here maps raw images — float32 pixel values in [0, 255], shape (N, H, W, C) — to a 4-D
+feature map. It contains its own preprocessing layer (the scaling its ImageNet weights were trained with), so a
+saved model predicts on raw images. Grayscale inputs (C = 1) are repeated to three channels for the
+keras.applications backbones, so ImageNet weights apply to plankton images as they are.
+
+>>> from taxoclass.models.backbones import build_backbone
+>>> net = build_backbone("small_cnn", (64, 64, 1))
+>>> net.output_shape
+(None, 8, 8, 128)
+>>> build_backbone("inception_v3", (75, 75, 3)).output_shape
+(None, 1, 1, 2048)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+from keras import layers, ops
+
+from taxoclass.exceptions import ModelError
+
+# per-channel statistics of the ImageNet-trained keras.applications models
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+PREPROCESS_MODES = ("tf", "torch", "caffe", "unit", "none")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the registry knows about one backbone."""
+
+    name: str
+    application: str | None  # keras.applications constructor, None for small_cnn
+    min_size: int  # smallest accepted height/width in pixels
+    preprocess: str  # ImagePreprocess mode mapping [0, 255] to what the weights expect
+    imagenet: bool  # ImageNet weights available through keras.applications
+    description: str
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec for spec in (
+        BackboneSpec("inception_v3", "InceptionV3", 75, "tf", True,
+                     "InceptionV3 (23.8 M parameters, 2048 features), the plankton-study baseline; default 299 px"),
+        BackboneSpec("mobilenet_v2", "MobileNetV2", 32, "tf", True,
+                     "MobileNetV2 (2.3 M parameters, 1280 features), fast; default 224 px"),
+        BackboneSpec("resnet50", "ResNet50", 32, "caffe", True,
+                     "ResNet50 (23.6 M parameters, 2048 features); default 224 px"),
+        BackboneSpec("densenet121", "DenseNet121", 32, "torch", True,
+                     "DenseNet121 (7.0 M parameters, 1024 features); default 224 px"),
+        BackboneSpec("efficientnet_b0", "EfficientNetB0", 32, "none", True,
+                     "EfficientNetB0 (4.0 M parameters, 1280 features; scaling built in); default 224 px"),
+        BackboneSpec("small_cnn", None, 8, "unit", False,
+                     "small 3-block CNN (0.1 M parameters, 128 features) for CPU-sized runs and tests"),
+    )
+}
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    """Look up a registered backbone by name.
+
+    >>> backbone_spec("inception_v3").min_size
+    75
+    """
+    if not isinstance(name, str) or name not in BACKBONES:
+        raise ModelError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}.")
+    return BACKBONES[name]
+
+
+@keras.saving.register_keras_serializable(package="taxoclass")
+class ImagePreprocess(layers.Layer):
+    """Map [0, 255] pixel values to what a backbone's weights expect (a serialisable, safe_mode-proof layer).
+
+    Modes: ``"tf"`` -> [-1, 1] (Inception, MobileNet); ``"torch"`` -> ImageNet mean/std normalisation
+    (DenseNet); ``"caffe"`` -> RGB to BGR and ImageNet mean subtraction (ResNet); ``"unit"`` -> [0, 1];
+    ``"none"`` -> unchanged. ``gray_to_rgb=True`` repeats a single channel three times first.
+
+    >>> import numpy as np
+    >>> ImagePreprocess("tf")(np.array([[[[0.0, 127.5, 255.0]]]], "float32")).numpy().tolist()
+    [[[[-1.0, 0.0, 1.0]]]]
+    """
+
+    def __init__(self, mode: str = "tf", gray_to_rgb: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in PREPROCESS_MODES:
+            raise ModelError(f"unknown preprocessing mode {mode!r}; expected one of {', '.join(PREPROCESS_MODES)}.")
+        self.mode = mode
+        self.gray_to_rgb = bool(gray_to_rgb)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.gray_to_rgb:
+            x = ops.repeat(x, 3, axis=-1)
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        if self.mode == "unit":
+            return x / 255.0
+        if self.mode == "torch":
+            mean = ops.convert_to_tensor([255.0 * m for m in _TORCH_MEAN], self.compute_dtype)
+            std = ops.convert_to_tensor([255.0 * s for s in _TORCH_STD], self.compute_dtype)
+            return (x - mean) / std
+        if self.mode == "caffe":
+            return ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, self.compute_dtype)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3) if self.gray_to_rgb else tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "gray_to_rgb": self.gray_to_rgb}
+
+
+def _check_input_shape(spec: BackboneSpec, input_shape) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or any(v <= 0 for v in shape):
+        raise ModelError(f"input_shape must be (height, width, channels) of positive integers, e.g. (299, 299, 3) "
+                         f"or (128, 128, 1) for grayscale, got {input_shape!r}.")
+    h, w, c = shape
+    if min(h, w) < spec.min_size:
+        raise ModelError(f"backbone {spec.name} needs images of at least {spec.min_size}x{spec.min_size} pixels, "
+                         f"got input_shape {shape}; resize the images to >= {spec.min_size} px or choose "
+                         "another backbone.")
+    if spec.application is not None and c not in (1, 3):
+        raise ModelError(f"backbone {spec.name} takes 1 (grayscale) or 3 (RGB) channels, got {c} in input_shape "
+                         f"{shape}; convert the images or use backbone='small_cnn'.")
+    return shape
+
+
+def _small_cnn(input_shape, filters=(32, 64, 128)) -> keras.Model:
+    inputs = keras.Input(input_shape, name="features_input")
+    x = inputs
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{i + 1}_conv")(x)
+        x = layers.BatchNormalization(name=f"block{i + 1}_bn")(x)
+        x = layers.Activation("relu", name=f"block{i + 1}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
+    return keras.Model(inputs, x, name="features")
+
+
+def _resolve_weights(spec: BackboneSpec, weights):
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights == "imagenet":
+        if not spec.imagenet:
+            raise ModelError(f"backbone {spec.name} has no ImageNet weights; use weights=None (train from "
+                             "scratch) or a local weights file.")
+        return "imagenet"
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights)
+        if not path.is_file():
+            raise ModelError(f"weights file {path} does not exist; pass weights='imagenet' (downloads, needs "
+                             "internet), None (train from scratch) or the path of a local weights file "
+                             "(e.g. a keras.applications '*_notop.h5' file or one written by save_weights).")
+        return path
+    raise ModelError(f"weights must be 'imagenet', None or a file path, got {weights!r}.")
+
+
+def _load_weights_file(app: keras.Model, path: Path, fallback: keras.Model | None = None):
+    """Load ``path`` into the keras.applications network, else into the whole backbone (``fallback``)."""
+    try:
+        try:
+            app.load_weights(str(path))
+        except Exception:
+            if fallback is None:
+                raise
+            fallback.load_weights(str(path))
+    except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, OSError, KeyError... on a wrong file
+        raise ModelError(f"cannot load weights file {path} into backbone {app.name!r}: {exc}. The file must hold "
+                         "the weights of the same backbone without its top (e.g. keras.applications "
+                         "'*_notop.h5', or backbone.save_weights('x.weights.h5')) at the same channel count.") from exc
+
+
+def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include_preprocessing: bool = True
+                   ) -> keras.Model:
+    """Build a registered backbone as a ``keras.Model`` from [0, 255] images to a 4-D feature map.
+
+    - ``name``: one of ``BACKBONES`` (inception_v3, mobilenet_v2, resnet50, densenet121, efficientnet_b0,
+      small_cnn).
+    - ``input_shape``: (height, width, channels); smaller than the backbone's minimum (InceptionV3: 75 px) is
+      refused. A grayscale (C = 1) input is repeated to RGB for the keras.applications backbones.
+    - ``weights``: ``None`` (random init), ``"imagenet"`` (downloaded by Keras, needs internet once) or the path
+      of a local weights file for offline machines: either the keras.applications no-top file
+      (``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5``) or a file written by
+      ``build_backbone(...).save_weights("x.weights.h5")``.
+    - ``cut_layer``: layer name or index of the underlying network to stop at (its output must be 4-D), e.g.
+      ``"mixed7"`` for InceptionV3's 17x17 features; ``None`` keeps the whole network.
+    - ``include_preprocessing``: ``False`` when the inputs are already preprocessed for this backbone.
+
+    The feature extractor is the nested model named ``"features"`` (``model.get_layer("features")``), whose layer
+    indices are those of keras.applications (for ``fine_tune_at``). Call the backbone with ``training=False`` to
+    keep its BatchNormalization layers in inference mode while fine-tuning.
+
+    >>> net = build_backbone("inception_v3", (75, 75, 1), cut_layer="mixed2")
+    >>> net.output_shape
+    (None, 7, 7, 288)
+    """
+    spec = backbone_spec(name)
+    shape = _check_input_shape(spec, input_shape)
+    resolved = _resolve_weights(spec, weights)
+    gray = spec.application is not None and shape[-1] == 1
+    feature_shape = (*shape[:2], 3) if gray else shape
+
+    if spec.application is None:
+        features = _small_cnn(feature_shape)
+    else:
+        constructor = getattr(keras.applications, spec.application)
+        features = constructor(include_top=False, weights="imagenet" if resolved == "imagenet" else None,
+                               input_shape=feature_shape, name="features")
+    whole = features
+    if cut_layer is not None:
+        try:
+            layer = (features.layers[cut_layer] if isinstance(cut_layer, int) and not isinstance(cut_layer, bool)
+                     else features.get_layer(cut_layer))
+        except (ValueError, IndexError, TypeError):
+            raise ModelError(f"cut_layer {cut_layer!r} is not a layer of backbone {name} (it has "
+                             f"{len(features.layers)} layers, e.g. {', '.join(l.name for l in features.layers[-5:])}); "
+                             "pass a layer name or index from model.get_layer('features').summary().") from None
+        if len(layer.output.shape) != 4:
+            raise ModelError(f"cut_layer {cut_layer!r} of backbone {name} outputs shape {tuple(layer.output.shape)}, "
+                             "not a 4-D feature map; choose a convolutional layer.")
+        features = keras.Model(features.inputs, layer.output, name="features")
+    inputs = keras.Input(shape, name="image")
+    x = inputs
+    if include_preprocessing and (spec.preprocess != "none" or gray):
+        x = ImagePreprocess(spec.preprocess, gray_to_rgb=gray, name="preprocess")(x)
+    elif gray:
+        x = ImagePreprocess("none", gray_to_rgb=True, name="gray_to_rgb")(x)
+    model = keras.Model(inputs, features(x), name=f"{name}_backbone")
+    if isinstance(resolved, Path):
+        _load_weights_file(whole, resolved, fallback=model if whole is features else None)
+    return model
