@@ -1,0 +1,559 @@
+"""The shared base of every taxoclass model: :class:`BaseClassifier`.
+
+``TreeClassifier`` and ``FlatClassifier`` subclass it. The base owns everything that is the same for both:
+checking labels against the taxonomy, turning arrays or a ``tf.data.Dataset`` into batches, class weights,
+callbacks (via :mod:`taxoclass.training`), the distribution strategy, ``history_``, ``predict_proba`` /
+``predict`` / ``evaluate``, and the one-file ``save`` / ``load`` artefact.
+
+A subclass stores its ``__init__`` arguments unchanged (scikit-learn style) and implements:
+
+- ``_build_model(self) -> keras.Model``: the network mapping float32 [0, 255] images (N, H, W, C) to leaf
+  probabilities in ``self.taxonomy_.classes`` order; called inside the distribution strategy's scope, after
+  ``taxonomy_`` and ``classes_`` are set.
+- optionally ``_train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose) -> keras History``
+  (the default compiles with Adam(``learning_rate``) + sparse categorical cross-entropy and calls
+  ``model.fit``), ``_make_taxonomy(self, labels)``, ``_validate_params(self)`` and ``_summary_lines(self)``.
+
+Training-loop arguments read from the instance (each optional; defaults in :data:`TRAINING_DEFAULTS`):
+epochs, batch_size, learning_rate, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint, csv_log,
+tensorboard, resume (-> ``BackupAndRestore``), strategy, mixed_precision, random_state.
+
+TensorFlow is imported lazily, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from taxoclass.exceptions import ClassMismatchError, DataError, ModelError, TaxoclassError
+from taxoclass.taxonomy import Taxonomy
+
+__all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "taxonomy_to_dict",
+           "taxonomy_from_dict"]
+
+#: identifies a taxoclass model file; bumped (FORMAT_VERSION) whenever old files cannot be read any more
+FORMAT = "taxoclass-model"
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+KERAS_FILE = "model.keras"
+
+TRAINING_DEFAULTS = {
+    "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "output_dir": None, "early_stopping_patience": None,
+    "reduce_lr_patience": None, "checkpoint": False, "csv_log": False, "tensorboard": False, "resume": False,
+    "strategy": "auto", "mixed_precision": False, "random_state": None,
+}
+
+_REGISTRY: dict[str, type] = {}
+
+
+# ---------------------------------------------------------------------------------------------- taxonomy <-> JSON
+def taxonomy_to_dict(tax: Taxonomy) -> dict:
+    """A JSON-able description of a taxonomy (its exact nodes, parents and class order).
+
+    >>> t = Taxonomy.from_paths([["a", "x"], ["b", "y"]])
+    >>> taxonomy_from_dict(taxonomy_to_dict(t)) == t
+    True
+    """
+    nodes = list(tax.nodes)
+    parents = [-1] + [tax.node_index(tax.parent(n)) for n in nodes[1:]]
+    return {"nodes": [list(n) for n in nodes], "parents": parents, "classes": list(tax.classes),
+            "artificial_root": bool(tax.artificial_root), "source": tax.source}
+
+
+def taxonomy_from_dict(d: dict) -> Taxonomy:
+    """Inverse of :func:`taxonomy_to_dict`."""
+    return Taxonomy([tuple(n) for n in d["nodes"]], d["parents"], class_order=d["classes"],
+                    artificial_root=d.get("artificial_root", False), source=d.get("source"))
+
+
+def _jsonable(value):
+    """Parameters as JSON (non-JSON values such as a Keras model or a callable become a description)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return {"__unserialisable__": repr(value)[:200]}
+
+
+class BaseClassifier(BaseEstimator, ClassifierMixin):
+    """Shared base of :class:`~taxoclass.models.tree.TreeClassifier` and ``FlatClassifier``.
+
+    Not used directly: subclasses define ``__init__`` (storing their arguments) and ``_build_model``.
+    Every fitted model has ``classes_`` (class names, taxonomy order), ``taxonomy_``, ``model_`` (the Keras
+    model, images -> class probabilities) and ``history_`` (dict of per-epoch lists).
+
+    Examples
+    --------
+    >>> from taxoclass.models import TreeClassifier                      # doctest: +SKIP
+    >>> clf = TreeClassifier(tax, input_shape=(32, 32, 3)).fit(X, y)     # doctest: +SKIP
+    >>> clf.save("model.taxoclass")                                       # doctest: +SKIP
+    >>> BaseClassifier.load("model.taxoclass").predict(X[:3])            # doctest: +SKIP
+    array(['cat', 'dog', 'car'], dtype=object)
+    """
+
+    _estimator_type = "classifier"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ parameters
+    def _param(self, name):
+        return getattr(self, name, TRAINING_DEFAULTS.get(name))
+
+    def _validate_params(self) -> None:
+        """Check constructor arguments (subclasses extend); raise ModelError with one clear message."""
+        for name in ("epochs", "batch_size"):
+            v = self._param(name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ModelError(f"{name} must be a positive integer, got {v!r}.")
+        lr = self._param("learning_rate")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise ModelError(f"learning_rate must be a positive number such as 1e-3, got {lr!r}.")
+        if self._param("resume") and self._param("output_dir") is None:
+            raise ModelError("resume=True needs output_dir (where the backup of an interrupted run is kept); "
+                             "pass output_dir='some/folder'.")
+
+    def _make_taxonomy(self, labels) -> Taxonomy:
+        """The taxonomy of the model (default: the ``taxonomy`` argument); ``labels`` are the class names
+        seen in ``y`` (or None for a dataset). Subclasses override (a flat model builds root -> classes)."""
+        tax = getattr(self, "taxonomy", None)
+        if not isinstance(tax, Taxonomy):
+            raise ModelError(f"taxonomy must be a taxoclass.Taxonomy (e.g. taxoclass.load_taxonomy('tree.tsv')), "
+                             f"got {type(tax).__name__}.")
+        return tax
+
+    def _expected_input_shape(self):
+        shape = getattr(self, "input_shape", None)
+        return None if shape is None else tuple(int(v) for v in shape)
+
+    # ------------------------------------------------------------------ inputs
+    def _encode_labels(self, y, tax: Taxonomy, *, what: str = "y") -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1:
+            y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1:
+            raise DataError(f"{what} must be a 1-D sequence of class names or class indices, got shape {y.shape}.")
+        if y.dtype.kind in "iu":
+            bad = sorted({int(v) for v in y if v < 0 or v >= tax.n_classes})
+            if bad:
+                raise ClassMismatchError(f"{what} holds class indices outside 0..{tax.n_classes - 1} (the taxonomy "
+                                         f"has {tax.n_classes} classes): {', '.join(map(str, bad[:20]))}"
+                                         f"{' ...' if len(bad) > 20 else ''}; pass class names or indices in "
+                                         "taxonomy.classes order.")
+            return y.astype(np.int64)
+        if y.dtype.kind == "f":
+            raise DataError(f"{what} holds floating-point values; pass class names or integer class indices.")
+        return tax.encode([str(v) for v in y])
+
+    def _check_images(self, X, *, what: str = "X") -> np.ndarray:
+        X = np.asarray(X)
+        if X.dtype.kind not in "uif":
+            raise DataError(f"{what} must be a numeric image array (N, H, W[, C]), got dtype {X.dtype}.")
+        if X.ndim == 3:
+            X = X[..., None]
+        if X.ndim != 4:
+            raise DataError(f"{what} must have shape (N, height, width[, channels]), got shape {X.shape}.")
+        if len(X) == 0:
+            raise DataError(f"{what} is empty; expected at least one image.")
+        expected = self._expected_input_shape()
+        if expected is not None:
+            if X.shape[-1] == 1 and expected[-1] == 3:
+                X = np.repeat(X, 3, axis=-1)  # grayscale images for an RGB model
+            if tuple(X.shape[1:]) != expected:
+                raise DataError(f"{what} has images of shape {tuple(X.shape[1:])} but the model takes "
+                                f"input_shape={expected}; resize the images (e.g. taxoclass.data make_dataset("
+                                f"image_size=...)) or set input_shape={tuple(X.shape[1:])}.")
+        if X.dtype.kind == "f":
+            if not np.isfinite(X).all():
+                raise DataError(f"{what} contains NaN or infinite pixel values.")
+            if X.size and X.max() <= 1.0 and X.max() > 0:
+                warnings.warn(f"{what} has pixel values in [0, 1]; taxoclass models expect raw [0, 255] pixel "
+                              "values (each model preprocesses its own input). Multiply by 255.", stacklevel=3)
+        return X
+
+    def _arrays_dataset(self, X, y=None, *, batch_size: int, shuffle: bool = False):
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices((X,) if y is None else (X, y.astype(np.int32)))
+        if shuffle:
+            seed = self._param("random_state")
+            ds = ds.shuffle(min(len(X), 10_000), seed=None if seed is None else int(seed),
+                            reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
+
+        def cast(*t):
+            x = tf.cast(t[0], tf.float32)
+            return x if len(t) == 1 else (x, t[1])
+
+        return ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    @staticmethod
+    def _is_dataset(X) -> bool:
+        try:
+            import tensorflow as tf
+        except ImportError:  # pragma: no cover
+            return False
+        return isinstance(X, tf.data.Dataset)
+
+    def _check_dataset(self, ds, tax: Taxonomy, *, what: str):
+        """A labelled dataset of (images, int labels) batches, with an in-graph check of the label range."""
+        import tensorflow as tf
+
+        spec = ds.element_spec
+        if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+            raise DataError(f"{what} must yield (images, labels) batches (e.g. taxoclass.data make_dataset(...)), "
+                            f"got elements {spec}.")
+        if spec[1].dtype.is_floating or spec[1].dtype == tf.string:
+            raise DataError(f"{what} labels must be integer class indices in taxonomy.classes order, got dtype "
+                            f"{spec[1].dtype.name}.")
+        n = tax.n_classes
+
+        def check(*t):
+            y = tf.cast(t[1], tf.int32)
+            tf.debugging.assert_less(y, n, message=f"label >= {n}: not a class index of the taxonomy")
+            tf.debugging.assert_non_negative(y, message="negative label")
+            return (tf.cast(t[0], tf.float32), y, *t[2:])
+
+        return ds.map(check)
+
+    def _labels_of(self, ds) -> np.ndarray:
+        return np.concatenate([np.asarray(b[1]).reshape(-1) for b in ds.map(lambda *t: (0, t[1]))])
+
+    def _class_weight(self, class_weight, y_idx, tax: Taxonomy):
+        if class_weight is None:
+            return None
+        n = tax.n_classes
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise ModelError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got "
+                                 f"{class_weight!r}.")
+            from sklearn.utils.class_weight import compute_class_weight
+
+            present = np.unique(y_idx)
+            w = compute_class_weight("balanced", classes=present, y=y_idx)
+            return {int(c): float(v) for c, v in zip(present, w)} | {c: 1.0 for c in range(n) if c not in present}
+        if isinstance(class_weight, dict):
+            out = {c: 1.0 for c in range(n)}
+            unknown = [k for k in class_weight if not (k in tax.classes or (isinstance(k, (int, np.integer))
+                                                                           and 0 <= k < n))]
+            if unknown:
+                raise ClassMismatchError(f"class_weight has keys that are not classes of the taxonomy: "
+                                         f"{', '.join(map(str, unknown))}; use class names or indices.")
+            for k, v in class_weight.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                    raise ModelError(f"class_weight[{k!r}] must be a number >= 0, got {v!r}.")
+                out[tax.class_index(k) if isinstance(k, str) else int(k)] = float(v)
+            return out
+        raise ModelError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got "
+                         f"{type(class_weight).__name__}.")
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,
+            callbacks=None, verbose="auto"):
+        """Train the model; returns ``self``.
+
+        Parameters
+        ----------
+        X : array (N, H, W[, C]) of [0, 255] pixel values, or a ``tf.data.Dataset`` of (images, int label)
+            batches (labels are class indices in ``taxonomy.classes`` order).
+        y : class names or class indices (with an array ``X``).
+        validation_data : ``(X_val, y_val)`` or a dataset like ``X``.
+        epochs, batch_size : override the constructor's values for this call.
+        class_weight : None, ``"balanced"`` or ``{class name or index: weight}``.
+        callbacks : extra ``keras.callbacks.Callback`` objects.
+        verbose : Keras verbosity ("auto", 0, 1, 2).
+
+        Labels are checked first: every unknown class is listed in one ``ClassMismatchError``.
+
+        >>> clf.fit(X_train, y_train, validation_data=(X_val, y_val), epochs=5)   # doctest: +SKIP
+        """
+        self._validate_params()
+        epochs = self._param("epochs") if epochs is None else epochs
+        batch_size = self._param("batch_size") if batch_size is None else batch_size
+        for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ModelError(f"{name} must be a positive integer, got {v!r}.")
+        is_ds = self._is_dataset(X)
+        # 1. labels first
+        if is_ds:
+            if y is not None:
+                raise DataError("y must be None when X is a tf.data.Dataset (the dataset yields the labels).")
+            tax = self._make_taxonomy(None)
+            y_idx = None
+        else:
+            if y is None:
+                raise DataError("fit(X, y) needs y (class names or indices) when X is an array.")
+            y_arr = np.asarray(y)
+            names = [str(v) for v in y_arr.reshape(-1)] if y_arr.dtype.kind not in "iuf" else None
+            tax = self._make_taxonomy(names)
+            y_idx = self._encode_labels(y_arr, tax)
+        val = None
+        if validation_data is not None:
+            if self._is_dataset(validation_data):
+                val = ("ds", validation_data)
+            elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+                yv = self._encode_labels(validation_data[1], tax, what="validation y")
+                val = ("xy", validation_data[0], yv)
+            else:
+                raise DataError("validation_data must be (X_val, y_val) or a tf.data.Dataset of (images, labels).")
+        cw = self._class_weight(class_weight, y_idx if y_idx is not None else
+                                (self._labels_of(X) if class_weight == "balanced" else None), tax)
+        # 2. images
+        if is_ds:
+            train_ds = self._check_dataset(X, tax, what="X")
+        else:
+            Xa = self._check_images(X)
+            if len(Xa) != len(y_idx):
+                raise DataError(f"X has {len(Xa)} images but y has {len(y_idx)} labels; they must match.")
+            train_ds = self._arrays_dataset(Xa, y_idx, batch_size=int(batch_size), shuffle=True)
+        val_ds = None
+        if val is not None:
+            if val[0] == "ds":
+                val_ds = self._check_dataset(val[1], tax, what="validation_data")
+            else:
+                Xv = self._check_images(val[1], what="validation X")
+                if len(Xv) != len(val[2]):
+                    raise DataError(f"validation X has {len(Xv)} images but validation y has {len(val[2])} labels.")
+                val_ds = self._arrays_dataset(Xv, val[2], batch_size=int(batch_size))
+        # 3. model
+        import keras
+
+        from taxoclass import training
+
+        seed = self._param("random_state")
+        if seed is not None:
+            keras.utils.set_random_seed(int(seed))
+        self.taxonomy_ = tax
+        self.classes_ = np.array(tax.classes, dtype=object)
+        previous_policy = training.set_mixed_precision(bool(self._param("mixed_precision")))
+        try:
+            self._strategy = training.get_strategy(self._param("strategy"))
+            with self._strategy.scope():
+                self.model_ = self._build_model()
+            cbs = training.build_callbacks(
+                output_dir=self._param("output_dir"),
+                monitor="val_loss" if val_ds is not None else "loss",
+                early_stopping_patience=self._param("early_stopping_patience"),
+                reduce_lr_patience=self._param("reduce_lr_patience"), checkpoint=bool(self._param("checkpoint")),
+                csv_log=bool(self._param("csv_log")), tensorboard=bool(self._param("tensorboard")),
+                backup=bool(self._param("resume")), extra=callbacks)
+            import tensorflow as tf
+
+            try:
+                history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
+            except tf.errors.InvalidArgumentError as exc:
+                if "not a class index" in str(exc) or "negative label" in str(exc):
+                    raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
+                                             "must be class indices in taxonomy.classes order.") from None
+                raise
+        finally:
+            training.set_mixed_precision(previous_policy == "mixed_float16")
+        self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
+        return self
+
+    def _compile(self, model) -> None:
+        """Compile ``model`` for the default training loop (Adam + sparse categorical cross-entropy)."""
+        import keras
+
+        model.compile(optimizer=keras.optimizers.Adam(float(self._param("learning_rate"))),
+                      loss=keras.losses.SparseCategoricalCrossentropy(),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+    def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
+        """Default training loop: compile (inside the strategy scope) and ``model.fit``; returns the History."""
+        with self._strategy.scope():
+            self._compile(self.model_)
+        return self.model_.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+                               class_weight=class_weight, verbose=verbose, shuffle=False)
+
+    def _build_model(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_input(self, X, batch_size=None):
+        """Arrays -> batched dataset of images; a dataset passes through (labels dropped)."""
+        check_is_fitted(self, "model_")
+        bs = int(batch_size or self._param("batch_size") or 32)
+        if self._is_dataset(X):
+            spec = X.element_spec
+            return X.map(lambda *t: t[0]) if isinstance(spec, tuple) else X
+        return self._arrays_dataset(self._check_images(X), batch_size=bs)
+
+    def predict_proba(self, X, batch_size=None) -> np.ndarray:
+        """Class probabilities (N, n_classes) in ``taxonomy_.classes`` order; rows sum to 1.
+
+        >>> clf.predict_proba(X[:2]).sum(axis=1)      # doctest: +SKIP
+        array([1., 1.], dtype=float32)
+        """
+        ds = self._predict_input(X, batch_size)
+        p = np.asarray(self.model_.predict(ds, verbose=0), dtype=np.float64)
+        p = np.clip(p, 0.0, None)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def predict(self, X, batch_size=None) -> np.ndarray:
+        """Most probable class name per image.
+
+        >>> clf.predict(X[:2])       # doctest: +SKIP
+        array(['cat', 'car'], dtype=object)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X, batch_size), axis=1)]
+
+    def evaluate(self, X, y=None, batch_size=None) -> dict:
+        """Loss (mean negative log-likelihood of the true class), accuracy and sample count.
+
+        ``X`` is an array with ``y``, or a dataset of (images, labels).
+
+        >>> clf.evaluate(X_test, y_test)       # doctest: +SKIP
+        {'loss': 0.31, 'accuracy': 0.9, 'n': 200}
+        """
+        check_is_fitted(self, "model_")
+        if self._is_dataset(X):
+            y_idx = self._labels_of(X)
+        else:
+            if y is None:
+                raise DataError("evaluate(X, y) needs y when X is an array.")
+            y_idx = self._encode_labels(y, self.taxonomy_)
+        p = self.predict_proba(X, batch_size).astype(np.float64)
+        if len(p) != len(y_idx):
+            raise DataError(f"X has {len(p)} images but y has {len(y_idx)} labels; they must match.")
+        pt = p[np.arange(len(p)), y_idx]
+        return {"loss": float(-np.mean(np.log(np.clip(pt, 1e-12, None)))),
+                "accuracy": float(np.mean(np.argmax(p, axis=1) == y_idx)), "n": int(len(p))}
+
+    # ------------------------------------------------------------------ summary
+    def _summary_lines(self) -> list[str]:
+        return []
+
+    def summary(self) -> str:
+        """A text summary: model type, classes, parameters and the subclass's details (nodes, levels...)."""
+        check_is_fitted(self, "model_")
+        lines = [f"{type(self).__name__}: {len(self.classes_)} classes, "
+                 f"{self.model_.count_params():,} parameters"]
+        lines += self._summary_lines()
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ save / load
+    def _metadata(self) -> dict:
+        from taxoclass import __version__
+
+        params = {k: _jsonable(v) for k, v in self.get_params(deep=False).items() if k != "taxonomy"}
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "taxoclass_version": __version__,
+                "class": type(self).__name__, "module": type(self).__module__, "params": params,
+                "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
+                "history": getattr(self, "history_", {}), "extra": self._extra_metadata()}
+
+    def _extra_metadata(self) -> dict:
+        """Subclass hook: more JSON saved with the model (restored by ``_restore_extra``)."""
+        return {}
+
+    def _restore_extra(self, extra: dict) -> None:
+        pass
+
+    def save(self, path, *, overwrite: bool = False):
+        """Write the fitted model to ONE file (a zip: ``metadata.json`` + ``model.keras``); returns its path.
+
+        The file holds the taxonomy, classes and parameters; :meth:`load` restores a model that predicts
+        identically. An existing file is not replaced unless ``overwrite=True``.
+
+        >>> clf.save("plankton.taxoclass")            # doctest: +SKIP
+        PosixPath('plankton.taxoclass')
+        """
+        from taxoclass._files import atomic_write, check_writable
+
+        check_is_fitted(self, "model_")
+        path = check_writable(path, overwrite=overwrite)
+        meta = self._metadata()
+        with tempfile.TemporaryDirectory() as tmp:
+            kpath = Path(tmp) / KERAS_FILE
+            self.model_.save(str(kpath))
+            with atomic_write(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+                zf.writestr(METADATA_FILE, json.dumps(meta, indent=1))
+                zf.write(kpath, KERAS_FILE)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save` (Keras ``safe_mode=True``); returns a fitted instance.
+
+        ``BaseClassifier.load`` returns whichever model class wrote the file; ``TreeClassifier.load`` refuses a
+        file holding another kind of model. A file from an incompatible taxoclass version is refused with a
+        :class:`ModelError` naming both versions.
+
+        >>> clf = BaseClassifier.load("plankton.taxoclass")    # doctest: +SKIP
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"model file {path} does not exist.")
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise ModelError(f"{path} is not a taxoclass model file (not a zip archive); expected a file written "
+                             "by model.save().") from None
+        with zf:
+            names = set(zf.namelist())
+            if METADATA_FILE not in names or KERAS_FILE not in names:
+                raise ModelError(f"{path} is not a taxoclass model file: it lacks {METADATA_FILE} or {KERAS_FILE}.")
+            try:
+                meta = json.loads(zf.read(METADATA_FILE))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ModelError(f"{path}: {METADATA_FILE} is not valid JSON ({exc}); the file is damaged.") from None
+            from taxoclass import __version__
+
+            if meta.get("format") != FORMAT:
+                raise ModelError(f"{path} is not a taxoclass model file (format {meta.get('format')!r}).")
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ModelError(
+                    f"{path} was written by taxoclass {meta.get('taxoclass_version', '?')} in model format "
+                    f"{meta.get('format_version')!r}; this taxoclass {__version__} reads format {FORMAT_VERSION} "
+                    f"only. Load it with taxoclass {meta.get('taxoclass_version', '?')} or retrain the model.")
+            name, module = meta.get("class"), str(meta.get("module", ""))
+            if name not in _REGISTRY and module.startswith("taxoclass."):
+                importlib.import_module(module)  # registers the class and its Keras layers
+            klass = _REGISTRY.get(name)
+            if klass is None:
+                raise ModelError(f"{path} holds a {name!r} model, which this taxoclass {__version__} does not know.")
+            if cls is not BaseClassifier and not issubclass(klass, cls):
+                raise ModelError(f"{path} holds a {name}, not a {cls.__name__}; load it with {name}.load or "
+                                 "BaseClassifier.load.")
+            import keras
+
+            with tempfile.TemporaryDirectory() as tmp:
+                kpath = Path(tmp) / KERAS_FILE
+                kpath.write_bytes(zf.read(KERAS_FILE))
+                try:
+                    model = keras.saving.load_model(str(kpath), compile=False, safe_mode=True)
+                except TaxoclassError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - Keras raises many types on a bad file
+                    raise ModelError(f"{path}: the Keras model inside cannot be loaded ({exc}).") from exc
+        tax = taxonomy_from_dict(meta["taxonomy"])
+        params = {k: (None if isinstance(v, dict) and "__unserialisable__" in v else v)
+                  for k, v in meta.get("params", {}).items()}
+        params = {k: tuple(v) if isinstance(v, list) and k in ("input_shape",) else v for k, v in params.items()}
+        valid = set(klass._get_param_names())
+        kwargs = {k: v for k, v in params.items() if k in valid}
+        if "taxonomy" in valid:
+            kwargs["taxonomy"] = tax
+        obj = klass(**kwargs)
+        obj.taxonomy_ = tax
+        obj.classes_ = np.array(meta["classes"], dtype=object)
+        obj.model_ = model
+        obj.history_ = meta.get("history", {})
+        obj._restore_extra(meta.get("extra", {}))
+        return obj

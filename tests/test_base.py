@@ -1,0 +1,134 @@
+"""BaseClassifier: label checks, fit on arrays and datasets, class weights, save/load and its refusals."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from taxoclass import Taxonomy
+from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
+from taxoclass.models.base import BaseClassifier, taxonomy_from_dict, taxonomy_to_dict
+
+keras = pytest.importorskip("keras")
+
+
+class TinyClassifier(BaseClassifier):
+    """A minimal subclass: mean colour -> dense softmax (enough to exercise the base)."""
+
+    def __init__(self, taxonomy, input_shape=(4, 4, 3), epochs=30, batch_size=16, learning_rate=0.05,
+                 random_state=0):
+        self.taxonomy = taxonomy
+        self.input_shape = input_shape
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+
+    def _build_model(self):
+        inp = keras.Input(self.input_shape)
+        x = keras.layers.Rescaling(1 / 255.0)(inp)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        out = keras.layers.Dense(len(self.classes_), activation="softmax")(x)
+        return keras.Model(inp, out)
+
+
+TAX = Taxonomy.from_paths([["warm", "red"], ["warm", "yellow"], ["cold", "blue"]])
+COLOURS = {"red": (230, 20, 20), "yellow": (230, 230, 20), "blue": (20, 20, 230)}
+
+
+def colour_data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(list(COLOURS), n)
+    X = np.stack([np.full((4, 4, 3), COLOURS[c]) for c in y]).astype("float32")
+    X += rng.normal(0, 10, X.shape).astype("float32")
+    return np.clip(X, 0, 255), y
+
+
+def test_fit_predict_evaluate_arrays():
+    X, y = colour_data()
+    clf = TinyClassifier(TAX).fit(X, y, verbose=0)
+    assert list(clf.classes_) == ["red", "yellow", "blue"]
+    assert clf.taxonomy_ is TAX
+    assert len(clf.history_["loss"]) == 30 and clf.history_["loss"][-1] < clf.history_["loss"][0]
+    p = clf.predict_proba(X)
+    assert p.shape == (60, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    assert (clf.predict(X) == y).mean() == 1.0
+    ev = clf.evaluate(X, y)
+    assert ev["accuracy"] == 1.0 and ev["n"] == 60 and 0 < ev["loss"] < 1.0
+    assert clf.score(X, y) == 1.0
+    assert "TinyClassifier: 3 classes" in clf.summary()
+
+
+def test_int_labels_dataset_and_fit_overrides():
+    tf = pytest.importorskip("tensorflow")
+    X, y = colour_data()
+    yi = TAX.encode(y)
+    ds = tf.data.Dataset.from_tensor_slices((X, yi)).batch(8)
+    clf = TinyClassifier(TAX, epochs=2).fit(ds, epochs=3, verbose=0, validation_data=(X[:10], yi[:10]))
+    assert len(clf.history_["loss"]) == 3 and len(clf.history_["val_loss"]) == 3
+    assert clf.epochs == 2  # fit-time override does not change the parameter
+    assert clf.predict_proba(ds).shape == (60, 3)
+    assert set(clf.evaluate(ds)) >= {"loss", "accuracy"}
+
+
+def test_unknown_labels_listed_in_one_error_before_anything_else():
+    X, y = colour_data(10)
+    y = y.astype(object)
+    y[0], y[1] = "green", "purple"
+    with pytest.raises(ClassMismatchError, match="green, purple"):
+        TinyClassifier(TAX).fit(X[:5], y, verbose=0)  # labels are checked before the X/y length mismatch
+    with pytest.raises(ClassMismatchError, match="outside 0..2"):
+        TinyClassifier(TAX).fit(X, np.arange(10), verbose=0)
+
+
+def test_bad_inputs_raise_clear_errors():
+    X, y = colour_data(10)
+    with pytest.raises(DataError, match="input_shape"):
+        TinyClassifier(TAX).fit(np.zeros((10, 5, 5, 3)), y)
+    with pytest.raises(DataError, match="10 images but y has 9"):
+        TinyClassifier(TAX).fit(X, y[:9])
+    with pytest.raises(ModelError, match="epochs"):
+        TinyClassifier(TAX, epochs=0).fit(X, y)
+    with pytest.raises(ModelError, match="class_weight"):
+        TinyClassifier(TAX).fit(X, y, class_weight="heavy")
+
+
+def test_class_weight_changes_training():
+    X, y = colour_data(60)
+    a = TinyClassifier(TAX, epochs=1).fit(X, y, verbose=0)
+    b = TinyClassifier(TAX, epochs=1).fit(X, y, verbose=0, class_weight={"red": 5.0, "blue": 0.0})
+    c = TinyClassifier(TAX, epochs=1).fit(X, y, verbose=0, class_weight="balanced")
+    assert a.history_["loss"][0] != pytest.approx(b.history_["loss"][0], rel=1e-3)
+    assert np.isfinite(c.history_["loss"][0])
+
+
+def test_save_load_roundtrip_and_refusals(tmp_path):
+    X, y = colour_data()
+    clf = TinyClassifier(TAX, epochs=3).fit(X, y, verbose=0)
+    path = clf.save(tmp_path / "m.taxoclass")
+    with pytest.raises(Exception, match="already exists"):
+        clf.save(path)
+    for loader in (BaseClassifier.load, TinyClassifier.load):
+        back = loader(path)
+        assert type(back) is TinyClassifier and back.taxonomy_ == TAX and back.epochs == 3
+        np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    # an incompatible file format version is refused with both versions named
+    bad = tmp_path / "old.taxoclass"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bad, "w") as zout:
+        meta = json.loads(zin.read("metadata.json"))
+        meta["format_version"], meta["taxoclass_version"] = 99, "9.9.9"
+        zout.writestr("metadata.json", json.dumps(meta))
+        zout.writestr("model.keras", zin.read("model.keras"))
+    with pytest.raises(ModelError, match="9.9.9.*format 99.*reads format 1"):
+        BaseClassifier.load(bad)
+    (tmp_path / "junk").write_text("hello")
+    with pytest.raises(ModelError, match="not a taxoclass model file"):
+        BaseClassifier.load(tmp_path / "junk")
+
+
+def test_taxonomy_json_roundtrip_keeps_order_and_artificial_root():
+    t = Taxonomy.from_paths([["a", "x"], ["b", "y"], ["b", "z"]]).with_class_order(["z", "x", "y"])
+    back = taxonomy_from_dict(json.loads(json.dumps(taxonomy_to_dict(t))))
+    assert back == t and back.classes == ("z", "x", "y") and back.artificial_root
