@@ -195,8 +195,9 @@ def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include
     - ``include_preprocessing``: ``False`` when the inputs are already preprocessed for this backbone.
 
     The feature extractor is the nested model named ``"features"`` (``model.get_layer("features")``), whose layer
-    indices are those of keras.applications (for ``fine_tune_at``). Call the backbone with ``training=False`` to
-    keep its BatchNormalization layers in inference mode while fine-tuning.
+    indices are those of keras.applications (for ``fine_tune_at``). To freeze or fine-tune it use
+    :func:`set_trainable`, which keeps BatchNormalization layers in inference mode (in Keras 3 calling a nested
+    model with ``training=False`` does NOT survive an outer ``fit``: the outer training flag overrides it).
 
     >>> net = build_backbone("inception_v3", (75, 75, 1), cut_layer="mixed2")
     >>> net.output_shape
@@ -237,3 +238,55 @@ def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include
     if isinstance(resolved, Path):
         _load_weights_file(whole, resolved, fallback=model if whole is features else None)
     return model
+
+
+def set_trainable(backbone: keras.Model, trainable: bool = True, fine_tune_at=None,
+                  batchnorm: str = "frozen") -> int:
+    """Freeze or unfreeze a backbone built by :func:`build_backbone`; returns the number of trainable weights.
+
+    - ``trainable=False``: the whole backbone is frozen (transfer-learning phase 1).
+    - ``trainable=True``: unfreeze from ``fine_tune_at`` on: ``None`` = every layer, an int ``i`` = the layers
+      ``features.layers[i:]`` (a negative ``i`` = the top ``-i`` layers), a str = from the layer of that name.
+    - ``batchnorm="frozen"`` keeps every BatchNormalization layer non-trainable, hence in inference mode (moving
+      statistics neither used from the batch nor updated) — what fine-tuning pretrained weights needs;
+      ``"trainable"`` lets them train like the other layers (training from scratch).
+
+    Re-compile the model afterwards. Works on a backbone nested inside a larger model too.
+
+    >>> net = build_backbone("small_cnn", (32, 32, 3))
+    >>> set_trainable(net, False)
+    0
+    >>> set_trainable(net, True, fine_tune_at="block3_conv")   # block3_conv kernel only; its BN stays frozen
+    1
+    """
+    if batchnorm not in ("frozen", "trainable"):
+        raise ModelError(f"batchnorm must be 'frozen' or 'trainable', got {batchnorm!r}.")
+    try:
+        features = backbone.get_layer("features")
+    except ValueError:
+        raise ModelError(f"{backbone.name} is not a backbone built by build_backbone (it has no 'features' "
+                         "layer).") from None
+    backbone.trainable = True
+    features.trainable = bool(trainable)
+    if trainable:
+        n = len(features.layers)
+        if fine_tune_at is None:
+            start = 0
+        elif isinstance(fine_tune_at, (int,)) and not isinstance(fine_tune_at, bool):
+            if not -n <= fine_tune_at < n:
+                raise ModelError(f"fine_tune_at={fine_tune_at} is outside the backbone's {n} layers; pass an index in "
+                                 f"{-n}..{n - 1} (negative: the top layers) or a layer name.")
+            start = fine_tune_at % n
+        elif isinstance(fine_tune_at, str):
+            names = [layer.name for layer in features.layers]
+            if fine_tune_at not in names:
+                raise ModelError(f"fine_tune_at={fine_tune_at!r} is not a layer of the backbone (last layers: "
+                                 f"{', '.join(names[-5:])}); pass a name from model.get_layer('features').summary() "
+                                 "or a layer index.")
+            start = names.index(fine_tune_at)
+        else:
+            raise ModelError(f"fine_tune_at must be None, a layer index or a layer name, got {fine_tune_at!r}.")
+        for i, layer in enumerate(features.layers):
+            layer.trainable = i >= start and not (batchnorm == "frozen"
+                                                  and isinstance(layer, layers.BatchNormalization))
+    return len(backbone.trainable_weights)
