@@ -1,0 +1,400 @@
+"""The tf.data input pipeline: parallel decode, aspect-preserving resize with padding, cache, shuffle, batch,
+augmentation (Keras preprocessing layers), a class-balanced sampler and test-time augmentation.
+
+Images leave the pipeline as float32 pixel values in [0, 255], shape (batch, size, size, channels): every taxoclass
+model contains its own preprocessing layer. Users of raw Keras models can ask for ``preprocessing=`` (a
+``keras.applications`` backbone name or any callable).
+
+Decoding: plain 8-bit gray/RGB JPEG and PNG files are decoded by TensorFlow (``tf.io.decode_image``, in parallel,
+without the GIL); the odd files flagged when the ImageSet was built (16-bit, RGBA, CMYK, palette, TIFF, ...) go
+through :func:`taxoclass.data.checks.pil_decode` instead. TensorFlow is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from taxoclass.data.checks import pil_decode
+from taxoclass.data.imageset import ImageSet
+from taxoclass.exceptions import DataError
+
+__all__ = ["make_dataset", "load_images", "augmentation_layers", "get_preprocessing", "fit_to_square",
+           "tta_views", "tta_predict", "RESIZE_MODES", "SAMPLING_MODES"]
+
+RESIZE_MODES = ("pad", "stretch")
+SAMPLING_MODES = ("natural", "balanced")
+
+# backbone name -> keras.applications module whose preprocess_input maps [0, 255] to what the weights expect
+_PREPROCESS_MODULES = {
+    "inception_v3": "inception_v3",
+    "mobilenet_v2": "mobilenet_v2",
+    "resnet50": "resnet50",
+    "densenet121": "densenet",
+    "efficientnet_b0": "efficientnet",
+    "xception": "xception",
+    "vgg16": "vgg16",
+}
+
+
+def _size(image_size) -> tuple[int, int]:
+    if isinstance(image_size, (int, np.integer)):
+        image_size = (int(image_size), int(image_size))
+    try:
+        h, w = (int(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise DataError(f"image_size={image_size!r} is not valid; expected an int or (height, width).") from None
+    if h < 1 or w < 1:
+        raise DataError(f"image_size={image_size!r} is not valid; expected positive sizes.")
+    return h, w
+
+
+def background(pad_value: float = 255, invert: bool = False) -> float:
+    """The background value of pipeline output: ``pad_value``, or ``255 - pad_value`` when inverted."""
+    return 255.0 - float(pad_value) if invert else float(pad_value)
+
+
+def fit_to_square(image, image_size=64, *, resize: str = "pad", pad_value: float = 255, invert: bool = False,
+                  antialias: bool = True):
+    """Resize one image tensor (H, W, C) to ``image_size``, keeping its aspect ratio and padding with ``pad_value``.
+
+    The image is scaled so that its longer side fits, centred, and the rest is filled with ``pad_value`` (plankton:
+    255, the white background). ``invert=True`` then inverts everything (``255 - x``) so the background becomes 0.
+    ``resize="stretch"`` ignores the aspect ratio. Returns float32 in [0, 255].
+
+    >>> import numpy as np
+    >>> out = fit_to_square(np.zeros((10, 20, 1), np.uint8), 8, pad_value=255)
+    >>> out.shape, float(out[0, 0, 0]), float(out[4, 4, 0])
+    (TensorShape([8, 8, 1]), 255.0, 0.0)
+    """
+    import tensorflow as tf
+
+    th, tw = _size(image_size)
+    if resize not in RESIZE_MODES:
+        raise DataError(f"resize={resize!r} is not valid; expected one of {', '.join(RESIZE_MODES)}.")
+    img = tf.cast(tf.convert_to_tensor(image), tf.float32)
+    if resize == "stretch":
+        out = tf.image.resize(img, (th, tw), antialias=antialias)
+    else:
+        shape = tf.shape(img)
+        h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+        scale = tf.minimum(th / h, tw / w)
+        nh = tf.clip_by_value(tf.cast(tf.round(h * scale), tf.int32), 1, th)
+        nw = tf.clip_by_value(tf.cast(tf.round(w * scale), tf.int32), 1, tw)
+        out = tf.image.resize(img, tf.stack([nh, nw]), antialias=antialias)
+        top, left = (th - nh) // 2, (tw - nw) // 2
+        paddings = tf.stack([tf.stack([top, th - nh - top]), tf.stack([left, tw - nw - left]), [0, 0]])
+        out = tf.pad(out, paddings, constant_values=float(pad_value))
+        out = tf.ensure_shape(out, (th, tw, None))
+    out = tf.clip_by_value(out, 0.0, 255.0)
+    if invert:
+        out = 255.0 - out
+    return out
+
+
+def get_preprocessing(preprocessing) -> Callable | None:
+    """Resolve ``preprocessing``: None, a callable, or a backbone name (``"inception_v3"``, ``"resnet50"``...)
+    whose ``keras.applications`` ``preprocess_input`` maps [0, 255] images to what its weights expect.
+
+    >>> f = get_preprocessing("inception_v3")
+    >>> float(f(np.array([[0.0, 255.0]]))[0, 1])
+    1.0
+    """
+    if preprocessing is None or callable(preprocessing):
+        return preprocessing
+    name = str(preprocessing).lower()
+    if name in ("none", ""):
+        return None
+    if name == "small_cnn":
+        return None
+    if name not in _PREPROCESS_MODULES:
+        raise DataError(f"preprocessing={preprocessing!r} is unknown; expected a callable or one of "
+                        f"{', '.join(sorted(_PREPROCESS_MODULES))}.")
+    import importlib
+
+    mod = importlib.import_module(f"keras.applications.{_PREPROCESS_MODULES[name]}")
+    return mod.preprocess_input
+
+
+def augmentation_layers(*, rotation: float = 1.0, flip: str | None = "horizontal_and_vertical",
+                        shift: float = 0.1, zoom: float = 0.1, brightness: float = 0.1,
+                        fill_value: float = 255, seed: int | None = None):
+    """Keras preprocessing layers for training-time augmentation of [0, 255] images.
+
+    ``rotation`` is the fraction of a full turn (1.0 = any angle in 0-360 degrees); rotated, shifted and zoomed-out
+    images are filled with ``fill_value`` -- the background colour (255 for white plankton background, 0 when
+    inverted) -- never with black corners. ``flip``: "horizontal", "vertical", "horizontal_and_vertical" or None;
+    ``shift`` and ``zoom`` are fractions of the image size; ``brightness`` a fraction of the value range.
+    Set any of them to 0 / None to leave it out.
+
+    >>> aug = augmentation_layers(fill_value=255, seed=1)
+    >>> [layer.__class__.__name__ for layer in aug.layers]
+    ['RandomRotation', 'RandomFlip', 'RandomTranslation', 'RandomZoom', 'RandomBrightness']
+    """
+    import keras
+
+    layers = []
+    kw = dict(fill_mode="constant", fill_value=float(fill_value), seed=seed)
+    if rotation:
+        layers.append(keras.layers.RandomRotation(factor=float(rotation) / 2.0, **kw))
+    if flip:
+        layers.append(keras.layers.RandomFlip(mode=flip, seed=seed))
+    if shift:
+        layers.append(keras.layers.RandomTranslation(float(shift), float(shift), **kw))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(float(zoom), **kw))
+    if brightness:
+        layers.append(keras.layers.RandomBrightness(float(brightness), value_range=(0, 255), seed=seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def _decoder(data: ImageSet, channels: int, pad_value: float):
+    """A tf function (key, convert) -> uint8 (H, W, channels) tensor for this source."""
+    import tensorflow as tf
+
+    bg = float(pad_value)
+
+    def pil(blob):
+        return pil_decode(bytes(blob), channels, bg)
+
+    if data.kind == "zip":
+        reader = data._zip
+
+        def read(key):
+            return tf.numpy_function(lambda k: np.array(reader.read(k.decode("utf-8")), dtype=object), [key],
+                                     tf.string, stateful=False)
+    else:
+        def read(path):
+            return tf.io.read_file(path)
+
+    def decode(key, convert):
+        blob = read(key)
+
+        def slow():
+            img = tf.numpy_function(pil, [blob], tf.uint8, stateful=False)
+            return tf.ensure_shape(img, (None, None, channels))
+
+        def fast():
+            img = tf.io.decode_image(blob, channels=channels, expand_animations=False, dtype=tf.uint8)
+            return tf.ensure_shape(img, (None, None, channels))
+
+        return tf.cond(convert, slow, fast)
+
+    return decode
+
+
+def _array_channels(x, channels):
+    import tensorflow as tf
+
+    c = x.shape[-1]
+    if c == 4:
+        x = x[..., :3]
+        c = 3
+    if c == channels:
+        return x
+    if channels == 3:
+        return tf.image.grayscale_to_rgb(x)
+    return tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(x, tf.float32))), tf.uint8)
+
+
+def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: int = 3, resize: str = "pad",
+                 pad_value: float = 255, invert: bool = False, batch_size: int | None = 32, shuffle: bool = False,
+                 seed: int | None = None, cache=True, augment=None, preprocessing=None, sampling: str = "natural",
+                 with_labels: bool = True, drop_remainder: bool = False, shuffle_buffer: int | None = None,
+                 antialias: bool = True, num_parallel_calls=None):
+    """Build a tf.data.Dataset of ``(images, labels)`` batches from an :class:`ImageSet`.
+
+    Parameters
+    ----------
+    class_order : sequence of str or Taxonomy, optional
+        Labels become int indices into this order (pass the model's taxonomy). Default: the ImageSet's taxonomy
+        classes, else its classes.
+    image_size : int or (height, width)
+        Output size. With ``resize="pad"`` (default) the aspect ratio is kept and the rest filled with
+        ``pad_value``; ``"stretch"`` distorts.
+    channels : 1 or 3
+        1 keeps (or makes) gray images; 3 turns gray into RGB.
+    pad_value, invert :
+        Background colour of the raw images (plankton: 255 white); ``invert=True`` outputs ``255 - x`` so the
+        background is 0. Augmentation fills with the same background.
+    batch_size : int or None
+        None gives single images.
+    shuffle, seed, shuffle_buffer :
+        Reshuffled every epoch, reproducibly for a given seed.
+    cache : bool or str
+        Keep decoded, resized uint8 images in memory (True) or in a cache file (path) after the first pass.
+    augment : None, True or a Keras layer / callable
+        True uses :func:`augmentation_layers` with the background fill; applied to batches (``training=True``).
+    preprocessing : None, backbone name or callable
+        Applied last (e.g. ``"inception_v3"`` scales to [-1, 1]); taxoclass models do not need it.
+    sampling : "natural" or "balanced"
+        "balanced" draws every class equally often (``tf.data.Dataset.sample_from_datasets`` over per-class
+        streams); one epoch has ``len(data)`` images.
+    with_labels : bool
+        False yields images only (for prediction).
+
+    Examples
+    --------
+    >>> ds = ImageSet.from_folder("plankton/images")                                   # doctest: +SKIP
+    >>> train = make_dataset(ds, image_size=64, shuffle=True, seed=0, augment=True)  # doctest: +SKIP
+    >>> images, labels = next(iter(train))                                           # doctest: +SKIP
+    >>> images.shape, images.dtype                                                     # doctest: +SKIP
+    (TensorShape([32, 64, 64, 3]), tf.float32)
+    """
+    import tensorflow as tf
+
+    if not isinstance(data, ImageSet):
+        raise DataError(f"make_dataset expects an ImageSet, got {type(data).__name__}; build one with "
+                        "taxoclass.data.from_folder / from_table / from_arrays ...")
+    if len(data) == 0:
+        raise DataError(f"{data.source}: no images left to build a dataset from.")
+    if channels not in (1, 3):
+        raise DataError(f"channels={channels!r} is not valid; expected 1 (gray) or 3 (RGB).")
+    if sampling not in SAMPLING_MODES:
+        raise DataError(f"sampling={sampling!r} is not valid; expected one of {', '.join(SAMPLING_MODES)}.")
+    if not 0 <= float(pad_value) <= 255:
+        raise DataError(f"pad_value={pad_value!r} is not valid; expected a value in [0, 255].")
+    size = _size(image_size)
+    if resize not in RESIZE_MODES:
+        raise DataError(f"resize={resize!r} is not valid; expected one of {', '.join(RESIZE_MODES)}.")
+    if batch_size is not None and int(batch_size) < 1:
+        raise DataError(f"batch_size={batch_size!r} is not valid; expected a positive int or None.")
+    if class_order is None:
+        class_order = data.taxonomy.classes if data.taxonomy is not None else data.classes
+    y = data.encode(class_order)
+    prep = get_preprocessing(preprocessing)
+    bg = background(pad_value, invert)
+    if augment is True:
+        augment = augmentation_layers(fill_value=bg, seed=seed)
+    elif augment is False:
+        augment = None
+    if augment is not None and not callable(augment):
+        raise DataError(f"augment={augment!r} is not valid; expected None, True or a Keras layer / callable.")
+    par = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
+
+    def fit(img):
+        out = fit_to_square(img, size, resize=resize, pad_value=pad_value, invert=invert, antialias=antialias)
+        return tf.cast(tf.round(out), tf.uint8)
+
+    if data.kind == "array":
+        arr = np.asarray(data.array)
+
+        def source(idx):
+            ds = tf.data.Dataset.from_tensor_slices((arr[idx], y[idx]))
+            if tuple(arr.shape[1:3]) == size and arr.shape[-1] == channels and not invert:
+                return ds  # already the right size: nothing to resize
+            return ds.map(lambda x, t: (fit(_array_channels(x, channels)), t), num_parallel_calls=par)
+    else:
+        decode = _decoder(data, channels, pad_value)
+        keys = np.array(data.paths if data.kind == "files" else data.keys.tolist(), dtype=object).astype(str)
+        conv = np.asarray(data.convert, bool)
+
+        def source(idx):
+            ds = tf.data.Dataset.from_tensor_slices((keys[idx], conv[idx], y[idx]))
+            return ds.map(lambda k, c, t: (fit(decode(k, c)), t), num_parallel_calls=par)
+
+    def cached(ds):
+        if cache is True:
+            return ds.cache()
+        if cache:
+            return ds.cache(str(cache))
+        return ds
+
+    if sampling == "balanced":
+        streams, present = [], sorted(set(y.tolist()))
+        for k in present:
+            idx = np.flatnonzero(y == k)
+            s = cached(source(idx))
+            streams.append(s.shuffle(len(idx), seed=None if seed is None else seed + k,
+                                     reshuffle_each_iteration=True).repeat())
+        ds = tf.data.Dataset.sample_from_datasets(streams, weights=[1.0 / len(present)] * len(present), seed=seed)
+        ds = ds.take(len(data))
+    else:
+        ds = cached(source(np.arange(len(data))))
+        if shuffle:
+            ds = ds.shuffle(int(shuffle_buffer or len(data)), seed=seed, reshuffle_each_iteration=True)
+    if batch_size is not None:
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder, num_parallel_calls=par)
+
+    def finish(x, t):
+        x = tf.cast(x, tf.float32)
+        if augment is not None:
+            x = augment(x, training=True)
+            x = tf.clip_by_value(x, 0.0, 255.0)
+        if prep is not None:
+            x = prep(x)
+        return (x, t) if with_labels else x
+
+    ds = ds.map(finish, num_parallel_calls=par)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_images(data: ImageSet, **kwargs):
+    """Run :func:`make_dataset` once (no shuffle, no augmentation) and return ``(images, labels)`` numpy arrays.
+
+    >>> import numpy as np
+    >>> x, y = load_images(ImageSet.from_arrays(np.zeros((2, 10, 20), np.uint8), ["a", "b"]), image_size=8,
+    ...                    channels=1, pad_value=255)
+    >>> x.shape, x[0, 0, 0, 0], y.tolist()
+    ((2, 8, 8, 1), 255.0, [0, 1])
+    """
+    kwargs = {"cache": False, "batch_size": 256, **kwargs, "shuffle": False, "augment": None}
+    xs, ys = [], []
+    for x, t in make_dataset(data, **kwargs).as_numpy_iterator():
+        xs.append(x)
+        ys.append(t)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+_VIEWS = ("identity", "flip_lr", "flip_ud", "rot180", "rot90", "rot270", "transpose", "antitranspose")
+
+
+def tta_views(images, n_views: int = 8) -> list[np.ndarray]:
+    """The first ``n_views`` fixed views of a batch (N, H, W, C): identity, left-right flip, up-down flip,
+    180-degree rotation, then (square images only) 90/270-degree rotations and the two transposes.
+
+    >>> v = tta_views(np.arange(4.0).reshape(1, 2, 2, 1), 4)
+    >>> [x[0, :, :, 0].tolist() for x in v][:2]
+    [[[0.0, 1.0], [2.0, 3.0]], [[1.0, 0.0], [3.0, 2.0]]]
+    """
+    x = np.asarray(images)
+    if x.ndim != 4:
+        raise DataError(f"tta_views expects images of shape (N, H, W, C), got {x.shape}.")
+    if not 1 <= int(n_views) <= len(_VIEWS):
+        raise DataError(f"n_views={n_views!r} is not valid; expected 1 to {len(_VIEWS)}.")
+    if n_views > 4 and x.shape[1] != x.shape[2]:
+        raise DataError(f"n_views={n_views} needs square images for the 90-degree views, got {x.shape[1]}x"
+                        f"{x.shape[2]}; use n_views <= 4 or pad images to a square (make_dataset does).")
+    ops = {
+        "identity": lambda a: a,
+        "flip_lr": lambda a: a[:, :, ::-1],
+        "flip_ud": lambda a: a[:, ::-1],
+        "rot180": lambda a: a[:, ::-1, ::-1],
+        "rot90": lambda a: np.rot90(a, 1, axes=(1, 2)),
+        "rot270": lambda a: np.rot90(a, 3, axes=(1, 2)),
+        "transpose": lambda a: np.swapaxes(a, 1, 2),
+        "antitranspose": lambda a: np.swapaxes(a[:, ::-1, ::-1], 1, 2),
+    }
+    return [np.ascontiguousarray(ops[name](x)) for name in _VIEWS[:int(n_views)]]
+
+
+def tta_predict(predict_proba: Callable, images, n_views: int = 8) -> np.ndarray:
+    """Test-time augmentation: average ``predict_proba`` over ``n_views`` fixed views (see :func:`tta_views`).
+
+    ``predict_proba`` is any callable mapping an image batch to (N, n_classes) probabilities, e.g. a fitted
+    classifier's ``predict_proba``. Plankton has no up or down, so all 8 views are valid for it.
+
+    >>> clf_proba = lambda x: np.stack([x.mean(axis=(1, 2, 3)) / 255, 1 - x.mean(axis=(1, 2, 3)) / 255], 1)
+    >>> tta_predict(clf_proba, np.full((2, 4, 4, 1), 51.0)).round(2).tolist()
+    [[0.2, 0.8], [0.2, 0.8]]
+    """
+    views = tta_views(images, n_views)
+    total = None
+    for v in views:
+        p = np.asarray(predict_proba(v), dtype=np.float64)
+        if p.ndim != 2 or p.shape[0] != len(v):
+            raise DataError(f"predict_proba returned shape {p.shape}; expected (n_images, n_classes) = "
+                            f"({len(v)}, ...).")
+        total = p if total is None else total + p
+    return total / len(views)
