@@ -139,7 +139,7 @@ def _small_cnn(input_shape, filters=(32, 64, 128)) -> keras.Model:
     x = inputs
     for i, f in enumerate(filters):
         x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{i + 1}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{i + 1}_bn")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"block{i + 1}_bn")(x)
         x = layers.Activation("relu", name=f"block{i + 1}_relu")(x)
         x = layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
     return keras.Model(inputs, x, name="features")

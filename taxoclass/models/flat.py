@@ -1,0 +1,324 @@
+"""``FlatClassifier``: the flat baseline — one softmax over all classes on a pretrained backbone.
+
+Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
+the frozen backbone (Adam, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
+``fine_tune_at``), re-compiles with ``fine_tune_learning_rate`` and drops to ``final_learning_rate`` for the last
+``final_epochs``. BatchNormalization layers of a pretrained backbone stay in inference mode throughout.
+
+It speaks the same language as ``TreeClassifier``: ``predict_proba`` gives leaf probabilities in
+``taxonomy_.classes`` order, so every metric and report works on both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from taxoclass.exceptions import ModelError
+from taxoclass.models.base import BaseClassifier
+from taxoclass.taxonomy import Taxonomy
+
+__all__ = ["FlatClassifier"]
+
+_PHASE1_DONE = "phase1_done.weights.h5"
+
+
+def _phase_epochs(epochs) -> tuple[int, int]:
+    """``epochs`` -> (phase 1, phase 2); an int means phase 1 only."""
+    if isinstance(epochs, (int, np.integer)) and not isinstance(epochs, bool):
+        pair = (int(epochs), 0)
+    elif isinstance(epochs, (tuple, list)) and len(epochs) == 2 and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in epochs):
+        pair = (int(epochs[0]), int(epochs[1]))
+    else:
+        raise ModelError(f"epochs must be (phase1, phase2) — head-only epochs, then fine-tuning epochs — or one "
+                         f"integer for phase 1 only, got {epochs!r}.")
+    if min(pair) < 0 or sum(pair) < 1:
+        raise ModelError(f"epochs={epochs!r}: both phases need >= 0 epochs and at least one epoch in all.")
+    return pair
+
+
+class FlatClassifier(BaseClassifier):
+    """Flat image classifier: a keras.applications backbone + dense head + softmax over the classes.
+
+    Parameters
+    ----------
+    taxonomy : a :class:`~taxoclass.Taxonomy`, a list of class names, or None (the sorted classes of ``y``).
+        With a list or None, ``taxonomy_`` is a one-level tree root -> classes; with a taxonomy, ``taxonomy_`` is
+        that taxonomy (only its leaf classes matter to a flat model, but hierarchical metrics can use it).
+    backbone : one of ``taxoclass.models.backbones.BACKBONES`` (inception_v3, mobilenet_v2, resnet50,
+        densenet121, efficientnet_b0, small_cnn).
+    input_shape : (height, width, channels) of the images; (299, 299, 3) suits InceptionV3 (minimum 75 px).
+    weights : ``"imagenet"`` (needs internet once), None (train from scratch) or a local weights file.
+    head_units : sizes of the dense layers between the pooled features and the softmax.
+    dropout : dropout rate after each head layer.
+    pooling : ``"avg"`` or ``"max"`` global pooling of the feature map.
+    fine_tune_at : phase 2 unfreezes the backbone layers from this index (negative: the top N layers) or layer
+        name; None unfreezes every layer.
+    batchnorm : ``"auto"`` (frozen, i.e. inference mode, with pretrained weights; trained with weights=None),
+        ``"frozen"`` or ``"trainable"``.
+    epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
+    learning_rate : Adam learning rate of phase 1 (head only).
+    fine_tune_learning_rate : Adam learning rate of phase 2.
+    final_learning_rate : learning rate of the last ``final_epochs`` epochs of phase 2.
+    final_epochs : None = a third of phase 2 (``phase2 // 3``).
+    batch_size, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint, csv_log, tensorboard, resume,
+    strategy, mixed_precision, random_state : the shared training-loop options (see ``taxoclass.training``);
+        ``resume=True`` + ``output_dir`` continue a killed run at its last finished epoch, in either phase.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxoclass.models import FlatClassifier
+    >>> X = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
+    >>> y = ["copepod", "diatom"] * 4
+    >>> clf = FlatClassifier(backbone="small_cnn", input_shape=(32, 32, 1), weights=None, head_units=(16,),
+    ...                      epochs=(1, 1), batch_size=4, random_state=0).fit(X, y, verbose=0)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> list(clf.classes_)
+    ['copepod', 'diatom']
+    """
+
+    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), weights="imagenet",
+                 head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto",
+                 epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4, final_learning_rate=1e-5,
+                 final_epochs=None, batch_size=32, output_dir=None, early_stopping_patience=None,
+                 reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
+                 strategy="auto", mixed_precision=False, random_state=None):
+        self.taxonomy = taxonomy
+        self.backbone = backbone
+        self.input_shape = input_shape
+        self.weights = weights
+        self.head_units = head_units
+        self.dropout = dropout
+        self.pooling = pooling
+        self.fine_tune_at = fine_tune_at
+        self.batchnorm = batchnorm
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.fine_tune_learning_rate = fine_tune_learning_rate
+        self.final_learning_rate = final_learning_rate
+        self.final_epochs = final_epochs
+        self.batch_size = batch_size
+        self.output_dir = output_dir
+        self.early_stopping_patience = early_stopping_patience
+        self.reduce_lr_patience = reduce_lr_patience
+        self.checkpoint = checkpoint
+        self.csv_log = csv_log
+        self.tensorboard = tensorboard
+        self.resume = resume
+        self.strategy = strategy
+        self.mixed_precision = mixed_precision
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+    def _param(self, name):
+        # the base loop counts epochs in total; the split into phases is kept in self._phases
+        if name == "epochs":
+            return sum(_phase_epochs(self.epochs))
+        return super()._param(name)
+
+    def _validate_params(self) -> None:
+        from taxoclass.models.backbones import backbone_spec
+
+        _phase_epochs(self.epochs)
+        super()._validate_params()
+        backbone_spec(self.backbone)
+        for name in ("fine_tune_learning_rate", "final_learning_rate"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise ModelError(f"{name} must be a positive number such as 1e-4, got {v!r}.")
+        units = self.head_units
+        if isinstance(units, (int, np.integer)) and not isinstance(units, bool):
+            units = (units,)
+        if not isinstance(units, (tuple, list)) or not all(
+                isinstance(u, (int, np.integer)) and not isinstance(u, bool) and u > 0 for u in units):
+            raise ModelError(f"head_units must be a tuple of positive layer sizes such as (1024,) or () for none, "
+                             f"got {self.head_units!r}.")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ModelError(f"dropout must be a rate in [0, 1), got {self.dropout!r}.")
+        if self.pooling not in ("avg", "max"):
+            raise ModelError(f"pooling must be 'avg' or 'max', got {self.pooling!r}.")
+        if self.batchnorm not in ("auto", "frozen", "trainable"):
+            raise ModelError(f"batchnorm must be 'auto', 'frozen' or 'trainable', got {self.batchnorm!r}.")
+        fe = self.final_epochs
+        if fe is not None and (isinstance(fe, bool) or not isinstance(fe, (int, np.integer)) or fe < 0):
+            raise ModelError(f"final_epochs must be None or an integer >= 0, got {fe!r}.")
+
+    def _head_units(self) -> tuple[int, ...]:
+        u = self.head_units
+        return (int(u),) if isinstance(u, (int, np.integer)) else tuple(int(v) for v in u)
+
+    def _batchnorm_mode(self) -> str:
+        if self.batchnorm != "auto":
+            return self.batchnorm
+        return "trainable" if self.weights is None else "frozen"
+
+    def _make_taxonomy(self, labels) -> Taxonomy:
+        tax = self.taxonomy
+        if isinstance(tax, Taxonomy):
+            return tax
+        if tax is None:
+            if labels is None:
+                raise ModelError("FlatClassifier() without taxonomy takes its classes from y; with a tf.data.Dataset "
+                                 "pass the classes: FlatClassifier(['class_a', 'class_b', ...]) in the dataset's "
+                                 "label order.")
+            classes = sorted(set(labels))
+        elif isinstance(tax, (list, tuple, np.ndarray)) and all(isinstance(c, str) for c in tax):
+            classes = list(tax)
+            dupes = sorted({c for c in classes if classes.count(c) > 1})
+            if dupes:
+                raise ModelError(f"the class list names {', '.join(dupes)} more than once; each class once.")
+        else:
+            raise ModelError(f"taxonomy must be a taxoclass.Taxonomy, a list of class names or None, got "
+                             f"{type(tax).__name__}.")
+        if len(classes) < 2:
+            raise ModelError(f"a classifier needs at least 2 classes, got {classes}.")
+        return Taxonomy.from_paths([[c] for c in classes])
+
+    # ------------------------------------------------------------------ model
+    def _build_model(self):
+        from taxoclass.models.backbones import build_backbone, set_trainable
+
+        backbone = build_backbone(self.backbone, tuple(self.input_shape), weights=self.weights)
+        set_trainable(backbone, False)
+        inputs = keras.Input(tuple(int(v) for v in self.input_shape), name="image")
+        x = backbone(inputs)
+        pool = keras.layers.GlobalAveragePooling2D if self.pooling == "avg" else keras.layers.GlobalMaxPooling2D
+        x = pool(name="pool")(x)
+        for i, units in enumerate(self._head_units()):
+            x = keras.layers.Dense(units, activation="relu", name=f"head_dense{i + 1}")(x)
+            if self.dropout:
+                x = keras.layers.Dropout(float(self.dropout), name=f"head_dropout{i + 1}")(x)
+        x = keras.layers.Dense(self.taxonomy_.n_classes, name="logits")(x)
+        outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+        return keras.Model(inputs, outputs, name=f"flat_{self.backbone}")
+
+    def _backbone_model(self):
+        return self.model_.get_layer(f"{self.backbone}_backbone")
+
+    def _compile_with(self, learning_rate: float) -> None:
+        with self._strategy.scope():
+            self.model_.compile(optimizer=keras.optimizers.Adam(float(learning_rate)),
+                                loss=keras.losses.SparseCategoricalCrossentropy(),
+                                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,
+            callbacks=None, verbose="auto"):
+        """Two-phase training (see the class docstring); ``epochs`` may override ``(phase1, phase2)``.
+
+        Other arguments as :meth:`BaseClassifier.fit`. ``history_`` has one entry per epoch of both phases,
+        with ``phase`` (1 or 2) and ``learning_rate``.
+
+        >>> clf.fit(X_train, y_train, validation_data=(X_val, y_val), epochs=(3, 10))   # doctest: +SKIP
+        """
+        self._validate_params()
+        self._phases = _phase_epochs(self.epochs if epochs is None else epochs)
+        return super().fit(X, y, validation_data=validation_data, epochs=sum(self._phases), batch_size=batch_size,
+                           class_weight=class_weight, callbacks=callbacks, verbose=verbose)
+
+    def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
+        from taxoclass.models.backbones import set_trainable
+        from taxoclass.training import BACKUP_DIR
+
+        p1, p2 = getattr(self, "_phases", None) or _phase_epochs(self.epochs)
+        final = p2 // 3 if self.final_epochs is None else min(int(self.final_epochs), p2)
+        switch = p1 + p2 - final  # first epoch at final_learning_rate
+
+        backup = [cb for cb in callbacks if isinstance(cb, keras.callbacks.BackupAndRestore)]
+        others = [cb for cb in callbacks if not isinstance(cb, keras.callbacks.BackupAndRestore)]
+        backup_root = Path(self.output_dir) / BACKUP_DIR if backup else None
+        phase1_done = backup_root / _PHASE1_DONE if backup else None
+
+        def phase_callbacks(phase):
+            cbs = [_EpochLogger(phase)]
+            if phase == 2:
+                cbs.append(_FinalLearningRate(switch, float(self.final_learning_rate)))
+            if backup:
+                cbs.append(keras.callbacks.BackupAndRestore(str(backup_root / f"phase{phase}"), save_freq="epoch",
+                                                            delete_checkpoint=True))
+            return cbs + others
+
+        histories = []
+        if p1 and not (backup and phase1_done.is_file()):
+            set_trainable(self._backbone_model(), False)
+            self._compile_with(self.learning_rate)
+            histories.append(self.model_.fit(train_ds, validation_data=val_ds, epochs=p1, class_weight=class_weight,
+                                             callbacks=phase_callbacks(1), verbose=verbose, shuffle=False))
+            if backup and p2:
+                backup_root.mkdir(exist_ok=True)
+                tmp = backup_root / f".tmp_{_PHASE1_DONE}"
+                self.model_.save_weights(str(tmp))
+                os.replace(tmp, phase1_done)
+        elif p1:
+            self.model_.load_weights(str(phase1_done))  # phase 1 finished before the interruption
+        if p2:
+            set_trainable(self._backbone_model(), True, fine_tune_at=self.fine_tune_at,
+                          batchnorm=self._batchnorm_mode())
+            self._compile_with(self.fine_tune_learning_rate if switch > p1 else self.final_learning_rate)
+            for cb in others:  # the log of phase 1 continues
+                if isinstance(cb, keras.callbacks.CSVLogger) and p1:
+                    cb.append = True
+            histories.append(self.model_.fit(train_ds, validation_data=val_ds, initial_epoch=p1, epochs=p1 + p2,
+                                             class_weight=class_weight, callbacks=phase_callbacks(2),
+                                             verbose=verbose, shuffle=False))
+        if backup:
+            shutil.rmtree(backup_root, ignore_errors=True)
+        return _merge_histories(histories)
+
+    # ------------------------------------------------------------------ reporting
+    def _summary_lines(self) -> list[str]:
+        backbone = self._backbone_model()
+        shape = tuple(self.input_shape)
+        units = self._head_units()
+        return [f"backbone: {self.backbone} on {shape[0]}x{shape[1]}x{shape[2]} images "
+                f"({backbone.count_params():,} parameters), weights: {self.weights!r}",
+                f"head: {self.pooling} pooling -> {' -> '.join(map(str, units)) + ' -> ' if units else ''}"
+                f"{len(self.classes_)}-way softmax (dropout {self.dropout})",
+                f"trainable parameters now: {sum(int(np.prod(w.shape)) for w in self.model_.trainable_weights):,}"]
+
+
+def _merge_histories(histories):
+    """One History-like object holding the epochs of both phases."""
+    merged = keras.callbacks.History()
+    merged.history, merged.epoch = {}, []
+    for h in histories:
+        n = len(h.epoch)
+        for key in set(merged.history) | set(h.history):
+            merged.history.setdefault(key, [math.nan] * len(merged.epoch))
+            merged.history[key] += list(h.history.get(key, [math.nan] * n))
+        merged.epoch += list(h.epoch)
+    return merged
+
+
+class _EpochLogger(keras.callbacks.Callback):
+    """Adds ``phase`` and the optimizer's ``learning_rate`` to each epoch's logs (history, CSV log)."""
+
+    def __init__(self, phase: int):
+        super().__init__()
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["phase"] = self.phase
+            logs["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+
+
+class _FinalLearningRate(keras.callbacks.Callback):
+    """Lowers the learning rate to ``final`` from epoch ``switch`` on (never raises it)."""
+
+    def __init__(self, switch: int, final: float):
+        super().__init__()
+        self.switch, self.final = switch, final
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = self.model.optimizer.learning_rate
+        if epoch >= self.switch and float(np.asarray(lr)) > self.final:
+            lr.assign(self.final)
