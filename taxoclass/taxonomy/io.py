@@ -158,6 +158,7 @@ def loads_taxonomy(text: str, format: str, *, source: str | None = None, levels:
         tax = _read_table_taxonomy(text, src, "\t" if fmt == "tsv" else ",", **opts)
     if classes is not None:
         order = read_classes(classes) if isinstance(classes, (str, Path)) else [str(c) for c in classes]
+        tax.check_classes(order, source=str(classes) if isinstance(classes, (str, Path)) else "the class list")
         tax = tax.with_class_order(order)
     return tax
 
@@ -551,13 +552,16 @@ def _escape(name: str, sep: str) -> str:
     return name.replace("\\", "\\\\").replace(sep, "\\" + sep)
 
 
-def _guess_sep(values: list[str]) -> str:
-    best, best_n = "/", 0
-    for s in LINEAGE_SEPARATORS:
-        k = sum(1 for v in values if s in v)
-        if k > best_n:
-            best, best_n = s, k
-    return best
+def _guess_sep(values: list[str], classes: list[str] | None) -> str:
+    """The separator the lineages use: the most frequent of ``/ > ; |`` that ends every lineage with its class
+    (when a class column exists), else the most frequent one."""
+    counts = {s: sum(1 for v in values if s in v) for s in LINEAGE_SEPARATORS}
+    ranked = sorted(LINEAGE_SEPARATORS, key=lambda s: -counts[s])  # stable: ties keep the / > ; | order
+    if classes is not None:
+        for s in ranked:
+            if all(not c or _split_escaped(v, s)[-1] == c for v, c in zip(values, classes)):
+                return s
+    return ranked[0] if counts[ranked[0]] else "/"
 
 
 def _from_lineage(header, rows, src, col, sep, class_column, root_name) -> Taxonomy:
@@ -569,7 +573,7 @@ def _from_lineage(header, rows, src, col, sep, class_column, root_name) -> Taxon
     ci = header.index(cc) if cc is not None else None
     values = [cells[li] for _, cells in rows]
     if sep is None:
-        sep = _guess_sep(values)
+        sep = _guess_sep(values, [cells[ci] for _, cells in rows] if ci is not None else None)
     elif not sep:
         raise TaxonomyError(f"{src}: the lineage separator is empty; pass one of {' '.join(LINEAGE_SEPARATORS)}.")
     paths, origins = [], []
@@ -702,6 +706,10 @@ _NEWICK_PLAIN = re.compile(r"[^\s()\[\]':;,]+")
 def _newick_name(name: str) -> str:
     if _NEWICK_PLAIN.fullmatch(name):
         return name
+    if "\\" in name:  # the newick package ends a quoted label at a backslash
+        raise TaxonomyError(f"node name {name!r} has a backslash and characters that need quoting in Newick "
+                            "(spaces or ()[]':;,), which Newick readers do not handle; rename it or write "
+                            "TSV/JSON/YAML instead.")
     return "'" + name.replace("'", "''") + "'"
 
 
