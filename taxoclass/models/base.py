@@ -456,7 +456,8 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "taxoclass_version": __version__,
                 "class": type(self).__name__, "module": type(self).__module__, "params": params,
                 "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
-                "history": getattr(self, "history_", {}), "extra": self._extra_metadata()}
+                "history": getattr(self, "history_", {}), "pipeline": getattr(self, "pipeline_", None),
+                "extra": self._extra_metadata()}
 
     def _extra_metadata(self) -> dict:
         """Subclass hook: more JSON saved with the model (restored by ``_restore_extra``)."""
@@ -555,5 +556,7 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
         obj.classes_ = np.array(meta["classes"], dtype=object)
         obj.model_ = model
         obj.history_ = meta.get("history", {})
+        if meta.get("pipeline") is not None:
+            obj.pipeline_ = meta["pipeline"]  # how images were prepared for training (taxoclass.workflows)
         obj._restore_extra(meta.get("extra", {}))
         return obj
