@@ -166,7 +166,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 def plot_confusion_matrix(cm, classes, *, taxonomy: Taxonomy | None = None, title: str = "", normalize: bool = True):
     """Heat map of a confusion matrix (rows = true class, columns = predicted), readable up to a few hundred classes.
 
-    Rows are normalised to recall (``normalize=True``). With a ``taxonomy``, classes are shown in tree order and
+    Rows are normalised to recall (``normalize=True``), on a square-root colour scale. With a ``taxonomy``, classes are shown in tree order and
     thin lines separate the groups of the first tree level with three or more groups, so confusions inside a group form blocks on the diagonal. Returns a
     matplotlib Figure.
 
@@ -174,6 +174,7 @@ def plot_confusion_matrix(cm, classes, *, taxonomy: Taxonomy | None = None, titl
     >>> fig.axes[0].get_xlabel()
     'predicted class'
     """
+    from matplotlib.colors import PowerNorm
     from matplotlib.figure import Figure
 
     cm = np.asarray(cm, dtype=np.float64)
@@ -200,11 +201,13 @@ def plot_confusion_matrix(cm, classes, *, taxonomy: Taxonomy | None = None, titl
         rs = m.sum(axis=1, keepdims=True)
         m = np.divide(m, rs, out=np.zeros_like(m), where=rs > 0)
     names = [classes[i] for i in order]
-    side = float(np.clip(0.13 * C + 3.0, 5.0, 30.0))
-    fig = Figure(figsize=(side + 1.2, side), dpi=150 if C <= 60 else 110, layout="constrained")
+    side = float(np.clip(0.16 * C + 3.0, 5.0, 36.0))
+    fig = Figure(figsize=(side + 1.2, side), dpi=150 if C <= 60 else 130, layout="constrained")
     ax = fig.add_subplot()
-    im = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=1.0 if normalize else None, interpolation="nearest")
-    fs = float(np.clip(400.0 / max(C, 1), 3.0, 10.0))
+    # square-root colour scale: small off-diagonal shares stay visible next to a bright diagonal
+    norm = PowerNorm(0.5, vmin=0.0, vmax=1.0 if normalize else max(float(m.max()), 1.0))
+    im = ax.imshow(m, cmap="viridis", norm=norm, interpolation="nearest")
+    fs = float(np.clip(500.0 / max(C, 1), 3.5, 10.0))
     ax.set_xticks(np.arange(C), labels=names, rotation=90, fontsize=fs)
     ax.set_yticks(np.arange(C), labels=names, fontsize=fs)
     for b in bounds:
