@@ -463,7 +463,8 @@ class ConfusionClustering:
             else:
                 lines.append(f"{nm}  ({len(cl)} classes, {100 * e:.1f}% of the error): " + ", ".join(cl))
         lines.append(f"isolated error: {100 * self.isolated_error:.1f}% of the off-diagonal confusion falls inside "
-                     f"clusters ({len(self.groups)} groups, {len(self.clusters) - len(self.groups)} singletons; "
+                     f"clusters ({_plural(len(self.groups), 'group')}, "
+                     f"{_plural(len(self.clusters) - len(self.groups), 'singleton')}; "
                      + (f"beta={self.beta:g}, symmetrize={self.symmetrize}, linkage={self.linkage})"
                         if self.method == "greedy" else
                         f"spectral, n_clusters={self.n_clusters}, symmetrize={self.symmetrize})"))
@@ -473,6 +474,10 @@ class ConfusionClustering:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _plural(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
 
 
 def _errors(C: np.ndarray, cid: np.ndarray, n_clusters: int) -> tuple[float, list[float]]:
