@@ -31,6 +31,12 @@ def check_writable(path, *, overwrite: bool = False, inputs=()) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "w", **kwargs):
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -45,6 +51,7 @@ def atomic_write(path, mode: str = "w", **kwargs):
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the user's usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

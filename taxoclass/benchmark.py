@@ -1,0 +1,259 @@
+"""Flat vs hierarchical, on the same split, the same input size and the same epoch budget.
+
+:func:`run_benchmark` trains, in one run:
+
+1. ``flat``: a :class:`~taxoclass.models.flat.FlatClassifier` (InceptionV3 by default, any registry backbone);
+2. ``taxonomy_tree``: a :class:`~taxoclass.models.tree.TreeClassifier` on the biological taxonomy (when one is
+   given or the data carries one);
+3. ``error_tree``: a TreeClassifier on the error-based tree: the flat model's confusion on the *validation*
+   split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure).
+
+Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
+reference tree (the biological taxonomy, or the error-based tree when there is none) and the report (JSON,
+Markdown, PNG figures) is written by :func:`taxoclass.report.write_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+
+__all__ = ["run_benchmark", "MODEL_KINDS", "subsample"]
+
+MODEL_KINDS = ("flat", "taxonomy_tree", "error_tree")
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def subsample(data, max_per_class: int | None, *, seed: int = 0):
+    """At most ``max_per_class`` images of every class, drawn reproducibly (every class keeps its images when it
+    has fewer).
+
+    >>> import numpy as np
+    >>> from taxoclass.data import ImageSet
+    >>> ds = ImageSet.from_arrays(np.zeros((6, 4, 4), np.uint8), ["a"] * 5 + ["b"])
+    >>> subsample(ds, 2).counts()
+    {'a': 2, 'b': 1}
+    """
+    if max_per_class is None:
+        return data
+    if int(max_per_class) < 1:
+        raise DataError(f"max_per_class must be >= 1, got {max_per_class!r}.")
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in data.classes:
+        idx = np.flatnonzero(data.labels == c)
+        if len(idx) > max_per_class:
+            idx = np.sort(rng.choice(idx, int(max_per_class), replace=False))
+        keep.append(idx)
+    return data.subset(np.sort(np.concatenate(keep)))
+
+
+def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, float]:
+    """Probabilities in ``ref_classes`` order and the images/s of the prediction pass (after a warm-up batch)."""
+    for batch in ds.take(1):  # warm-up: graph tracing is not throughput
+        model.predict_proba(batch[0] if isinstance(batch, tuple) else batch)
+    t0 = time.perf_counter()
+    p = model.predict_proba(ds)
+    dt = time.perf_counter() - t0
+    order = [model.taxonomy_.class_index(c) for c in ref_classes]
+    return p[:, order], len(p) / max(dt, 1e-9)
+
+
+def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, backbone: str = "inception_v3",
+                  weights=None, image_size: int | None = None, channels: int = 3, pad_value: float = 255,
+                  invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
+                  learning_rate: float = 1e-3, beta: float = 0.05, levels=1, block_filters=(32, 64),
+                  head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
+                  max_per_class: int | None = None, augment: bool = False, out_dir=None, overwrite: bool = False,
+                  save_models: bool = False, k: int = 5, verbose=0,
+                  progress: Callable[[str], None] | None = _stderr) -> dict:
+    """Train and compare a flat model and tree models on one split; returns the benchmark summary dict.
+
+    Parameters
+    ----------
+    data : ImageSet (see :mod:`taxoclass.data`; its ``taxonomy`` is used when ``taxonomy`` is None).
+    taxonomy : the biological tree for ``taxonomy_tree`` and for the hierarchical metrics.
+    models : which of ``"flat"``, ``"taxonomy_tree"``, ``"error_tree"`` to run (``error_tree`` needs ``flat``).
+    backbone, weights : the flat model's backbone and its initial weights (None, ``"imagenet"`` or a file).
+    image_size : side of the square model input (default: the backbone's minimum or 64).
+    channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`).
+    epochs : training epochs of every model. With pretrained ``weights`` the flat model trains its head for
+        ``epochs - fine_tune_epochs`` epochs then fine-tunes for ``fine_tune_epochs`` (default: half).
+    beta, levels : error-based tree options (see :func:`taxoclass.clustering.cluster_confusion`).
+    block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
+    max_per_class : subsample every class to at most this many images first (CPU-sized runs).
+    out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
+
+    >>> from taxoclass.datasets import load_dataset                                       # doctest: +SKIP
+    >>> run_benchmark(load_dataset("digits"), backbone="small_cnn", image_size=32,        # doctest: +SKIP
+    ...               epochs=5, out_dir="demo_output")["models"]["flat"]["accuracy"]
+    0.95
+    """
+    from taxoclass import __version__
+    from taxoclass.clustering import cluster_confusion
+    from taxoclass.data import make_dataset, split, write_manifest
+    from taxoclass.metrics import confusion_matrix, evaluate_predictions
+    from taxoclass.models.backbones import backbone_spec
+    from taxoclass.models.flat import FlatClassifier
+    from taxoclass.models.tree import TreeClassifier
+    from taxoclass.report import write_report
+    from taxoclass.taxonomy import save_taxonomy
+
+    say = progress or (lambda _m: None)
+    models = list(dict.fromkeys(models))
+    bad = [m for m in models if m not in MODEL_KINDS]
+    if bad or not models:
+        raise TaxoclassError(f"unknown model kind(s) {', '.join(bad) or '(none)'}; expected some of "
+                             f"{', '.join(MODEL_KINDS)}.")
+    if "error_tree" in models and "flat" not in models:
+        raise TaxoclassError("error_tree is built from the flat model's confusion: add 'flat' to models.")
+    taxonomy = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
+    if "taxonomy_tree" in models and taxonomy is None:
+        say("no taxonomy given: skipping taxonomy_tree (pass taxonomy=... / --taxonomy FILE to add it)")
+        models.remove("taxonomy_tree")
+    if taxonomy is not None:
+        taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
+    spec = backbone_spec(backbone)
+    if image_size is None:
+        image_size = max(64, spec.min_size)
+    if int(epochs) < 1:
+        raise ModelError(f"epochs must be >= 1, got {epochs!r}.")
+    out = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise TaxoclassError(f"{out} already holds files; choose a new folder or pass --overwrite.")
+        out.mkdir(parents=True, exist_ok=True)
+
+    t_start = time.perf_counter()
+    data = subsample(data, max_per_class, seed=seed)
+    manifest = split(data, val_size=val_size, test_size=test_size, seed=seed)
+    if out is not None:
+        write_manifest(manifest, out / "manifest.csv", overwrite=True)
+    ref_classes = list(taxonomy.classes) if taxonomy is not None else list(data.classes)
+    parts = {name: data.select(manifest, name) for name in ("train", "val", "test")}
+    counts = {name: len(d) for name, d in parts.items()}
+    say(f"data: {len(data)} images, {len(ref_classes)} classes; split {counts} (seed {seed}); "
+        f"input {image_size}x{image_size}x{channels}")
+    if min(counts.values()) == 0:
+        raise DataError(f"the split left an empty part ({counts}); use more images or other val/test sizes.")
+    common = dict(class_order=ref_classes, image_size=image_size, channels=channels, pad_value=pad_value,
+                  invert=invert, batch_size=batch_size, seed=seed, cache=True)
+    train_ds = make_dataset(parts["train"], shuffle=True, augment=True if augment else None, **common)
+    val_ds = make_dataset(parts["val"], **common)
+    test_ds = make_dataset(parts["test"], **common)
+    y_val = parts["val"].encode(ref_classes)
+    y_test = parts["test"].encode(ref_classes)
+    input_shape = (int(image_size), int(image_size), int(channels))
+    loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed)
+    tree_kw = dict(input_shape=input_shape, block_filters=tuple(block_filters), head_units=tuple(head_units),
+                   trunk=trunk, epochs=int(epochs), **loop)
+    if weights is None:
+        flat_epochs = (0, int(epochs))
+    else:
+        ft = int(epochs) // 2 if fine_tune_epochs is None else int(fine_tune_epochs)
+        flat_epochs = (int(epochs) - ft, ft)
+
+    results, summary_models, fitted = [], {}, {}
+    error_tax, clustering = None, None
+    ref_tax = taxonomy
+
+    def train(name, make):
+        say(f"[{name}] training ({epochs} epochs) ...")
+        clf = make()
+        t0 = time.perf_counter()
+        clf.fit(train_ds, validation_data=val_ds, verbose=verbose)
+        secs = time.perf_counter() - t0
+        say(f"[{name}] trained in {secs:.1f} s")
+        fitted[name] = (clf, secs)
+        return clf
+
+    if "flat" in models:
+        flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape,
+                                                    weights=weights, head_units=(max(head_units[-1] * 2, 64),)
+                                                    if backbone == "small_cnn" else (1024,),
+                                                    epochs=flat_epochs, **loop))
+        if "error_tree" in models:
+            p_val, _ = _timed_proba(flat, val_ds, ref_classes)
+            cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))
+            keep = cm.sum(axis=1) > 0
+            clustering = cluster_confusion(cm, beta=beta, labels=ref_classes, drop_empty=not keep.all())
+            error_tax = clustering.to_taxonomy(levels)
+            missing = [c for c in ref_classes if c not in error_tax.classes]
+            if missing:  # classes absent from the validation split sit directly under the root
+                from taxoclass.taxonomy import Taxonomy
+
+                error_tax = Taxonomy.from_paths(list(error_tax.leaf_paths(include_root=False)) + [[c] for c in missing],
+                                                root=error_tax.root[-1])
+            error_tax = error_tax.with_class_order(ref_classes)
+            n_multi = sum(len(c) > 1 for c in clustering.clusters)
+            say(f"[error_tree] beta={beta}: {n_multi} multi-class cluster(s), isolated error "
+                f"{clustering.isolated_error:.3f}")
+            if out is not None:
+                save_taxonomy(error_tax, out / "error_taxonomy.tsv", overwrite=True)
+    if ref_tax is None:
+        ref_tax = error_tax if error_tax is not None else _flat_tax(ref_classes)
+    if "taxonomy_tree" in models:
+        train("taxonomy_tree", lambda: TreeClassifier(taxonomy.with_class_order(ref_classes), **tree_kw))
+    if "error_tree" in models:
+        if len(error_tax.classifier_nodes) < 1:
+            raise ModelError("the error-based tree is empty")
+        train("error_tree", lambda: TreeClassifier(error_tax, **tree_kw))
+
+    for name, (clf, secs) in fitted.items():
+        say(f"[{name}] evaluating on {counts['test']} test images ...")
+        p_test, ips = _timed_proba(clf, test_ds, ref_classes)
+        metrics = evaluate_predictions(y_test, p_test, ref_tax, k=k)
+        own_tax = clf.taxonomy_
+        entry = {"name": name, "metrics": metrics, "history": clf.history_, "train_seconds": secs,
+                 "images_per_second": ips, "n_params": int(clf.model_.count_params()), "taxonomy": ref_tax}
+        results.append(entry)
+        summary_models[name] = {
+            "accuracy": metrics["accuracy"], "top_k_accuracy": metrics["top_k_accuracy"],
+            "balanced_accuracy": metrics["balanced_accuracy"], "f1_macro": metrics["f1_macro"],
+            "hierarchical_f1_micro": metrics["hierarchical_f1_micro"],
+            "mistake_severity": metrics["mistake_severity"],
+            "hierarchical_distance_at_1": metrics["hierarchical_distance_at_1"],
+            "train_seconds": secs, "predict_images_per_second": ips, "n_params": int(clf.model_.count_params()),
+            "classifier_nodes": len(own_tax.classifier_nodes)}
+        if save_models and out is not None:
+            clf.save(out / f"{name}.taxoclass", overwrite=True)
+    summary = {
+        "taxoclass_version": __version__, "data": getattr(data, "source", "images"), "n_images": len(data),
+        "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),
+        "channels": int(channels), "epochs": int(epochs), "backbone": backbone,
+        "weights": None if weights is None else str(weights), "batch_size": int(batch_size),
+        "reference_taxonomy": "given taxonomy" if taxonomy is not None else "error-based tree",
+        "beta": beta if error_tax is not None else None,
+        "error_clusters": None if clustering is None else [list(c) for c in clustering.clusters if len(c) > 1],
+        "isolated_error": None if clustering is None else float(clustering.isolated_error),
+        "models": summary_models, "wall_seconds": time.perf_counter() - t_start,
+    }
+    if out is not None:
+        files = write_report(results, out, overwrite=True, title=f"taxoclass benchmark: {summary['data']}")
+        from taxoclass._files import atomic_write
+
+        with atomic_write(out / "benchmark.json") as fh:
+            json.dump(summary, fh, indent=1)
+        summary["files"] = sorted([str(p) for p in files.values()] + [str(out / "benchmark.json")])
+    summary["wall_seconds"] = time.perf_counter() - t_start
+    return summary
+
+
+def _flat_tax(classes):
+    from taxoclass.taxonomy import Taxonomy
+
+    return Taxonomy.from_paths([[c] for c in classes], root="root")

@@ -1,0 +1,53 @@
+"""Image-source arguments shared by the commands that read labelled images (train, evaluate, benchmark)."""
+
+from __future__ import annotations
+
+import warnings
+
+from taxoclass.exceptions import DataError
+
+
+def add_source_arguments(p, *, named: bool = True) -> None:
+    """SOURCE [LABELS] | --table F --image-root R | --ecotaxa F | --dataset NAME [--data-path P]."""
+    p.add_argument("source", nargs="*", metavar="SOURCE",
+                   help="a folder of class folders, a .zip archive of them, or an IDX image file and its label file")
+    g = p.add_argument_group("image source")
+    g.add_argument("--table", metavar="FILE", help="CSV/TSV label table with a file and a label column")
+    g.add_argument("--image-root", metavar="DIR", help="folder the table's (or EcoTaxa's) paths are relative to")
+    g.add_argument("--file-column", metavar="NAME", help="table column holding the image paths")
+    g.add_argument("--label-column", metavar="NAME", help="table column holding the labels")
+    g.add_argument("--ecotaxa", metavar="FILE", help="EcoTaxa export TSV (images, labels and taxonomy)")
+    g.add_argument("--subdir", metavar="DIR", help="folder inside a zip archive (e.g. train)")
+    g.add_argument("--nested-lineage", action="store_true", help="read nested folders as the class lineage")
+    g.add_argument("--classes", metavar="FILE", help="classes.txt (line i = class i), e.g. for IDX labels")
+    if named:
+        from taxoclass.datasets import DATASETS
+
+        g.add_argument("--dataset", choices=sorted(DATASETS), help="a named dataset (digits ships with "
+                       "scikit-learn; the others read --data-path or download with Keras)")
+        g.add_argument("--data-path", metavar="PATH", help="local copy of --dataset (IDX folder, CIFAR-10 zip)")
+
+
+def load_from_args(args, *, default_dataset: str | None = None):
+    """The ImageSet named by the source arguments (unreadable files skipped with one warning on stderr)."""
+    from taxoclass.data.imageset import load_source
+
+    srcs = list(getattr(args, "source", None) or [])
+    dataset = getattr(args, "dataset", None)
+    if dataset is None and not srcs and not args.table and not args.ecotaxa:
+        dataset = default_dataset
+    if dataset is not None:
+        if srcs or args.table or args.ecotaxa:
+            raise DataError("give either --dataset NAME or an image source (SOURCE, --table, --ecotaxa), not both.")
+        from taxoclass.datasets import load_dataset
+
+        return load_dataset(dataset, getattr(args, "data_path", None))
+    if len(srcs) > 2:
+        raise DataError(f"too many sources: {' '.join(srcs)}; give one folder or zip, or an IDX image file and its "
+                        "label file.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        return load_source(srcs[0] if srcs else None, srcs[1] if len(srcs) == 2 else None, table=args.table,
+                           image_root=args.image_root, ecotaxa=args.ecotaxa, file_column=args.file_column,
+                           label_column=args.label_column, classes=args.classes, subdir=args.subdir,
+                           nested_lineage=args.nested_lineage)

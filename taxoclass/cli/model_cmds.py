@@ -1,0 +1,250 @@
+"""``taxoclass train``, ``evaluate``, ``predict`` and ``benchmark``: the commands that train or use models.
+
+Thin layer over :mod:`taxoclass.workflows` and :mod:`taxoclass.benchmark`; TensorFlow is imported only when a
+command runs, never when the parser is built.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from taxoclass.cli._sources import add_source_arguments, load_from_args
+from taxoclass.exceptions import TaxoclassError
+
+
+def _progress(msg: str) -> None:
+    print(f"[taxoclass] {msg}", file=sys.stderr, flush=True)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise TaxoclassError(f"expected comma-separated integers such as 32,64, got {text!r}.") from None
+    if any(v < 1 for v in vals):
+        raise TaxoclassError(f"expected positive integers, got {text!r}.")
+    return vals
+
+
+def _prob(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise TaxoclassError(f"expected a number between 0 and 1, got {text!r}.") from None
+    if not 0 <= v <= 1:
+        raise TaxoclassError(f"expected a number between 0 and 1, got {text!r}.")
+    return v
+
+
+def _add_pipeline(p, *, size_default=None) -> None:
+    g = p.add_argument_group("input pipeline")
+    g.add_argument("--image-size", type=int, default=size_default, metavar="N",
+                   help="side of the square model input in pixels" + (f" (default {size_default})"
+                                                                       if size_default else ""))
+    g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 = gray, 3 = RGB (default 3)")
+    g.add_argument("--pad-value", type=float, default=255.0, metavar="V",
+                   help="background used to pad images to a square (plankton: 255 = white; default 255)")
+    g.add_argument("--invert", action="store_true", help="invert images so that the background is 0")
+
+
+def _add_training(p, *, epochs_default: int) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=epochs_default, metavar="N", help=f"epochs (default {epochs_default})")
+    g.add_argument("--fine-tune-epochs", type=int, default=None, metavar="N",
+                   help="with pretrained --weights: the last N epochs fine-tune the backbone (default: half)")
+    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="batch size (default 32)")
+    g.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR", help="Adam learning rate (1e-3)")
+    g.add_argument("--backbone", default=None, metavar="NAME",
+                   help="flat model backbone: inception_v3, mobilenet_v2, resnet50, densenet121, efficientnet_b0, "
+                        "small_cnn")
+    g.add_argument("--weights", default=None, metavar="W",
+                   help="initial backbone weights: imagenet (downloads once) or a local weights file; default: "
+                        "none (train from scratch)")
+    g.add_argument("--trunk", default=None, metavar="NAME", help="tree model: shared trunk backbone under the "
+                                                                 "node blocks (default: none)")
+    g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
+                   help="tree node block conv filters (default 32,64)")
+    g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
+                   help="dense units of each node head / the flat head (default 64)")
+    g.add_argument("--augment", action="store_true", help="random rotation (0-360, background fill), flips, "
+                                                          "shifts, zoom, brightness")
+    g.add_argument("--val-size", type=float, default=0.1, metavar="F", help="validation share (default 0.1)")
+    g.add_argument("--test-size", type=float, default=0.1, metavar="F", help="test share (default 0.1)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the split and the initialisation (default 0)")
+
+
+def register(subparsers) -> None:
+    # ------------------------------------------------------------------ train
+    p = subparsers.add_parser("train", help="train a tree (or flat) classifier on labelled images",
+                              description="Split the images (stratified, seeded), train a TreeClassifier on a "
+                                          "taxonomy or an error-based tree (or a flat model), and write a run "
+                                          "folder: model.taxoclass, config.json, manifest.csv, training_log.csv, "
+                                          "tensorboard/.")
+    add_source_arguments(p)
+    t = p.add_argument_group("model")
+    t.add_argument("--taxonomy", metavar="FILE", help="taxonomy file (any reader format) for a tree model")
+    t.add_argument("--from-confusion", metavar="CM", help="build the tree from this confusion matrix "
+                                                            "(cluster-confusion input forms)")
+    t.add_argument("--beta", type=_prob, default=0.05, help="error threshold for --from-confusion (0.05)")
+    t.add_argument("--model", choices=("tree", "flat"), default="tree", help="tree (default) or flat")
+    _add_pipeline(p, size_default=64)
+    _add_training(p, epochs_default=10)
+    g = p.add_argument_group("run")
+    g.add_argument("--class-weight", choices=("balanced",), default=None, help="weight classes by inverse "
+                                                                               "frequency")
+    g.add_argument("--balanced-sampling", action="store_true", help="draw every class equally often")
+    g.add_argument("--manifest", metavar="CSV", help="reuse the split of an earlier run (manifest.csv)")
+    g.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    g.add_argument("--reduce-lr", type=int, default=None, metavar="PATIENCE")
+    g.add_argument("--resume", action="store_true", help="continue an interrupted run in the same output folder")
+    g.add_argument("--strategy", choices=("auto", "mirrored", "multiworker"), default="auto",
+                   help="tf.distribute strategy (default auto)")
+    g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")
+    g.add_argument("-o", "--output", required=True, metavar="DIR", help="run folder to write")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing run folder's files")
+    p.set_defaults(func=train_cmd)
+
+    # ------------------------------------------------------------------ evaluate
+    p = subparsers.add_parser("evaluate", help="every metric of a saved model on labelled images",
+                              description="Evaluate MODEL on labelled images: metrics.json, report.md and PNG "
+                                          "figures (confusion matrix, taxonomy coloured by per-node accuracy).")
+    p.add_argument("model", metavar="MODEL", help="a model.taxoclass file written by train")
+    add_source_arguments(p)
+    p.add_argument("--manifest", metavar="CSV", help="evaluate only one split of this manifest (a run's "
+                                                      "manifest.csv)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split of --manifest (test)")
+    p.add_argument("--threshold", type=_prob, default=None, help="also score predictions stopped at the deepest "
+                                                                  "node with probability >= T")
+    p.add_argument("-k", type=int, default=5, help="k of top-k accuracy and distance@k (5)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for metrics.json, report.md, PNGs")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=evaluate_cmd)
+
+    # ------------------------------------------------------------------ predict
+    p = subparsers.add_parser("predict", help="label new images with a saved model",
+                              description="Label images: one CSV row per image with the predicted class, its "
+                                          "probability, lineage, top-k, and with --threshold the deepest node "
+                                          "the model is sure of.")
+    p.add_argument("model", metavar="MODEL", help="a model.taxoclass file written by train")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files")
+    p.add_argument("--dir", metavar="DIR", help="label every image under this folder")
+    p.add_argument("--csv", metavar="FILE", help="label the images listed in this CSV")
+    p.add_argument("--file-column", metavar="NAME", help="column of --csv holding the paths")
+    p.add_argument("--threshold", type=_prob, default=None,
+                   help="stop at the deepest node whose probability is >= T (e.g. 0.8)")
+    p.add_argument("--top-k", type=int, default=3, help="alternatives to list (3)")
+    p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV to write")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=predict_cmd)
+
+    # ------------------------------------------------------------------ benchmark
+    p = subparsers.add_parser("benchmark", help="flat vs taxonomy tree vs error-based tree, side by side",
+                              description="Train a flat model, a tree on the taxonomy and a tree built from the "
+                                          "flat model's confusion, on the same split, input size and epochs; write "
+                                          "report.json, report.md, benchmark.json and figures. Without a source, "
+                                          "runs on scikit-learn's digits.")
+    add_source_arguments(p)
+    p.add_argument("--taxonomy", metavar="FILE", help="biological taxonomy (default: the dataset's own)")
+    p.add_argument("--models", default="flat,taxonomy_tree,error_tree",
+                   help="comma-separated subset of flat,taxonomy_tree,error_tree")
+    p.add_argument("--beta", type=_prob, default=0.05, help="error threshold of the error-based tree (0.05)")
+    p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
+                                                                       "nested merge tree")
+    p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
+    _add_pipeline(p)
+    _add_training(p, epochs_default=5)
+    p.add_argument("--save-models", action="store_true", help="also save every trained model")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=benchmark_cmd, test_size=0.2)
+
+
+def _load_taxonomy(path):
+    if path is None:
+        return None
+    from taxoclass.taxonomy import load_taxonomy
+
+    return load_taxonomy(path)
+
+
+def train_cmd(args) -> int:
+    from taxoclass.workflows import train_job
+
+    if args.taxonomy and args.from_confusion:
+        raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
+    data = load_from_args(args)
+    tax = _load_taxonomy(args.taxonomy)
+    cm = labels = None
+    if args.from_confusion:
+        from taxoclass.clustering import load_confusion
+
+        cm, labels = load_confusion(args.from_confusion)
+    backbone = args.backbone or "small_cnn"
+    summary = train_job(
+        data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_labels=labels, beta=args.beta,
+        backbone=backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
+        head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
+        invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, augment=args.augment, class_weight=args.class_weight,
+        sampling="balanced" if args.balanced_sampling else "natural", val_size=args.val_size,
+        test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
+        reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
+        mixed_precision=args.mixed_precision, overwrite=args.overwrite, verbose=2, progress=_progress)
+    print(f"model written to {summary['model_file']}")
+    return 0
+
+
+def evaluate_cmd(args) -> int:
+    from taxoclass.workflows import evaluate_job
+
+    data = load_from_args(args)
+    m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
+                     threshold=args.threshold, k=args.k, overwrite=args.overwrite, progress=_progress)
+    print(f"accuracy {m['accuracy']:.4f}  top-{m['k']} {m['top_k_accuracy']:.4f}  hF1 {m['hierarchical_f1_micro']:.4f}"
+          f"  mistake severity {m['mistake_severity'] if m['mistake_severity'] is not None else '-'}")
+    print(f"report written to {args.output}/report.md")
+    return 0
+
+
+def predict_cmd(args) -> int:
+    from taxoclass.workflows import predict_job, unlabelled_images
+
+    data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
+    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k,
+                overwrite=args.overwrite, progress=_progress)
+    print(f"predictions written to {args.output}")
+    return 0
+
+
+def benchmark_cmd(args) -> int:
+    from taxoclass.benchmark import run_benchmark
+
+    data = load_from_args(args, default_dataset="digits")
+    tax = _load_taxonomy(args.taxonomy)
+    named = getattr(args, "dataset", None) or ("digits" if not (args.source or args.table or args.ecotaxa) else None)
+    pad = args.pad_value
+    if named in ("digits", "fashion_mnist") and pad == 255.0:
+        pad = 0.0  # these images are light objects on a black background
+    backbone = args.backbone or "inception_v3"
+    size = args.image_size
+    summary = run_benchmark(
+        data, taxonomy=tax, models=[m.strip() for m in args.models.split(",") if m.strip()], backbone=backbone,
+        weights=args.weights, image_size=size, channels=args.channels, pad_value=pad, invert=args.invert,
+        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
+        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
+        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
+        out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, progress=_progress)
+    rows = [("model", "accuracy", "hF1", "severity", "train s", "img/s", "params")]
+    for name, m in summary["models"].items():
+        sev = m["mistake_severity"]
+        rows.append((name, f"{m['accuracy']:.4f}", f"{m['hierarchical_f1_micro']:.4f}",
+                     "-" if sev is None else f"{sev:.2f}", f"{m['train_seconds']:.1f}",
+                     f"{m['predict_images_per_second']:.0f}", f"{m['n_params']:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(json.dumps({"wall_seconds": round(summary["wall_seconds"], 1)}))
+    print(f"report written to {args.output}/report.md")
+    return 0

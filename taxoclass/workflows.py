@@ -1,0 +1,288 @@
+"""End-to-end jobs behind ``taxoclass train / evaluate / predict``: read a source, split, train, write a run folder.
+
+A **run folder** (``train_job``'s ``out_dir``) holds ``model.taxoclass`` (the model, its taxonomy and its input
+pipeline), ``config.json`` (every option of the run), ``manifest.csv`` (the split), ``training_log.csv`` (history)
+and ``tensorboard/``. ``evaluate_job`` writes ``metrics.json``, ``report.md`` and PNG figures; ``predict_job`` a
+predictions CSV. The CLI only parses arguments and calls these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+
+__all__ = ["train_job", "evaluate_job", "predict_job", "PIPELINE_DEFAULTS", "pipeline_of", "images_dataset"]
+
+#: input pipeline options stored with every model, so that evaluate/predict prepare images exactly as training did
+PIPELINE_DEFAULTS = {"image_size": 64, "channels": 3, "pad_value": 255.0, "invert": False, "resize": "pad"}
+
+
+def _noop(_msg: str) -> None:
+    pass
+
+
+def pipeline_of(model) -> dict:
+    """The input pipeline a model was trained with (image size, channels, pad value, invert, resize).
+
+    Models trained outside :func:`train_job` fall back to their ``input_shape`` and the defaults.
+    """
+    pipe = dict(PIPELINE_DEFAULTS)
+    shape = getattr(model, "input_shape", None)
+    if shape is not None:
+        pipe["image_size"], pipe["channels"] = int(shape[0]), int(shape[-1])
+    pipe.update(getattr(model, "pipeline_", None) or {})
+    return pipe
+
+
+def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = True):
+    """A tf.data.Dataset of ``data`` prepared with the model's stored pipeline, labels in its class order."""
+    from taxoclass.data import make_dataset
+
+    pipe = pipeline_of(model)
+    kw = dict(image_size=pipe["image_size"], channels=pipe["channels"], pad_value=pipe["pad_value"],
+              invert=pipe["invert"], resize=pipe["resize"], batch_size=batch_size, cache=False)
+    if with_labels:
+        return make_dataset(data, class_order=list(model.taxonomy_.classes), **kw)
+    return make_dataset(data, with_labels=False, **kw)
+
+
+def _prepare_out(out_dir, overwrite: bool, *, resume: bool = False) -> Path:
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
+    if out.exists() and any(out.iterdir()) and not (overwrite or resume):
+        raise TaxoclassError(f"{out} already holds files from another run; choose a new folder, pass --resume to "
+                             "continue an interrupted run there, or --overwrite to replace it.")
+    if not out.parent.exists():
+        raise TaxoclassError(f"cannot create {out}: its parent folder {out.parent} does not exist.")
+    out.mkdir(exist_ok=True)
+    return out
+
+
+def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_labels=None,
+              beta: float = 0.05, levels=1, backbone: str = "small_cnn", weights=None, trunk=None,
+              trunk_weights=None, block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
+              image_size: int = 64, channels: int = 3, pad_value: float = 255, invert: bool = False,
+              resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
+              learning_rate: float = 1e-3, augment: bool = False, class_weight=None, sampling: str = "natural",
+              val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
+              early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
+              resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
+              verbose="auto", progress: Callable[[str], None] = _noop) -> dict:
+    """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
+
+    The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
+    confusion matrix, with ``confusion_labels`` and ``beta``). Returns a summary dict (paths, accuracy on the
+    validation split, train seconds).
+
+    >>> from taxoclass.datasets import load_dataset                                # doctest: +SKIP
+    >>> train_job(load_dataset("digits"), "run1", model="flat", image_size=32)     # doctest: +SKIP
+    """
+    from taxoclass.data import make_dataset, read_manifest, split, write_manifest
+    from taxoclass.taxonomy import save_taxonomy
+
+    if model not in ("tree", "flat"):
+        raise TaxoclassError(f"model must be 'tree' or 'flat', got {model!r}.")
+    if taxonomy is None:
+        taxonomy = getattr(data, "taxonomy", None)
+    if confusion is not None:
+        from taxoclass.clustering import cluster_confusion
+
+        labels = list(confusion_labels) if confusion_labels is not None else list(data.classes)
+        res = cluster_confusion(confusion, beta=beta, labels=labels)
+        taxonomy = res.to_taxonomy(levels)
+        progress(f"error-based tree (beta={beta}): {sum(len(c) > 1 for c in res.clusters)} multi-class clusters, "
+                 f"isolated error {res.isolated_error:.3f}")
+    if model == "tree" and taxonomy is None:
+        raise TaxoclassError("a tree model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
+                             "--model flat.")
+    if taxonomy is not None:
+        taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
+        classes = list(taxonomy.classes)
+    else:
+        classes = list(data.classes)
+    out = _prepare_out(out_dir, overwrite, resume=resume)
+    model_path = out / "model.taxoclass"
+    if model_path.exists() and not overwrite and not resume:
+        raise TaxoclassError(f"{model_path} already exists; choose a new folder or pass --overwrite.")
+
+    if manifest is not None:
+        man = read_manifest(manifest)
+    elif resume and (out / "manifest.csv").is_file():
+        man = read_manifest(out / "manifest.csv")
+    else:
+        man = split(data, val_size=val_size, test_size=test_size, seed=seed)
+    write_manifest(man, out / "manifest.csv", overwrite=True)
+    train, val = data.select(man, "train"), data.select(man, "val")
+    progress(f"split: {len(train)} train, {len(val)} val, {int((man['split'] == 'test').sum())} test images")
+    pipe = {"image_size": int(image_size), "channels": int(channels), "pad_value": float(pad_value),
+            "invert": bool(invert), "resize": resize}
+    common = dict(class_order=classes, batch_size=batch_size, seed=seed, **pipe)
+    train_ds = make_dataset(train, shuffle=True, augment=True if augment else None, sampling=sampling, **common)
+    val_ds = make_dataset(val, **common) if len(val) else None
+    input_shape = (int(image_size), int(image_size), int(channels))
+    loop = dict(batch_size=batch_size, learning_rate=learning_rate, output_dir=str(out), csv_log=True,
+                tensorboard=True, resume=resume, strategy=strategy, mixed_precision=mixed_precision,
+                early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
+                random_state=seed)
+    if model == "tree":
+        from taxoclass.models.tree import TreeClassifier
+
+        clf = TreeClassifier(taxonomy, input_shape=input_shape, trunk=trunk, trunk_weights=trunk_weights,
+                             block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
+                             epochs=int(epochs), **loop)
+    else:
+        from taxoclass.models.flat import FlatClassifier
+
+        if weights is None:
+            phases = (0, int(epochs))
+        else:
+            ft = int(epochs) // 2 if fine_tune_epochs is None else int(fine_tune_epochs)
+            phases = (int(epochs) - ft, ft)
+        clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
+                             input_shape=input_shape, weights=weights, head_units=tuple(head_units) or (128,),
+                             dropout=dropout, epochs=phases, **loop)
+    config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
+              "weights": None if weights is None else str(weights), "epochs": int(epochs),
+              "batch_size": int(batch_size), "learning_rate": learning_rate, "augment": bool(augment),
+              "class_weight": class_weight, "sampling": sampling, "seed": seed, "beta": beta if confusion is not None
+              else None, "pipeline": pipe, "data": getattr(data, "source", "images"), "n_images": len(data),
+              "classes": classes}
+    if taxonomy is not None:
+        save_taxonomy(taxonomy, out / "taxonomy.tsv", overwrite=True)
+    from taxoclass._files import atomic_write
+
+    with atomic_write(out / "config.json") as fh:
+        json.dump(config, fh, indent=1)
+    progress(f"training a {model} model for {epochs} epochs ...")
+    t0 = time.perf_counter()
+    clf.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose)
+    secs = time.perf_counter() - t0
+    clf.pipeline_ = pipe
+    clf.save(model_path, overwrite=True)
+    summary = {"model_file": str(model_path), "train_seconds": secs, "history": clf.history_}
+    if val_ds is not None:
+        summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
+    progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {summary['val_accuracy']:.3f}"
+                                           if "val_accuracy" in summary else ""))
+    return summary
+
+
+def _load_model(path):
+    from taxoclass.models.base import BaseClassifier
+
+    return BaseClassifier.load(path)
+
+
+def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = "test", threshold=None, k: int = 5,
+                 batch_size: int = 64, overwrite: bool = False, progress: Callable[[str], None] = _noop) -> dict:
+    """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
+    ``metrics.json``, ``report.md`` and figures into ``out_dir``. Returns the metrics dict."""
+    from taxoclass._files import atomic_write
+    from taxoclass.metrics import evaluate_predictions
+    from taxoclass.report import write_report
+
+    clf = _load_model(model_path)
+    if manifest is not None:
+        data = data.select(manifest, split_name)
+    if len(data) == 0:
+        raise DataError("no images to evaluate on.")
+    unknown = sorted(set(data.labels.tolist()) - set(clf.classes_.tolist()))
+    if unknown:
+        raise TaxoclassError(f"the evaluation data has classes the model does not know: {', '.join(unknown)}.")
+    out = _prepare_out(out_dir, overwrite)
+    if (out / "metrics.json").exists() and not overwrite:
+        raise TaxoclassError(f"{out / 'metrics.json'} already exists; pass --overwrite.")
+    progress(f"evaluating {Path(model_path).name} on {len(data)} images ...")
+    ds = images_dataset(data, clf, batch_size=batch_size)
+    t0 = time.perf_counter()
+    proba = clf.predict_proba(ds)
+    secs = time.perf_counter() - t0
+    y = data.encode(list(clf.taxonomy_.classes))
+    metrics = evaluate_predictions(y, proba, clf.taxonomy_, k=k, threshold=threshold)
+    result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
+              "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
+              "taxonomy": clf.taxonomy_}
+    write_report([result], out, overwrite=True, title=f"taxoclass evaluation: {Path(model_path).name}")
+    with atomic_write(out / "metrics.json") as fh:
+        json.dump(metrics, fh, indent=1, default=float)
+    progress(f"accuracy {metrics['accuracy']:.4f}, hierarchical F1 {metrics['hierarchical_f1_micro']:.4f}, "
+             f"mistake severity {metrics['mistake_severity']}")
+    return metrics
+
+
+def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, batch_size: int = 64,
+                overwrite: bool = False, progress: Callable[[str], None] = _noop):
+    """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
+    node the model is sure of with ``threshold``). Returns the DataFrame."""
+    import pandas as pd
+
+    from taxoclass._files import atomic_write, check_writable
+    from taxoclass.metrics import threshold_predictions
+
+    out_csv = check_writable(out_csv, overwrite=overwrite)
+    clf = _load_model(model_path)
+    tax = clf.taxonomy_
+    if not 1 <= int(top_k) <= tax.n_classes:
+        raise TaxoclassError(f"top_k must be between 1 and {tax.n_classes}, got {top_k}.")
+    progress(f"predicting {len(data)} images with {Path(model_path).name} ...")
+    ds = images_dataset(data, clf, batch_size=batch_size, with_labels=False)
+    proba = clf.predict_proba(ds)
+    order = np.argsort(-proba, axis=1)[:, :top_k]
+    classes = np.asarray(tax.classes, dtype=object)
+    rows = {"file": [data._where(k) for k in data.keys], "predicted_class": classes[order[:, 0]],
+            "probability": proba[np.arange(len(proba)), order[:, 0]],
+            "lineage": [" > ".join(tax.lineage(c)) for c in classes[order[:, 0]]]}
+    for j in range(1, top_k):
+        rows[f"top{j + 1}_class"] = classes[order[:, j]]
+        rows[f"top{j + 1}_probability"] = proba[np.arange(len(proba)), order[:, j]]
+    if threshold is not None:
+        nodes = threshold_predictions(proba, tax, float(threshold))
+        rows["sure_node"] = [n[-1] for n in nodes]
+        rows["sure_lineage"] = [" > ".join(n[1:] if tax.artificial_root else n) for n in nodes]
+        rows["sure_probability"] = [float(proba[i, [tax.class_index(c) for c in tax.classes_under(n)]].sum())
+                                    for i, n in enumerate(nodes)]
+    df = pd.DataFrame(rows)
+    with atomic_write(out_csv) as fh:
+        df.to_csv(fh, index=False, float_format="%.6g")
+    progress(f"wrote {len(df)} predictions to {out_csv}")
+    return df
+
+
+def unlabelled_images(paths: Sequence[str] = (), *, folder=None, csv=None, file_column: str | None = None):
+    """An ImageSet of images to label (files, a folder searched recursively, or a CSV column of paths)."""
+    from taxoclass.data import ImageSet
+    from taxoclass.data.imageset import IMAGE_EXTENSIONS
+
+    files: list[Path] = [Path(p) for p in paths]
+    if folder is not None:
+        root = Path(folder)
+        if not root.is_dir():
+            raise DataError(f"{root} is not a folder.")
+        files += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if csv is not None:
+        import pandas as pd
+
+        df = pd.read_csv(csv, sep=None, engine="python")
+        col = file_column or next((c for c in df.columns if c.lower() in ("file", "path", "filename", "image",
+                                                                          "img_file_name")), None)
+        if col is None or col not in df.columns:
+            raise DataError(f"{csv}: no file column found (columns: {', '.join(df.columns)}); name it with "
+                            "--file-column.")
+        base = Path(csv).parent
+        files += [p if p.is_absolute() else base / p for p in map(Path, df[col].astype(str))]
+    if not files:
+        raise DataError("no images to predict: give image files, --dir FOLDER or --csv FILE.")
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} image file(s) do not exist: {', '.join(missing[:20])}"
+                        + (" ..." if len(missing) > 20 else ""))
+    keys = [str(p.resolve()) for p in files]
+    ds = ImageSet(keys, ["?"] * len(keys), ["?"], root="/", source="images to predict")
+    return ds.check(on_error="warn")
