@@ -58,20 +58,20 @@ def _read_text_classes(path) -> list[str]:
 
 
 class _ZipReader:
-    """Thread-safe reader of zip members (one ZipFile handle per thread)."""
+    """Reader of zip members shared by threads: the central directory is parsed once (one ZipFile handle;
+    zipfile serialises reads on the shared file internally)."""
 
     def __init__(self, path):
         self.path = str(path)
-        self._local = threading.local()
-
-    def _zf(self) -> zipfile.ZipFile:
-        zf = getattr(self._local, "zf", None)
-        if zf is None:
-            zf = self._local.zf = zipfile.ZipFile(self.path)
-        return zf
+        self._lock = threading.Lock()
+        self._zf = None
 
     def read(self, member: str) -> bytes:
-        return self._zf().read(member)
+        if self._zf is None:
+            with self._lock:
+                if self._zf is None:
+                    self._zf = zipfile.ZipFile(self.path)
+        return self._zf.read(member)
 
     def __getstate__(self):
         return {"path": self.path}
@@ -359,7 +359,7 @@ class ImageSet:
             deep = [r for r, p in zip(rel, parts) if len(p) > 2]
             if deep:
                 tops = sorted({p[0] for p in parts if len(p) > 2})
-                hint = (f"pass subdir= one of {', '.join(tops)} to read one of these folders, or "
+                hint = (f"pass subdir= (--subdir) one of {', '.join(tops)} to read one of these folders, or "
                         if archive is not None and all(len(p) > 2 for p in parts) else "")
                 raise DataError(f"{where}: {len(deep)} image(s) lie in nested folders (e.g. {deep[0]}); expected "
                                 f"<class>/<image>; {hint}use nested_lineage=True (--nested-lineage) to read nested "

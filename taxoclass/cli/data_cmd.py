@@ -1,0 +1,150 @@
+"""``taxoclass data inspect SOURCE``: the first thing to run on a new image collection.
+
+Prints the number of images and classes, images per class (sorted, with the imbalance ratio), image size
+statistics and every unreadable file with the reason; ``--format json`` for scripts. Does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections import Counter
+
+import numpy as np
+
+from taxoclass.exceptions import DataError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("data", help="inspect image collections",
+                              description="Inspect image collections (folders, zips, tables, EcoTaxa, IDX).")
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    sub.required = True
+    ins = sub.add_parser("inspect", help="count images and classes, image sizes, unreadable files",
+                         description="Read an image source like training would and report what is in it: images "
+                                     "per class, imbalance, image sizes, and every unreadable file with its reason.")
+    ins.add_argument("source", nargs="*", metavar="SOURCE",
+                     help="a folder of class folders, a .zip archive, or an IDX image file and its label file")
+    ins.add_argument("--table", metavar="FILE", help="CSV/TSV label table with a file and a label column")
+    ins.add_argument("--image-root", metavar="DIR", help="folder the table's (or EcoTaxa's) paths are relative to")
+    ins.add_argument("--file-column", metavar="NAME", help="table column holding the image paths")
+    ins.add_argument("--label-column", metavar="NAME", help="table column holding the labels")
+    ins.add_argument("--ecotaxa", metavar="FILE", help="EcoTaxa export TSV")
+    ins.add_argument("--subdir", metavar="DIR", help="folder inside a zip archive (e.g. train)")
+    ins.add_argument("--nested-lineage", action="store_true", help="read nested folders as the class lineage")
+    ins.add_argument("--classes", metavar="FILE", help="classes.txt (line i = class i), e.g. for IDX labels")
+    ins.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                     help="images with more pixels are reported unreadable (decompression-bomb guard; "
+                          "default 89478485)")
+    ins.add_argument("--jobs", type=int, default=None, metavar="N", help="threads for decoding (default: CPUs)")
+    ins.add_argument("--top", type=int, default=None, metavar="N", help="show only the N largest and N smallest "
+                                                                       "classes in text output")
+    ins.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    ins.set_defaults(func=inspect_cmd)
+
+
+def _stats(values: np.ndarray) -> dict:
+    if values.size == 0:
+        return {}
+    return {"min": int(values.min()), "median": float(np.median(values)), "mean": round(float(values.mean()), 1),
+            "max": int(values.max())}
+
+
+def inspect_report(ds) -> dict:
+    """A JSON-able summary of an ImageSet (what ``taxoclass data inspect`` prints).
+
+    >>> import numpy as np
+    >>> from taxoclass.data import ImageSet
+    >>> r = inspect_report(ImageSet.from_arrays(np.zeros((3, 4, 5), np.uint8), ["a", "b", "b"]))
+    >>> r["images"], r["per_class"], r["imbalance_ratio"]
+    (3, {'b': 2, 'a': 1}, 2.0)
+    """
+    counts = ds.counts()
+    per_class = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    nonzero = [v for v in counts.values() if v > 0]
+    report = {
+        "source": ds.source,
+        "kind": ds.kind,
+        "images": len(ds),
+        "classes": len(ds.classes),
+        "per_class": per_class,
+        "imbalance_ratio": round(max(nonzero) / min(nonzero), 2) if nonzero else None,
+        "empty_classes": [c for c, v in counts.items() if v == 0],
+    }
+    if ds.sizes is not None and len(ds.sizes):
+        h, w = ds.sizes[:, 0], ds.sizes[:, 1]
+        report["size"] = {"height": _stats(h), "width": _stats(w), "aspect_w_over_h": {
+            k: round(float(v), 3) for k, v in _stats(w / np.maximum(h, 1)).items()} if len(h) else {}}
+    if ds.modes is not None:
+        report["formats"] = dict(Counter(ds.modes.tolist()).most_common())
+    elif ds.array is not None:
+        report["formats"] = {f"array uint8 {ds.array.shape[-1]} channel(s)": len(ds)}
+    report["converted"] = int(np.asarray(ds.convert).sum())
+    report["unreadable"] = [{"file": ds._where(b.key), "reason": b.reason} for b in ds.bad_files]
+    if ds.taxonomy is not None:
+        report["taxonomy"] = {"nodes": len(ds.taxonomy), "height": ds.taxonomy.height}
+    return report
+
+
+def _text(report: dict, top: int | None) -> str:
+    lines = [f"source: {report['source']} ({report['kind']})",
+             f"images: {report['images']}", f"classes: {report['classes']}"]
+    if "taxonomy" in report:
+        lines.append(f"taxonomy: {report['taxonomy']['nodes']} nodes, height {report['taxonomy']['height']}")
+    ratio = report["imbalance_ratio"]
+    lines.append(f"images per class (imbalance ratio largest/smallest = {ratio:g}):" if ratio else
+                 "images per class:")
+    items = list(report["per_class"].items())
+    width = max((len(c) for c, _ in items), default=5)
+    if top and len(items) > 2 * top:
+        shown = items[:top] + [("...", None)] + items[-top:]
+    else:
+        shown = items
+    for c, v in shown:
+        lines.append(f"  {c:<{width}}  {'' if v is None else v:>7}")
+    if report["empty_classes"]:
+        lines.append(f"classes without images: {', '.join(report['empty_classes'])}")
+    if "size" in report:
+        s = report["size"]
+        for k in ("width", "height"):
+            d = s[k]
+            lines.append(f"{k}: min {d['min']}, median {d['median']:g}, mean {d['mean']:g}, max {d['max']}")
+    if report.get("formats"):
+        lines.append("formats: " + ", ".join(f"{k} x{v}" for k, v in report["formats"].items()))
+    if report["converted"]:
+        lines.append(f"converted with PIL (16-bit, alpha, CMYK, palette, ...): {report['converted']}")
+    bad = report["unreadable"]
+    lines.append(f"unreadable: {len(bad)}")
+    for b in bad:
+        lines.append(f"  {b['file']}: {b['reason']}")
+    return "\n".join(lines)
+
+
+def inspect_cmd(args) -> int:
+    from taxoclass.data.checks import DEFAULT_MAX_PIXELS
+    from taxoclass.data.imageset import load_source
+
+    srcs = list(args.source or [])
+    if len(srcs) > 2:
+        raise DataError(f"too many sources: {' '.join(srcs)}; give one folder or zip, or an IDX image file and its "
+                        "label file.")
+    source = srcs[0] if srcs else None
+    labels = srcs[1] if len(srcs) == 2 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unreadable files are part of the report
+        ds = load_source(source, labels, table=args.table, image_root=args.image_root, ecotaxa=args.ecotaxa,
+                         file_column=args.file_column, label_column=args.label_column, classes=args.classes,
+                         subdir=args.subdir, nested_lineage=args.nested_lineage, on_error="ignore",
+                         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, n_jobs=args.jobs)
+    report = inspect_report(ds)
+    if args.format == "json":
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(_text(report, args.top))
+    if len(ds) == 0:
+        print(f"taxoclass: error: {ds.source}: no readable image among {len(ds.bad_files)} file(s); see the list "
+              "above.", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,162 @@
+"""tf.data pipeline: aspect-preserving padding with the fill colour, inversion, channels, labels in a given class
+order, caching/shuffling, augmentation that fills with the background, balanced sampling, preprocessing, TTA."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from taxoclass.data import (ImageSet, augmentation_layers, fit_to_square, load_images, make_dataset, tta_predict,
+                            tta_views)
+from taxoclass.exceptions import ClassMismatchError, DataError
+
+
+def _wide_black(tmp_path):
+    """One 40x20 (w x h) black PNG per class folder."""
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        Image.new("L", (40, 20), 0).save(tmp_path / c / "x.png")
+    return ImageSet.from_folder(tmp_path)
+
+
+def test_padding_keeps_aspect_and_fill(tmp_path):
+    ds = _wide_black(tmp_path)
+    x, y = load_images(ds, image_size=20, channels=1, pad_value=255)
+    assert x.shape == (2, 20, 20, 1)
+    img = x[0, :, :, 0]
+    # 40x20 -> 20x10 content centred: rows 5..14 black, 5 rows of white (the fill) above and below
+    np.testing.assert_array_equal(img[5:15], 0)
+    np.testing.assert_array_equal(img[:5], 255)
+    np.testing.assert_array_equal(img[15:], 255)
+    # invert: background 0, object 255
+    xi, _ = load_images(ds, image_size=20, channels=1, pad_value=255, invert=True)
+    np.testing.assert_array_equal(xi[0, 5:15, :, 0], 255)
+    np.testing.assert_array_equal(xi[0, :5, :, 0], 0)
+    # gray -> RGB, other fill value
+    x3, _ = load_images(ds, image_size=20, channels=3, pad_value=128)
+    assert x3.shape[-1] == 3
+    np.testing.assert_array_equal(x3[0, :5], 128)
+    # stretch ignores the aspect ratio: no fill at all
+    xs, _ = load_images(ds, image_size=20, channels=1, resize="stretch")
+    np.testing.assert_array_equal(xs, 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 60), w=st.integers(1, 60), size=st.integers(4, 32), fill=st.integers(0, 255))
+def test_fit_to_square_property(h, w, size, fill):
+    obj = 255 - fill if fill != 128 else 0
+    out = fit_to_square(np.full((h, w, 1), obj, np.uint8), size, pad_value=fill).numpy()[:, :, 0]
+    assert out.shape == (size, size)
+    rows = np.flatnonzero((out != fill).any(axis=1))
+    cols = np.flatnonzero((out != fill).any(axis=0))
+    nh, nw = len(rows), len(cols)
+    assert max(nh, nw) == size  # the longer side fills the output
+    assert abs(nh / nw - h / w) <= (1 / min(nh, nw) + 1 / size) * max(1.0, h / w) + 1e-6 or min(nh, nw) <= 1
+    # content centred
+    assert abs(rows[0] - (size - 1 - rows[-1])) <= 1 and abs(cols[0] - (size - 1 - cols[-1])) <= 1
+
+
+def test_labels_follow_class_order_and_cache_shuffle(tmp_path):
+    x = np.arange(30, dtype=np.uint8)[:, None, None].repeat(4, 1).repeat(4, 2)
+    labels = ["b", "a", "c"] * 10
+    ds = ImageSet.from_arrays(x, labels)
+    order = ["c", "b", "a"]
+    pipe = make_dataset(ds, class_order=order, image_size=4, channels=1, batch_size=7, shuffle=True, seed=5)
+    epochs = []
+    for _ in range(2):
+        xs, ys = zip(*[(a.numpy(), b.numpy()) for a, b in pipe])
+        xs, ys = np.concatenate(xs), np.concatenate(ys)
+        # every image keeps its label (pixel value i -> labels[i])
+        assert [order[k] for k in ys] == [labels[int(v)] for v in xs[:, 0, 0, 0]]
+        assert sorted(xs[:, 0, 0, 0].tolist()) == list(range(30))
+        epochs.append(xs[:, 0, 0, 0].tolist())
+    assert epochs[0] != epochs[1]  # reshuffled each epoch
+    with pytest.raises(ClassMismatchError, match="c"):
+        make_dataset(ds, class_order=["a", "b"])
+    with pytest.raises(DataError, match="channels"):
+        make_dataset(ds, channels=2)
+    file_cache = tmp_path / "cache"
+    xa, _ = load_images(ds, image_size=4, channels=1, cache=str(file_cache))
+    xb, _ = load_images(ds, image_size=4, channels=1, cache=str(file_cache))
+    np.testing.assert_array_equal(xa, xb)
+
+
+def test_rotation_fills_with_background():
+    # black images on a white (255) background convention: rotated corners must be filled with 255
+    x = np.zeros((32, 24, 24, 1), np.uint8)
+    ds = ImageSet.from_arrays(x, ["a"] * 32)
+    aug = augmentation_layers(rotation=1.0, flip=None, shift=0, zoom=0, brightness=0, fill_value=255, seed=3)
+    out = np.concatenate([b for b, _ in make_dataset(ds, image_size=24, channels=1, batch_size=16, augment=aug,
+                                                     pad_value=255).as_numpy_iterator()])
+    corners = out[:, [0, 0, -1, -1], [0, -1, 0, -1], 0]
+    assert (corners == 255).mean() > 0.8  # all but near-multiples of 90 degrees
+    assert out.min() >= 0 and out.max() <= 255
+    centre = out[:, 10:14, 10:14, 0]
+    np.testing.assert_array_equal(centre, 0)  # the object itself stays
+    # inverted images: background 0, so the fill is 0 -- make_dataset(augment=True) picks it itself
+    white = ImageSet.from_arrays(np.full((16, 24, 24, 1), 0, np.uint8), ["a"] * 16)
+    outi = next(make_dataset(white, image_size=24, channels=1, batch_size=16, augment=True, invert=True,
+                             pad_value=255, seed=1).as_numpy_iterator())[0]
+    cornersi = outi[:, [0, 0, -1, -1], [0, -1, 0, -1], 0]
+    # filled with the (inverted) background 0 (+- brightness), not 255 like the object
+    assert (cornersi < 64).mean() > 0.7
+    assert outi[:, 12, 12, 0].min() > 200  # the inverted object
+
+
+def test_augmentation_differs_between_batches():
+    x = np.zeros((8, 16, 16, 1), np.uint8)
+    x[:, 2:6, 2:10] = 255
+    ds = ImageSet.from_arrays(np.concatenate([x, x]), ["a"] * 16)
+    aug = augmentation_layers(rotation=1.0, flip=None, shift=0, zoom=0, brightness=0, fill_value=0, seed=0)
+    b1, b2 = [b for b, _ in make_dataset(ds, image_size=16, channels=1, batch_size=8, augment=aug,
+                                         pad_value=0).as_numpy_iterator()]
+    assert not np.array_equal(b1, b2)
+
+
+def test_balanced_sampler():
+    x = np.zeros((200, 4, 4), np.uint8)
+    labels = ["common"] * 180 + ["rare"] * 20
+    ds = ImageSet.from_arrays(x, labels)
+    y = np.concatenate([t for _, t in make_dataset(ds, image_size=4, channels=1, batch_size=50,
+                                                   sampling="balanced", seed=0).as_numpy_iterator()])
+    assert len(y) == 200
+    assert 70 <= (y == 1).sum() <= 130  # about half, instead of 10 %
+    y_nat = np.concatenate([t for _, t in make_dataset(ds, image_size=4, channels=1, batch_size=50)
+                            .as_numpy_iterator()])
+    assert (y_nat == 1).sum() == 20
+
+
+def test_preprocessing_names_and_callables():
+    ds = ImageSet.from_arrays(np.array([[[0, 255]]], np.uint8).repeat(2, 1), ["a"])
+    x, _ = load_images(ds, image_size=(2, 2), channels=3, preprocessing="inception_v3")
+    assert x.min() == pytest.approx(-1.0) and x.max() == pytest.approx(1.0)
+    x, _ = load_images(ds, image_size=(2, 2), channels=1, preprocessing=lambda t: t / 255.0)
+    assert x.max() == pytest.approx(1.0)
+    with pytest.raises(DataError, match="inception_v3"):
+        make_dataset(ds, preprocessing="alexnet")
+
+
+def test_tta_views_and_invariance():
+    rng = np.random.default_rng(0)
+    imgs = rng.random((5, 6, 6, 1))
+    w = rng.normal(size=(36, 3))
+
+    def proba(x):
+        z = x.reshape(len(x), -1) @ w
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    p = tta_predict(proba, imgs, n_views=8)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    manual = np.mean([proba(v) for v in tta_views(imgs, 8)], axis=0)
+    np.testing.assert_allclose(p, manual)
+    # averaging over all 8 symmetries makes the prediction invariant to rotating or flipping the input
+    np.testing.assert_allclose(tta_predict(proba, np.rot90(imgs, 1, axes=(1, 2)), 8), p, atol=1e-12)
+    np.testing.assert_allclose(tta_predict(proba, imgs[:, :, ::-1], 8), p, atol=1e-12)
+    assert not np.allclose(proba(imgs), p)
+    views = tta_views(imgs, 8)
+    assert len({v.tobytes() for v in views}) == 8
+    with pytest.raises(DataError, match="square"):
+        tta_views(rng.random((1, 4, 6, 1)), 8)
+    assert len(tta_views(rng.random((1, 4, 6, 1)), 4)) == 4
