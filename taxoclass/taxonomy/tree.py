@@ -17,6 +17,7 @@ the order in which the source listed them (for a TSV with a ``label`` column tha
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Union
 
 import networkx as nx
@@ -71,19 +72,20 @@ class Taxonomy:
             raise TaxonomyError(f"{source or 'taxonomy'}: the tree is empty; expected at least one class.")
         self._index = {n: i for i, n in enumerate(self._nodes)}
         n = len(self._nodes)
+        parent_list = self._parent.tolist()  # plain ints: the loops below run once per node
         children: list[list[int]] = [[] for _ in range(n)]
         for i in range(1, n):
-            children[int(self._parent[i])].append(i)
-        self._children = tuple(tuple(c) for c in children)
-        self._depth = np.array([len(p) - 1 for p in self._nodes], dtype=np.int64)
+            children[parent_list[i]].append(i)
+        self._children = tuple(map(tuple, children))
+        self._depth = np.fromiter(map(len, self._nodes), dtype=np.int64, count=n) - 1
         # heights: longest downward path to a leaf (pre-order => children come after parents)
-        height = np.zeros(n, dtype=np.int64)
+        height = [0] * n
         for i in range(n - 1, 0, -1):
-            p = self._parent[i]
-            if height[i] + 1 > height[p]:
+            p = parent_list[i]
+            if height[i] >= height[p]:
                 height[p] = height[i] + 1
-        self._height = height
-        leaf_idx = [i for i in range(n) if not self._children[i]]
+        self._height = np.array(height, dtype=np.int64)
+        leaf_idx = [i for i in range(n) if not children[i]]
         # class names must be unique among leaves
         by_name: dict[str, list[int]] = {}
         for i in leaf_idx:
@@ -139,18 +141,20 @@ class Taxonomy:
         >>> Taxonomy.from_paths([["a", "b", "x"], ["a", "y"]]).classes
         ('x', 'y')
         """
-        paths = [tuple(str(s) for s in p) for p in paths]
+        paths = [tuple(map(str, p)) for p in paths]
         where = list(origins) if origins is not None else [f"path {i + 1}" for i in range(len(paths))]
         src = source or "taxonomy"
         if not paths:
             raise TaxonomyError(f"{src}: no classes found; expected at least one root-to-leaf path.")
-        for p, w in zip(paths, where):
-            if not p:
-                raise TaxonomyError(f"{src}, {w}: empty path; every class needs at least its own name.")
-            for s in p:
-                if not s.strip():
-                    raise TaxonomyError(f"{src}, {w}: empty node name in path {'/'.join(p)!r}; "
-                                        "remove the empty level or give the node a name.")
+        # each distinct name is checked once (fast on large trees); the first offending path is reported
+        if not all(paths) or any(not s.strip() for s in set(chain.from_iterable(paths))):
+            for p, w in zip(paths, where):
+                if not p:
+                    raise TaxonomyError(f"{src}, {w}: empty path; every class needs at least its own name.")
+                for s in p:
+                    if not s.strip():
+                        raise TaxonomyError(f"{src}, {w}: empty node name in path {'/'.join(p)!r}; "
+                                            "remove the empty level or give the node a name.")
         tops = {p[0] for p in paths}
         artificial = False
         if root is not None and not (len(tops) == 1 and root in tops):
@@ -159,41 +163,44 @@ class Taxonomy:
         elif len(tops) > 1 or (len(tops) == 1 and any(len(p) == 1 for p in paths) and len(paths) > 1):
             paths = [(ARTIFICIAL_ROOT,) + p for p in paths]
             artificial = True
-        # detect duplicates and leaves that are also internal nodes
-        seen: dict[tuple, str] = {}
+        # one pass over a trie: duplicates, leaves that are also internal nodes, children in insertion order.
+        # trie node = [children {name: node}, origin of the first path through it, origin if it is a leaf]
+        top: list = [{}, None, None]
         for p, w in zip(paths, where):
-            if p in seen:
+            cur = top
+            for name in p[1:]:
+                if cur[2] is not None:  # this path goes below an existing class
+                    raise TaxonomyError(
+                        f"{src}, {cur[2]}: {cur_name!r} is a class (leaf) but also has children ({w} goes below "
+                        f"it); a class must be a leaf: move its images to a child such as "
+                        f"'{cur_name}/{cur_name}_other'.")
+                kids = cur[0]
+                nxt = kids.get(name)
+                if nxt is None:
+                    nxt = kids[name] = [{}, w, None]
+                cur, cur_name = nxt, name
+            if cur[2] is not None:
                 raise TaxonomyError(f"{src}: class {_fmt(p[1:] if artificial else p)!r} is listed twice "
-                                    f"({seen[p]} and {w}); list each class once.")
-            seen[p] = w
-        prefixes: dict[tuple, str] = {}
-        for p, w in zip(paths, where):
-            for k in range(1, len(p)):
-                prefixes.setdefault(p[:k], w)
-        for p, w in zip(paths, where):
-            if p in prefixes:
+                                    f"({cur[2]} and {w}); list each class once.")
+            if cur[0]:
+                first_below = next(iter(cur[0].values()))[1]
                 raise TaxonomyError(
-                    f"{src}, {w}: {p[-1]!r} is a class (leaf) but also has children ({prefixes[p]} goes below it); "
+                    f"{src}, {w}: {p[-1]!r} is a class (leaf) but also has children ({first_below} goes below it); "
                     f"a class must be a leaf: move its images to a child such as '{p[-1]}/{p[-1]}_other'.")
+            cur[2] = w
         # pre-order node list with insertion order of children
-        child_map: dict[tuple, list[tuple]] = {}
         root_node = paths[0][:1]
-        for p in paths:
-            for k in range(1, len(p)):
-                lst = child_map.setdefault(p[:k], [])
-                if p[:k + 1] not in lst:
-                    lst.append(p[:k + 1])
         nodes: list[tuple] = []
         parents: list[int] = []
-        stack = [(root_node, -1)]
-        # iterative pre-order
+        stack = [(root_node, top, -1)]
         while stack:
-            node, par = stack.pop()
+            node, tn, par = stack.pop()
             idx = len(nodes)
             nodes.append(node)
             parents.append(par)
-            for ch in reversed(child_map.get(node, [])):
-                stack.append((ch, idx))
+            kids = tn[0]
+            if kids:
+                stack.extend((node + (name,), kids[name], idx) for name in reversed(kids))
         order = class_order if class_order is not None else [p[-1] for p in paths]
         return cls(nodes, parents, class_order=order, artificial_root=artificial, source=source)
 
