@@ -246,12 +246,21 @@ class FlatClassifier(BaseClassifier):
                                                             delete_checkpoint=True))
             return cbs + others
 
+        def fit(**kwargs):
+            try:
+                return self.model_.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose,
+                                       shuffle=False, **kwargs)
+            finally:
+                # BackupAndRestore sets the model's starting epoch and Keras never clears it: without this,
+                # phase 2 would start at the epoch phase 1 resumed from
+                if hasattr(self.model_, "_initial_epoch"):
+                    self.model_._initial_epoch = None
+
         histories = []
         if p1 and not (backup and phase1_done.is_file()):
             set_trainable(self._backbone_model(), False)
             self._compile_with(self.learning_rate)
-            histories.append(self.model_.fit(train_ds, validation_data=val_ds, epochs=p1, class_weight=class_weight,
-                                             callbacks=phase_callbacks(1), verbose=verbose, shuffle=False))
+            histories.append(fit(epochs=p1, callbacks=phase_callbacks(1)))
             if backup and p2:
                 backup_root.mkdir(exist_ok=True)
                 tmp = backup_root / f".tmp_{_PHASE1_DONE}"
@@ -266,9 +275,7 @@ class FlatClassifier(BaseClassifier):
             for cb in others:  # the log of phase 1 continues
                 if isinstance(cb, keras.callbacks.CSVLogger) and p1:
                     cb.append = True
-            histories.append(self.model_.fit(train_ds, validation_data=val_ds, initial_epoch=p1, epochs=p1 + p2,
-                                             class_weight=class_weight, callbacks=phase_callbacks(2),
-                                             verbose=verbose, shuffle=False))
+            histories.append(fit(initial_epoch=p1, epochs=p1 + p2, callbacks=phase_callbacks(2)))
         if backup:
             shutil.rmtree(backup_root, ignore_errors=True)
         return _merge_histories(histories)
