@@ -1,0 +1,118 @@
+"""The shared training runner: callbacks from plain arguments, strategies, mixed precision."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from taxoclass.exceptions import ModelError  # noqa: E402
+from taxoclass.training import build_callbacks, get_strategy, set_mixed_precision  # noqa: E402
+
+
+def _tiny_model(lr):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(32, 3)).astype("float32"), rng.integers(0, 2, 32)
+
+
+def test_callbacks_from_plain_arguments(tmp_path):
+    out = tmp_path / "run"  # created because its parent exists
+    cbs = build_callbacks(output_dir=out, monitor="loss", early_stopping_patience=3, reduce_lr_patience=1,
+                          checkpoint=True, csv_log=True, tensorboard=True, backup=True)
+    kinds = [type(cb).__name__ for cb in cbs]
+    assert kinds == ["BackupAndRestore", "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger",
+                     "TensorBoard"]
+    es, rl, ck = cbs[1], cbs[2], cbs[3]
+    assert (es.monitor, es.patience, es.restore_best_weights) == ("loss", 3, True)
+    assert (rl.monitor, rl.patience) == ("loss", 1)
+    assert ck.save_best_only and ck.filepath == str(out / "best.keras")
+    assert out.is_dir()
+    assert build_callbacks() == []
+
+
+def test_early_stopping_and_plateau_act_on_a_real_fit(tmp_path):
+    X, y = _data()
+    model = _tiny_model(lr=0.0)  # lr 0: the loss never improves
+    cbs = build_callbacks(output_dir=tmp_path, monitor="val_loss", early_stopping_patience=2,
+                          reduce_lr_patience=1, checkpoint=True, csv_log=True)
+    history = model.fit(X, y, validation_data=(X, y), epochs=20, callbacks=cbs, verbose=0)
+    assert len(history.epoch) == 3  # first epoch sets the best, two more without improvement
+    assert (tmp_path / "best.keras").is_file()
+    assert len((tmp_path / "training_log.csv").read_text().splitlines()) == 4  # header + 3 epochs
+
+    model = _tiny_model(lr=1e-2)
+    cbs = build_callbacks(monitor="loss", reduce_lr_patience=0)
+    cbs[0].min_delta = 10.0  # no epoch counts as an improvement: the lr is cut after every epoch
+    model.fit(X, y, epochs=3, callbacks=cbs, verbose=0)
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(1e-2 * 0.2 ** 2, rel=1e-5)
+
+
+def test_outputs_of_an_earlier_run_are_not_overwritten(tmp_path):
+    (tmp_path / "best.keras").write_text("earlier run")
+    with pytest.raises(ModelError, match="best.keras already exists .* resume=True"):
+        build_callbacks(output_dir=tmp_path, checkpoint=True)
+    with pytest.raises(ModelError, match="already exists"):
+        build_callbacks(output_dir=tmp_path, checkpoint=True, backup=True)  # no interrupted run to resume
+    (tmp_path / "backup").mkdir()  # an interrupted run: its files belong to the run being resumed
+    assert len(build_callbacks(output_dir=tmp_path, checkpoint=True, backup=True)) == 2
+    assert len(build_callbacks(output_dir=tmp_path, checkpoint=True, overwrite=True)) == 1
+    assert (tmp_path / "best.keras").read_text() == "earlier run"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(checkpoint=True), "checkpoint needs an output folder"),
+    (dict(backup=True, csv_log=True), "csv_log, resume/backup needs an output folder"),
+    (dict(early_stopping_patience=-1), "early_stopping_patience must be None or an integer >= 0"),
+    (dict(reduce_lr_patience=1.5), "reduce_lr_patience"),
+    (dict(monitor=""), "monitor must be a metric name"),
+    (dict(extra=["not a callback"]), "extra callbacks must be keras.callbacks.Callback"),
+])
+def test_bad_callback_options_are_refused(kwargs, message):
+    with pytest.raises(ModelError, match=message):
+        build_callbacks(**kwargs)
+
+
+def test_output_dir_must_be_creatable(tmp_path):
+    with pytest.raises(ModelError, match="parent folder .* does not exist"):
+        build_callbacks(output_dir=tmp_path / "a" / "b", csv_log=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelError, match="is not a folder"):
+        build_callbacks(output_dir=tmp_path / "file", csv_log=True)
+
+
+def test_extra_callbacks_are_appended():
+    probe = keras.callbacks.LambdaCallback()
+    assert build_callbacks(extra=probe) == [probe]
+    assert build_callbacks(early_stopping_patience=1, extra=[probe])[-1] is probe
+
+
+def test_strategies():
+    import tensorflow as tf
+
+    default = get_strategy("auto")
+    assert default.num_replicas_in_sync == 1  # no GPU here
+    assert get_strategy(default) is default
+    mirrored = get_strategy("mirrored")
+    assert isinstance(mirrored, tf.distribute.MirroredStrategy)
+    assert mirrored.num_replicas_in_sync == len(tf.config.list_logical_devices("CPU"))
+    with pytest.raises(ModelError, match="unknown strategy 'tpu'; expected one of auto, mirrored, multiworker"):
+        get_strategy("tpu")
+
+
+def test_mixed_precision_switch_returns_the_previous_policy():
+    before = keras.mixed_precision.global_policy().name
+    try:
+        assert set_mixed_precision(True) == before
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        assert keras.layers.Dense(2).compute_dtype == "float16"
+        assert set_mixed_precision(False) == "mixed_float16"
+        assert keras.layers.Dense(2).compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    with pytest.raises(ModelError, match="mixed_precision must be True or False"):
+        set_mixed_precision("yes")
