@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taxoclass.taxonomy import Taxonomy, load_taxonomy, save_taxonomy  # noqa: E402
+from taxoclass.taxonomy import Taxonomy, load_taxonomy, save_taxonomy  # noqa: E402  (repo checkout without install)
 
 
 def random_taxonomy(n_nodes: int, max_depth: int = 8, seed: int = 0) -> Taxonomy:

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taxoclass import TaxoclassError, Taxonomy, TaxonomyError
-from taxoclass.exceptions import ClassMismatchError
+from taxoclass import ClassMismatchError, TaxoclassError, Taxonomy, TaxonomyError
 from taxoclass.taxonomy import (WRITE_FORMATS, dumps_taxonomy, format_from_path, load_taxonomy, loads_taxonomy,
                                 read_classes, save_taxonomy)
 from taxoclass.taxonomy.io import _NEWICK_PLAIN, _escape, _split_escaped
