@@ -106,6 +106,7 @@ class Taxonomy:
         self._classes = tuple(order)
         self._class_index = {c: k for k, c in enumerate(self._classes)}
         self._leaf_node_idx = np.array([leaf_of_name[c] for c in self._classes], dtype=np.int64)
+        self._class_node = {c: leaf_of_name[c] for c in self._classes}  # fast path of _resolve (plain ints)
         self._leaf_set = frozenset(leaf_idx)
         # name -> node indices, for resolving references
         names: dict[str, list[int]] = {}
@@ -398,6 +399,10 @@ class Taxonomy:
 
     # ------------------------------------------------------------------ resolving references
     def _resolve(self, ref) -> int:
+        if type(ref) is str:
+            i = self._class_node.get(ref)
+            if i is not None:
+                return i
         if isinstance(ref, (np.integer,)):
             ref = int(ref)
         if isinstance(ref, str):
