@@ -6,6 +6,7 @@ command runs, never when the parser is built.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -21,9 +22,9 @@ def _ints(text: str) -> tuple[int, ...]:
     try:
         vals = tuple(int(v) for v in str(text).split(",") if v.strip())
     except ValueError:
-        raise TaxoclassError(f"expected comma-separated integers such as 32,64, got {text!r}.") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 32,64, got {text!r}.") from None
     if any(v < 1 for v in vals):
-        raise TaxoclassError(f"expected positive integers, got {text!r}.")
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}.")
     return vals
 
 
@@ -31,9 +32,9 @@ def _prob(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise TaxoclassError(f"expected a number between 0 and 1, got {text!r}.") from None
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}.") from None
     if not 0 <= v <= 1:
-        raise TaxoclassError(f"expected a number between 0 and 1, got {text!r}.")
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}.")
     return v
 
 

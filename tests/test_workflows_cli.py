@@ -1,0 +1,144 @@
+"""End to end: `taxoclass train -> evaluate -> predict` and `benchmark` on tiny generated images, in-process."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from taxoclass.cli.main import main
+
+# colour = group (warm / cold), shape = class: a tiny hierarchical problem a model learns in a few epochs
+CLASSES = {"red_square": ("warm", (220, 30, 30), "square"), "red_disc": ("warm", (220, 30, 30), "disc"),
+           "blue_square": ("cold", (30, 30, 220), "square"), "blue_disc": ("cold", (30, 30, 220), "disc")}
+
+
+def _draw(colour, shape, rng, size=24):
+    img = np.full((size, size, 3), 255, np.uint8)
+    c = rng.integers(9, size - 9, 2)
+    r = int(rng.integers(5, 8))
+    yy, xx = np.mgrid[:size, :size]
+    if shape == "square":
+        mask = (abs(yy - c[0]) <= r) & (abs(xx - c[1]) <= r)
+    else:
+        mask = (yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= r * r
+    img[mask] = colour
+    return img
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    for name, (_, colour, shape) in CLASSES.items():
+        (root / name).mkdir()
+        for i in range(30):
+            Image.fromarray(_draw(colour, shape, rng)).save(root / name / f"{i}.png")
+    tax = root.parent / "tax.tsv"
+    tax.write_text("class\tlineage\n" + "".join(f"{c}\t{g}/{c}\n" for c, (g, _, _) in CLASSES.items()))
+    return root, tax
+
+
+@pytest.fixture(scope="module")
+def trained_run(image_folder, tmp_path_factory):
+    root, tax = image_folder
+    out = tmp_path_factory.mktemp("run") / "run"
+    rc = main(["train", str(root), "--taxonomy", str(tax), "--image-size", "24", "--epochs", "12",
+               "--block-filters", "8,16", "--head-units", "16", "--batch-size", "16", "--learning-rate", "3e-3",
+               "-o", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_train_writes_a_complete_run_folder(trained_run):
+    for name in ("model.taxoclass", "config.json", "manifest.csv", "training_log.csv", "taxonomy.tsv"):
+        assert (trained_run / name).is_file(), name
+    assert (trained_run / "tensorboard").is_dir()
+    cfg = json.loads((trained_run / "config.json").read_text())
+    assert cfg["model"] == "tree" and cfg["pipeline"]["image_size"] == 24
+    man = pd.read_csv(trained_run / "manifest.csv")
+    assert set(man["split"]) == {"train", "val", "test"} and len(man) == 120
+    log = pd.read_csv(trained_run / "training_log.csv")
+    assert len(log) == 12 and "val_accuracy" in log.columns
+
+
+def test_evaluate_on_the_test_split(trained_run, image_folder, tmp_path):
+    root, _ = image_folder
+    out = tmp_path / "eval"
+    rc = main(["evaluate", str(trained_run / "model.taxoclass"), str(root), "--manifest",
+               str(trained_run / "manifest.csv"), "--threshold", "0.8", "-o", str(out)])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_samples"] == 12  # 10 % of 120 images
+    assert m["accuracy"] >= 0.75, m["accuracy"]  # separable problem; chance is 0.25
+    assert m["hierarchical_f1_micro"] >= m["accuracy"]
+    assert "thresholded" in m
+    assert (out / "report.md").read_text().count("|") > 10
+    for png in ("confusion_model.png", "taxonomy_model.png"):
+        with Image.open(out / png) as im:
+            assert im.size[0] > 100
+
+
+def test_predict_writes_csv_with_lineage_and_threshold(trained_run, image_folder, tmp_path):
+    root, _ = image_folder
+    files = sorted((root / "blue_disc").glob("*.png"))[:3] + sorted((root / "red_square").glob("*.png"))[:3]
+    out = tmp_path / "pred.csv"
+    rc = main(["predict", str(trained_run / "model.taxoclass"), *map(str, files), "--threshold", "0.5",
+               "--top-k", "2", "-o", str(out)])
+    assert rc == 0
+    df = pd.read_csv(out)
+    assert list(df.columns[:4]) == ["file", "predicted_class", "probability", "lineage"]
+    assert {"top2_class", "sure_node", "sure_lineage", "sure_probability"} <= set(df.columns)
+    assert len(df) == 6
+    assert (df["probability"] >= df["top2_probability"]).all()
+    assert all(lin.endswith(c) for lin, c in zip(df["lineage"], df["predicted_class"]))
+    groups = {"blue_disc": "cold", "red_square": "warm"}
+    # the group (colour) is easy: at threshold 0.5 every image is at least placed in its group
+    for f, lin in zip(df["file"], df["sure_lineage"]):
+        assert lin.split(" > ")[0] == groups[f.split("/")[-2]], (f, lin)
+    # no silent overwrite
+    assert main(["predict", str(trained_run / "model.taxoclass"), str(files[0]), "-o", str(out)]) == 2
+
+
+def test_benchmark_writes_every_report_file(image_folder, tmp_path):
+    root, tax = image_folder
+    out = tmp_path / "bench"
+    rc = main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "small_cnn", "--image-size", "24",
+               "--epochs", "2", "--block-filters", "8", "--head-units", "8", "--batch-size", "32", "-o", str(out)])
+    assert rc == 0
+    summary = json.loads((out / "benchmark.json").read_text())
+    assert set(summary["models"]) == {"flat", "taxonomy_tree", "error_tree"}
+    for m in summary["models"].values():
+        assert 0 <= m["accuracy"] <= 1 and m["train_seconds"] > 0 and m["n_params"] > 0
+    for name in ("report.json", "report.md", "manifest.csv", "error_taxonomy.tsv", "training_curves.png",
+                 "accuracy_vs_cost.png", "confusion_flat.png", "confusion_taxonomy_tree.png",
+                 "confusion_error_tree.png"):
+        assert (out / name).is_file(), name
+    json.loads((out / "report.json").read_text())
+    # a second run into the same folder is refused
+    assert main(["benchmark", str(root), "--backbone", "small_cnn", "-o", str(out)]) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "/nonexistent/folder", "--taxonomy", "x.tsv", "-o", "OUT"], "not found"),
+    (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),
+    (["evaluate", "/nonexistent/model.taxoclass", "--dataset", "digits", "-o", "OUT"], "does not exist"),
+    (["predict", "MODEL", "-o", "OUT/p.csv"], "no images"),
+    (["benchmark", "--dataset", "digits", "--models", "flat,forest", "-o", "OUT"], "unknown model kind"),
+    (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
+])
+def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, capsys):
+    root, _ = image_folder
+    argv = [a.replace("SRC", str(root)).replace("OUT", str(tmp_path / "o")).replace("MODEL", str(tmp_path / "m"))
+            for a in argv]
+    if "--beta" in argv:  # argparse's own check: SystemExit(2)
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    else:
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
