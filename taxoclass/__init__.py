@@ -17,11 +17,20 @@ _LAZY = {
     "cluster_confusion": "taxoclass.clustering",
     "load_taxonomy": "taxoclass.taxonomy",
     "save_taxonomy": "taxoclass.taxonomy",
+    "read_classes": "taxoclass.taxonomy",
+    "evaluate_predictions": "taxoclass.metrics",
+    "write_report": "taxoclass.report",
+    "run_benchmark": "taxoclass.benchmark",
+    "load_dataset": "taxoclass.datasets",
     "ImageSet": "taxoclass.data",
 }
 
 
 def __getattr__(name):
+    if name in ("metrics", "data", "clustering", "report", "benchmark", "datasets", "models", "workflows"):
+        import importlib
+
+        return importlib.import_module(f"taxoclass.{name}")
     if name in _LAZY:
         import importlib
 
@@ -30,5 +39,6 @@ def __getattr__(name):
 
 
 __all__ = ["Taxonomy", "TreeClassifier", "FlatClassifier", "load_model", "cluster_confusion", "load_taxonomy",
-           "save_taxonomy", "ImageSet", "TaxoclassError", "TaxonomyError", "ClassMismatchError", "ClusteringError",
+           "save_taxonomy", "read_classes", "ImageSet", "evaluate_predictions", "write_report", "run_benchmark",
+           "load_dataset", "TaxoclassError", "TaxonomyError", "ClassMismatchError", "ClusteringError",
            "DataError", "ModelError", "__version__"]

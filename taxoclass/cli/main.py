@@ -67,6 +67,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("taxoclass: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `taxoclass taxonomy show big.tsv | head`
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return int(rc or 0)
 
 
