@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the main job on data that ships with scikit-learn: flat CNN vs the tree built from its confusion (< 5 min on 2 cores)
 demo: $(STAMP)
-	$(VENV)/bin/taxoclass taxonomy show taxonomies/ndsb_plankton.tsv --max-depth 2
+	$(VENV)/bin/taxoclass taxonomy show taxonomies/ndsb_plankton.tsv --max-depth 1
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/taxoclass benchmark --dataset digits --backbone small_cnn --image-size 32 \
+		--channels 1 --epochs 10 -o demo_output --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --durations=15
