@@ -2,6 +2,7 @@
 shared real datasets (NDSB plankton folder, Fashion-MNIST IDX, CIFAR-10 zip)."""
 
 import gzip
+import io
 import zipfile
 
 import numpy as np
@@ -138,7 +139,6 @@ def test_zip_in_place(tmp_path):
             for c, v in (("cat", 40), ("dog", 200)):
                 for i in range(2):
                     im = Image.new("RGB", (6, 6), (v, v, v))
-                    import io
                     buf = io.BytesIO()
                     im.save(buf, "PNG")
                     zf.writestr(f"{split_name}/{c}/{i}.png", buf.getvalue())
@@ -190,7 +190,6 @@ def test_cifar10_zip(shared_datasets):
     assert not sub.bad_files and not sub.convert.any()
     x, y = load_images(sub, image_size=32)
     with zipfile.ZipFile(root / "cifar10_jpg.zip") as zf:
-        import io
         ref = np.stack([np.asarray(Image.open(io.BytesIO(zf.read(k))).convert("RGB")) for k in sub.keys])
     assert x.shape == (80, 32, 32, 3)
     diff = np.abs(x - ref)  # tf and PIL JPEG decoders agree up to chroma-upsampling rounding

@@ -12,7 +12,7 @@ through :func:`taxoclass.data.checks.pil_decode` instead. TensorFlow is imported
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from taxoclass.data.checks import pil_decode
 from taxoclass.data.imageset import ImageSet
 from taxoclass.exceptions import DataError
 
-__all__ = ["make_dataset", "load_images", "augmentation_layers", "get_preprocessing", "fit_to_square",
+__all__ = ["make_dataset", "load_images", "augmentation_layers", "get_preprocessing", "fit_to_square", "background",
            "tta_views", "tta_predict", "RESIZE_MODES", "SAMPLING_MODES"]
 
 RESIZE_MODES = ("pad", "stretch")
@@ -51,7 +51,11 @@ def _size(image_size) -> tuple[int, int]:
 
 
 def background(pad_value: float = 255, invert: bool = False) -> float:
-    """The background value of pipeline output: ``pad_value``, or ``255 - pad_value`` when inverted."""
+    """The background value of pipeline output: ``pad_value``, or ``255 - pad_value`` when inverted.
+
+    >>> background(255, invert=True)
+    0.0
+    """
     return 255.0 - float(pad_value) if invert else float(pad_value)
 
 
@@ -336,7 +340,7 @@ def load_images(data: ImageSet, **kwargs):
     >>> import numpy as np
     >>> x, y = load_images(ImageSet.from_arrays(np.zeros((2, 10, 20), np.uint8), ["a", "b"]), image_size=8,
     ...                    channels=1, pad_value=255)
-    >>> x.shape, x[0, 0, 0, 0], y.tolist()
+    >>> x.shape, float(x[0, 0, 0, 0]), y.tolist()
     ((2, 8, 8, 1), 255.0, [0, 1])
     """
     kwargs = {"cache": False, "batch_size": 256, **kwargs, "shuffle": False, "augment": None}
