@@ -107,7 +107,7 @@ def _as_matrix(cm, labels) -> tuple[np.ndarray, list[str]]:
     n = arr.shape[0]
     if n < 2:
         raise ClusteringError("the confusion matrix is 1 x 1; clustering needs at least 2 classes.")
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)  # never modified in place
     bad = ~np.isfinite(arr)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -187,8 +187,16 @@ def symmetrize_confusion(C: np.ndarray, mode: str = "product") -> np.ndarray:
     _check_choice(mode, "symmetrize", SYMMETRIZE)
     C = np.asarray(C, dtype=np.float64)
     if mode == "product":
-        S = C @ C.T
-        S = (S + S.T) / 2  # exact symmetry despite BLAS rounding
+        n = C.shape[0]
+        if n >= 500 and np.count_nonzero(C) < 0.05 * n * n:
+            # a real confusion matrix of many classes is mostly zeros: a sparse product is far cheaper
+            from scipy.sparse import csr_matrix
+
+            Cs = csr_matrix(C)
+            S = (Cs @ Cs.T).toarray()
+        else:
+            S = C @ C.T
+        S = (S + S.T) / 2  # exact symmetry despite rounding
     elif mode == "hadamard":
         S = C * C.T
     else:
@@ -264,14 +272,13 @@ def _greedy_component(W: np.ndarray, linkage: str, max_size: int | None):
 def _greedy(S: np.ndarray, beta: float, linkage: str, max_size: int | None):
     """Greedy clustering of the whole similarity matrix; returns (cluster id per class, merges in global ids)."""
     n = S.shape[0]
-    edge = S > beta
-    np.fill_diagonal(edge, False)
-    active = np.flatnonzero(edge.any(axis=1))
+    W = np.where(S > beta, S, 0.0)  # beta >= 0 and S >= 0: the edges are exactly the positive entries
+    np.fill_diagonal(W, 0.0)
+    active = np.flatnonzero(W.any(axis=1))
     blocks: list[np.ndarray] = []
     if active.size:
-        sub = edge[np.ix_(active, active)]
-        nnz = int(np.count_nonzero(sub))
-        if nnz <= 0.1 * active.size ** 2:
+        sub = W if active.size == n else W[np.ix_(active, active)]
+        if np.count_nonzero(sub) <= 0.1 * active.size ** 2:
             from scipy.sparse import csr_matrix
             from scipy.sparse.csgraph import connected_components
 
@@ -283,9 +290,9 @@ def _greedy(S: np.ndarray, beta: float, linkage: str, max_size: int | None):
             blocks = [active]
     per_block = []
     for block in blocks:
-        W = np.where(edge[np.ix_(block, block)], S[np.ix_(block, block)], 0.0)
-        seq = [(int(block[a]), int(block[b]), coef, size) for a, b, coef, size in _greedy_component(W, linkage,
-                                                                                                    max_size)]
+        Wb = W if block.size == n else W[np.ix_(block, block)]  # no copy when all classes form one block
+        seq = [(int(block[a]), int(block[b]), coef, size) for a, b, coef, size in _greedy_component(Wb, linkage,
+                                                                                                     max_size)]
         if seq:
             per_block.append(seq)
     # the order of one global greedy run: components are independent, so at every step the global maximum is the
@@ -480,27 +487,28 @@ def _plural(k: int, word: str) -> str:
     return f"{k} {word}" + ("" if k == 1 else "s")
 
 
-def _errors(C: np.ndarray, cid: np.ndarray, n_clusters: int) -> tuple[float, list[float]]:
-    off = C.copy()
-    np.fill_diagonal(off, 0.0)
-    total = float(off.sum())
-    same = cid[:, None] == cid[None, :]
-    inside = np.where(same, off, 0.0)
-    per = np.bincount(cid, weights=inside.sum(axis=1), minlength=n_clusters)
+def _errors(C: np.ndarray, members: list[np.ndarray]) -> tuple[float, list[float]]:
+    total = float(C.sum() - np.trace(C))
     if total <= 0:  # a perfect classifier: no error to isolate
-        return 0.0, [0.0] * n_clusters
-    return float(per.sum() / total), [float(x / total) for x in per]
+        return 0.0, [0.0] * len(members)
+    per = []
+    for mem in members:
+        if mem.size > 1:
+            block = C[np.ix_(mem, mem)]
+            per.append(float((block.sum() - np.trace(block)) / total))
+        else:
+            per.append(0.0)
+    return float(sum(per)), per
 
 
-def _order_clusters(cid: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Renumber clusters: multi-class ones first (largest first, then by first class), then singletons."""
-    uniq, first, inv, counts = np.unique(cid, return_index=True, return_inverse=True, return_counts=True)
-    order = sorted(range(len(uniq)), key=lambda k: (-counts[k], first[k]))
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[order] = np.arange(len(uniq))
-    new = rank[inv.ravel()]
-    members = [np.flatnonzero(new == k) for k in range(len(uniq))]
-    return new, members
+def _order_clusters(cid: np.ndarray) -> list[np.ndarray]:
+    """Members of each cluster (ascending): multi-class clusters first (largest first, then by first class), then
+    singletons in class order."""
+    order = np.argsort(cid, kind="stable")
+    cuts = np.flatnonzero(np.diff(cid[order])) + 1
+    groups = np.split(order, cuts)
+    groups.sort(key=lambda g: (-g.size, int(g[0])))
+    return groups
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -563,7 +571,7 @@ def cluster_confusion(cm, beta: float = 0.05, *, labels: Sequence[str] | None = 
             raise ClusteringError("n_clusters is only used by method='spectral'; the greedy method finds the number "
                                   "of clusters from beta (use sweep() / --sweep to choose beta).")
         rep, raw = _greedy(S, beta, linkage, max_cluster_size)
-        cid, members = _order_clusters(rep)
+        members = _order_clusters(rep)
         merges = [Merge(names[a], names[b], float(c), int(s)) for a, b, c, s in raw]
     else:
         n_clusters = _check_int(n_clusters, "n_clusters", 1, n, hint=" (method='spectral' needs n_clusters=K)")
@@ -589,9 +597,9 @@ def cluster_confusion(cm, beta: float = 0.05, *, labels: Sequence[str] | None = 
                 warnings.filterwarnings("ignore", message=".*not fully connected.*")
                 labels_ = SpectralClustering(n_clusters=n_clusters, affinity="precomputed",
                                              random_state=random_state, assign_labels="cluster_qr").fit(A).labels_
-        cid, members = _order_clusters(np.asarray(labels_))
+        members = _order_clusters(np.asarray(labels_))
     clusters = [[names[i] for i in mem] for mem in members]
-    iso, per = _errors(C, cid, len(clusters))
+    iso, per = _errors(C, members)
     return ConfusionClustering(labels=names, clusters=clusters, merges=merges, isolated_error=iso,
                                cluster_error=per, confusion=C, similarity=S, beta=beta, symmetrize=symmetrize,
                                linkage=linkage, method=method, max_cluster_size=max_cluster_size,

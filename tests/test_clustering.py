@@ -135,6 +135,17 @@ def test_worked_example_numbers():
     assert res.isolated_error == pytest.approx(inside / off.sum())
     assert sum(res.cluster_error) == pytest.approx(res.isolated_error)
     assert res.cluster_error[2] == 0.0
+    # beta = 0.05: bag joins shirt+coat, then sandal+sneaker joins; the linkage only changes the coefficients
+    third = {}
+    for link in LINKAGES:
+        r = cluster_confusion(cm, 0.05, labels=labels, linkage=link)
+        assert r.clusters == [labels]
+        assert [m[:2] for m in r.merges] == [("shirt", "coat"), ("sandal", "sneaker"), ("shirt", "bag"),
+                                             ("shirt", "sandal")]
+        third[link] = r.merges[2].coefficient
+    assert third == pytest.approx({"sum": 0.0525 + 0.0825, "mean": (0.0525 + 0.0825) / 2, "max": 0.0825})
+    capped = cluster_confusion(cm, 0.05, labels=labels, max_cluster_size=2)
+    assert capped.clusters == [["shirt", "coat"], ["sandal", "sneaker"], ["bag"]]
 
 
 # ------------------------------------------------------------------------------------------------ properties
