@@ -86,7 +86,12 @@ def fit_to_square(image, image_size=64, *, resize: str = "pad", pad_value: float
         scale = tf.minimum(th / h, tw / w)
         nh = tf.clip_by_value(tf.cast(tf.round(h * scale), tf.int32), 1, th)
         nw = tf.clip_by_value(tf.cast(tf.round(w * scale), tf.int32), 1, tw)
-        out = tf.image.resize(img, tf.stack([nh, nw]), antialias=antialias)
+        new_size = tf.stack([nh, nw])
+        if antialias:  # the antialias kernel only matters when shrinking; plain bilinear is ~2x faster
+            out = tf.cond(scale < 1.0, lambda: tf.image.resize(img, new_size, antialias=True),
+                          lambda: tf.image.resize(img, new_size))
+        else:
+            out = tf.image.resize(img, new_size)
         top, left = (th - nh) // 2, (tw - nw) // 2
         paddings = tf.stack([tf.stack([top, th - nh - top]), tf.stack([left, tw - nw - left]), [0, 0]])
         out = tf.pad(out, paddings, constant_values=float(pad_value))
