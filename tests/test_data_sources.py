@@ -7,6 +7,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from taxoclass.data import ImageSet, from_idx, load_images, load_source
@@ -195,3 +197,26 @@ def test_cifar10_zip(shared_datasets):
     diff = np.abs(x - ref)  # tf and PIL JPEG decoders agree up to chroma-upsampling rounding
     assert diff.max() <= 8 and diff.mean() < 1.0
     assert y.tolist() == [ds.classes.index(k.split("/")[1]) for k in sub.keys]
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 12), h=st.integers(1, 9), w=st.integers(1, 9), n_classes=st.integers(1, 5),
+       gz=st.booleans(), data=st.data())
+def test_idx_parser_round_trip(tmp_path_factory, n, h, w, n_classes, gz, data):
+    tmp = tmp_path_factory.mktemp("idx")
+    x = np.array(data.draw(st.lists(st.integers(0, 255), min_size=n * h * w, max_size=n * h * w)),
+                 np.uint8).reshape(n, h, w)
+    y = np.array(data.draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)), np.uint8)
+    suffix = ".gz" if gz else ""
+    for name, arr in (("i", x), ("l", y)):
+        raw = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape) + arr.tobytes()
+        (tmp / f"{name}{suffix}").write_bytes(gzip.compress(raw) if gz else raw)
+    ds = from_idx(tmp / f"i{suffix}", tmp / f"l{suffix}", classes=[f"k{i}" for i in range(n_classes)])
+    np.testing.assert_array_equal(ds.array[..., 0], x)
+    assert ds.labels.tolist() == [f"k{v}" for v in y]
+    # a truncated image file is refused with the announced and found sizes
+    raw = (tmp / f"i{suffix}").read_bytes()
+    raw = gzip.decompress(raw) if gz else raw
+    (tmp / "cut").write_bytes(raw[:-1])
+    with pytest.raises(DataError, match="truncated IDX"):
+        from_idx(tmp / "cut", tmp / f"l{suffix}", classes=[f"k{i}" for i in range(n_classes)])
