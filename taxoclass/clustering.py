@@ -266,6 +266,18 @@ def _greedy_component(W: np.ndarray, linkage: str, max_size: int | None):
         a = int(new.argmax())
         rowarg[n], rowmax[n] = a, new[a]
         rowarg[m], rowmax[m] = m, -1.0
+        if max_size is not None and size >= max_size:
+            # a full cluster can merge with nothing: take it out at once instead of refusing its pairs one by one
+            W[n] = 0.0
+            W[:, n] = 0.0
+            rowarg[n], rowmax[n] = n, -1.0
+            idx = np.flatnonzero(rowarg == n)
+            idx = idx[idx != n]
+            if idx.size:
+                sub = W[idx]
+                a = sub.argmax(axis=1)
+                rowarg[idx] = a
+                rowmax[idx] = sub[np.arange(idx.size), a]
     return merges
 
 

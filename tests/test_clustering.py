@@ -272,6 +272,32 @@ def test_sweep_refines_as_beta_grows(m, symmetrize):
         assert r["n_groups"] + r["singletons"] == r["n_clusters"] == len(res.clusters)
 
 
+@pytest.mark.parametrize("beta", [0.0, 0.01, 0.05])
+def test_large_sparse_matrix_uses_the_fast_paths_correctly(beta):
+    """600 classes with a few confusions each: sparse product, many components; same result as dense algebra."""
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(7)
+    n = 600
+    cm = np.diag(rng.integers(50, 100, n)).astype(np.int64)
+    for i in range(n):
+        cm[i, rng.choice(n, 3, replace=False)] += rng.integers(1, 30, 3)
+    res = cluster_confusion(cm, beta)
+    C = cm / cm.sum(axis=1, keepdims=True)
+    assert np.allclose(res.similarity, C @ C.T, rtol=0, atol=1e-15)
+    edges = (C @ C.T) > beta
+    np.fill_diagonal(edges, False)
+    k, lab = connected_components(edges, directed=False)
+    assert len(res.clusters) == k
+    for cl in res.clusters:
+        assert len({lab[int(c)] for c in cl}) == 1
+    assert len(res.merges) == n - k
+    coefs = [m.coefficient for m in res.merges]
+    if coefs:  # the global order of one greedy run: the first merge takes the largest similarity
+        off = np.where(edges, C @ C.T, 0)
+        assert coefs[0] == pytest.approx(off.max())
+
+
 # ------------------------------------------------------------------------------------------------ taxonomy
 def test_to_taxonomy_one_level_and_nested():
     cm, blk = block_cm(seed=0)
