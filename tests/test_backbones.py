@@ -63,26 +63,35 @@ def test_grayscale_is_repeated_to_rgb_before_scaling():
     assert out.tolist() == [[[[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]]]
 
 
-def test_local_weights_file_written_here_loads(tmp_path):
-    x = np.random.default_rng(1).uniform(0, 255, (3, 75, 75, 3)).astype("float32")
-    source = build_backbone("inception_v3", (75, 75, 3))
-    path = tmp_path / "inception_notop.weights.h5"
-    source.get_layer("features").save_weights(path)
+@pytest.mark.parametrize("saved", ["features", "whole backbone"])
+def test_local_weights_file_written_here_loads(tmp_path, saved):
+    x = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    source = build_backbone("mobilenet_v2", (32, 32, 3))
+    path = tmp_path / "mobilenet_notop.weights.h5"
+    (source.get_layer("features") if saved == "features" else source).save_weights(path)
     expected = np.asarray(source(x, training=False))
 
-    fresh = build_backbone("inception_v3", (75, 75, 3))
-    loaded = build_backbone("inception_v3", (75, 75, 3), weights=path)
+    fresh = build_backbone("mobilenet_v2", (32, 32, 3))
+    loaded = build_backbone("mobilenet_v2", (32, 32, 3), weights=path)
     np.testing.assert_allclose(np.asarray(loaded(x, training=False)), expected, rtol=1e-5, atol=1e-6)
-    for a, b in zip(loaded.get_layer("features").weights, source.get_layer("features").weights):
+    for a, b in zip(loaded.weights, source.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    # a fresh random backbone really differs, so the comparison above can fail
-    assert not all(np.array_equal(np.asarray(a), np.asarray(b))
-                   for a, b in zip(fresh.get_layer("features").weights, source.get_layer("features").weights))
-    # the same file also serves a backbone cut at an inner layer (weights are loaded before cutting)
-    cut = build_backbone("inception_v3", (75, 75, 3), weights=path, cut_layer="mixed2")
-    first_conv = cut.get_layer("features").layers[1]
-    np.testing.assert_array_equal(np.asarray(first_conv.kernel),
-                                  np.asarray(source.get_layer("features").layers[1].kernel))
+    # a fresh random backbone really differs, so the comparisons above can fail
+    assert not np.array_equal(np.asarray(fresh.weights[0]), np.asarray(source.weights[0]))
+    if saved == "features":  # the same file serves a backbone cut at an inner layer (loaded before cutting)
+        cut = build_backbone("mobilenet_v2", (32, 32, 3), weights=path, cut_layer="block_3_expand_relu")
+        assert cut.output_shape == (None, 8, 8, 144)
+        first_conv = cut.get_layer("features").layers[1]
+        np.testing.assert_array_equal(np.asarray(first_conv.kernel),
+                                      np.asarray(source.get_layer("features").layers[1].kernel))
+
+
+def test_a_partly_matching_weights_file_is_refused(tmp_path):
+    # the 1-channel small_cnn file has a first kernel of the wrong shape for a 3-channel small_cnn
+    path = tmp_path / "gray.weights.h5"
+    build_backbone("small_cnn", (32, 32, 1)).get_layer("features").save_weights(path)
+    with pytest.raises(ModelError, match="cannot load weights file"):
+        build_backbone("small_cnn", (32, 32, 3), weights=path)
 
 
 def test_weights_argument_errors(tmp_path):

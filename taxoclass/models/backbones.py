@@ -163,15 +163,32 @@ def _resolve_weights(spec: BackboneSpec, weights):
     raise ModelError(f"weights must be 'imagenet', None or a file path, got {weights!r}.")
 
 
+def _load_into(model: keras.Model, path: Path) -> None:
+    """Load ``path`` into ``model``; fail unless every kernel was replaced (Keras only warns on a partial match)."""
+    import warnings
+
+    import numpy as np
+
+    kernels = [w for w in model.weights if len(w.shape) >= 2]
+    before = [np.array(keras.ops.convert_to_numpy(w)) for w in kernels]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # partial matches are detected below, not by Keras' warnings
+        model.load_weights(str(path))
+    missed = [w.path for w, old in zip(kernels, before) if np.array_equal(keras.ops.convert_to_numpy(w), old)]
+    if missed:
+        raise ValueError(f"the file holds no weights for {len(missed)} of {len(kernels)} kernels "
+                         f"(e.g. {missed[0]})")
+
+
 def _load_weights_file(app: keras.Model, path: Path, fallback: keras.Model | None = None):
     """Load ``path`` into the keras.applications network, else into the whole backbone (``fallback``)."""
     try:
         try:
-            app.load_weights(str(path))
+            _load_into(app, path)
         except Exception:
             if fallback is None:
                 raise
-            fallback.load_weights(str(path))
+            _load_into(fallback, path)
     except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, OSError, KeyError... on a wrong file
         raise ModelError(f"cannot load weights file {path} into backbone {app.name!r}: {exc}. The file must hold "
                          "the weights of the same backbone without its top (e.g. keras.applications "
