@@ -242,7 +242,7 @@ MIRRORED_JOB = textwrap.dedent("""
 
     X, y = stripes(64, size=16, seed=5)
     clf = FlatClassifier(backbone="small_cnn", input_shape=(16, 16, 1), weights=None, head_units=(8,),
-                         epochs=(1, 1), batch_size=16, strategy="mirrored", random_state=0).fit(X, y, verbose=0)
+                         epochs=(0, 2), batch_size=16, strategy="mirrored", random_state=0).fit(X, y, verbose=0)
     p = clf.predict_proba(X)
     print(json.dumps({{"replicas": clf._strategy.num_replicas_in_sync,
                       "devices": list(clf._strategy.extended.worker_devices),
