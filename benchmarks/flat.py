@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/flat.py                 # InceptionV3 at 75 px and small_cnn at 64 px
     .venv/bin/python benchmarks/flat.py --quick         # fewer images (a smoke run)
+    .venv/bin/python benchmarks/flat.py --fashion-mnist ../shared/datasets/fashion_mnist   # + real-data accuracy
 
 Training throughput is measured per phase (phase 1: frozen backbone, head only; phase 2: whole network
 fine-tuned) on epochs after the first of each phase (the first one traces the graph); inference is
@@ -67,10 +68,53 @@ def _bench(backbone, size, channels, n_images, batch_size, epochs_per_phase, see
     }
 
 
+def _read_idx(path):
+    import gzip
+
+    import numpy as np
+
+    with gzip.open(path, "rb") as fh:
+        data = fh.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _fashion_mnist(folder, n_train=12000, n_test=2000, epochs=(0, 4), seed=0):
+    """Real-data check: small_cnn on a Fashion-MNIST subset (28x28 gray), held-out accuracy."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from taxoclass.models.flat import FlatClassifier
+
+    folder = Path(folder)
+    classes = (folder / "classes.txt").read_text().split("\n")
+    classes = [c.strip() for c in classes if c.strip()]
+    Xtr = _read_idx(folder / "train-images-idx3-ubyte.gz")[:n_train, ..., None].astype("float32")
+    ytr = _read_idx(folder / "train-labels-idx1-ubyte.gz")[:n_train]
+    Xte = _read_idx(folder / "t10k-images-idx3-ubyte.gz")[:n_test, ..., None].astype("float32")
+    yte = _read_idx(folder / "t10k-labels-idx1-ubyte.gz")[:n_test]
+    clf = FlatClassifier(classes, backbone="small_cnn", input_shape=(28, 28, 1), weights=None, head_units=(128,),
+                         epochs=epochs, fine_tune_learning_rate=1e-3, final_learning_rate=1e-4, batch_size=64,
+                         random_state=seed)
+    t0 = time.perf_counter()
+    clf.fit(Xtr, ytr.astype(np.int64), verbose=0)
+    fit_s = time.perf_counter() - t0
+    scores = clf.evaluate(Xte, yte.astype(np.int64))
+    return {"dataset": "fashion_mnist", "train_images": int(len(Xtr)), "test_images": int(len(Xte)),
+            "epochs": list(epochs), "fine_tune_learning_rate": 1e-3, "backbone": "small_cnn", "test_accuracy": round(scores["accuracy"], 4),
+            "test_loss": round(scores["loss"], 4), "fit_s": round(fit_s, 1),
+            "train_images_per_s": round(len(Xtr) * sum(epochs) / fit_s, 1)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and epochs (smoke run)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--fashion-mnist", metavar="FOLDER",
+                        help="also train small_cnn on a Fashion-MNIST subset in FOLDER (IDX .gz + classes.txt) "
+                             "and report its test accuracy")
     args = parser.parse_args(argv)
 
     import keras
@@ -99,6 +143,8 @@ def main(argv=None):
                 inc["inference_images_per_s"] / inc["train_fine_tune_images_per_s"], 2),
         },
     }
+    if args.fashion_mnist:
+        report["real_data"] = _fashion_mnist(args.fashion_mnist)
     print(json.dumps(report, indent=1))
 
 
