@@ -205,6 +205,7 @@ class TreeModel(keras.Model):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.edge_matrix.shape[1])
 
+    @tf.autograph.experimental.do_not_convert
     def greedy_decisions(self, x):
         """Top-down argmax evaluating only the nodes on each sample's chosen path.
 
@@ -234,6 +235,7 @@ class TreeModel(keras.Model):
         return tf.stack(choices, axis=1), tf.stack(probs, axis=1)
 
     # ---------------------------------------------------------------- training
+    @tf.autograph.experimental.do_not_convert
     def tree_loss(self, x, y, sample_weight=None, training=False):
         """Per-batch loss and per-sample path correctness, each branch run on the samples under its node.
 
@@ -286,6 +288,7 @@ class TreeModel(keras.Model):
         self.accuracy_tracker.update_state(correct, sample_weight=sw)
         return {m.name: m.result() for m in self.metrics}
 
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
@@ -297,6 +300,7 @@ class TreeModel(keras.Model):
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return self._update_metrics(loss, correct, sw)
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
         loss, correct, _ = self.tree_loss(x, y, sw, training=False)
@@ -554,6 +558,9 @@ class TreeClassifier(BaseClassifier):
 
     def _compile(self, model):
         model.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)), jit_compile=False)
+        # create the optimizer's slots now: otherwise they are created while tracing the train step, and
+        # tf.function traces the whole step twice (once to lift the variable initialisers)
+        model.optimizer.build(model.trainable_variables)
 
     def _restore_extra(self, extra):
         self.structure_ = TreeStructure(self.taxonomy_)
