@@ -8,6 +8,8 @@ the same run, each timing the best of a few repetitions of a few steps after war
 - ``fused_vs_separate``: training with a shared trunk: the fused tree vs one model (trunk + block) per node trained
   on the samples under that node, the old way (goal >= 3x; counted as sample-visits / throughput, which ignores
   the separate models' build time and partial batches, i.e. in the separate models' favour);
+- every model (tree, flat, separate) trains with the same optimizer (``FusedAdam``: Keras Adam's maths, one fused
+  kernel per variable);
 - ``tree_vs_flat``: (tree / flat training time per image) vs (tree / flat FLOPs per image), FLOPs counted from the
   models' layer shapes (goal: time ratio <= 1.3 x FLOPs ratio);
 - ``build_s``: wall time from ``fit`` to the end of the first train step (model construction, tracing, graph
@@ -70,7 +72,7 @@ def main(argv=None):
 
     from taxoclass.models.backbones import build_backbone
     from taxoclass.models.blocks import block_flops, build_branch
-    from taxoclass.models.tree import TreeClassifier, TreeStructure
+    from taxoclass.models.tree import FusedAdam, TreeClassifier, TreeStructure
 
     tax = ndsb_taxonomy()
     s = TreeStructure(tax)
@@ -106,7 +108,7 @@ def main(argv=None):
                 else build_backbone(trunk, shape))
         head = build_branch(stem.output_shape[1:], L, **block_kw, name="flat")
         model = keras.Model(inp, keras.layers.Softmax()(head(stem(inp))))
-        model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(), jit_compile=False)
+        model.compile(FusedAdam(1e-3), keras.losses.SparseCategoricalCrossentropy(), jit_compile=False)
         return model, block_flops(stem), block_flops(head)
 
     frac = np.bincount(np.concatenate([b[1].numpy() for b in batches]), minlength=L)
@@ -175,7 +177,7 @@ def main(argv=None):
         br = build_branch(stem.output_shape[1:], s.n_children[k], **block_kw, name=f"sep{k}")
         inp = keras.Input(shape)
         model = keras.Model(inp, br(stem(inp)))
-        model.compile(keras.optimizers.Adam(1e-3),
+        model.compile(FusedAdam(1e-3),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
         sub = [(x, tf.constant(rng.integers(0, s.n_children[k], B).astype("int32"))) for x, _ in batches]
 
