@@ -109,6 +109,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
     from taxoclass.models.tree import TreeClassifier
     from taxoclass.report import write_report
     from taxoclass.taxonomy import save_taxonomy
+    from taxoclass.workflows import flat_schedule
 
     say = progress or (lambda _m: None)
     models = list(dict.fromkeys(models))
@@ -161,11 +162,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed)
     tree_kw = dict(input_shape=input_shape, block_filters=tuple(block_filters), head_units=tuple(head_units),
                    trunk=trunk, epochs=int(epochs), **loop)
-    if weights is None:
-        flat_epochs = (0, int(epochs))
-    else:
-        ft = int(epochs) // 2 if fine_tune_epochs is None else int(fine_tune_epochs)
-        flat_epochs = (int(epochs) - ft, ft)
+    flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
 
     results, summary_models, fitted = [], {}, {}
     error_tax, clustering = None, None
@@ -185,7 +182,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
         flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape,
                                                     weights=weights, head_units=(max(head_units[-1] * 2, 64),)
                                                     if backbone == "small_cnn" else (1024,),
-                                                    epochs=flat_epochs, **loop))
+                                                    **flat_phases, **loop))
         if "error_tree" in models:
             p_val, _ = _timed_proba(flat, val_ds, ref_classes)
             cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))

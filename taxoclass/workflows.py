@@ -52,17 +52,53 @@ def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = Tru
     return make_dataset(data, with_labels=False, **kw)
 
 
-def _prepare_out(out_dir, overwrite: bool, *, resume: bool = False) -> Path:
+def _prepare_out(out_dir, overwrite: bool) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
-    if out.exists() and any(out.iterdir()) and not (overwrite or resume):
-        raise TaxoclassError(f"{out} already holds files from another run; choose a new folder, pass --resume to "
-                             "continue an interrupted run there, or --overwrite to replace it.")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise TaxoclassError(f"{out} already holds files; choose a new folder or pass --overwrite to replace them.")
     if not out.parent.exists():
         raise TaxoclassError(f"cannot create {out}: its parent folder {out.parent} does not exist.")
     out.mkdir(exist_ok=True)
     return out
+
+
+#: what a training run writes into its folder (replaced as a whole by --overwrite)
+RUN_FILES = ("model.taxoclass", "config.json", "manifest.csv", "taxonomy.tsv", "training_log.csv", "best.keras")
+RUN_DIRS = ("tensorboard", "backup")
+
+
+def _prepare_run_folder(out_dir, *, overwrite: bool, resume: bool = False) -> tuple[Path, bool]:
+    """The run folder and whether it holds an interrupted run to continue.
+
+    Training always keeps a backup of its last finished epoch (``backup/``), so running the same command again
+    after a crash or ``kill -9`` continues where it stopped. A folder with a finished run is refused unless
+    ``overwrite``, which removes that run's files first (and nothing else).
+    """
+    import shutil
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
+    if not out.parent.exists():
+        raise TaxoclassError(f"cannot create {out}: its parent folder {out.parent} does not exist.")
+    interrupted = (out / "backup").is_dir() and (out / "config.json").is_file()
+    if resume and not interrupted:
+        raise TaxoclassError(f"--resume: {out} holds no interrupted run to continue (no backup/ folder); run without "
+                             "--resume to start a new run.")
+    if overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        for name in RUN_DIRS:
+            shutil.rmtree(out / name, ignore_errors=True)
+        interrupted = False
+    elif out.exists() and any(out.iterdir()) and not interrupted:
+        raise TaxoclassError(f"{out} already holds files (a finished run?); choose a new folder or pass --overwrite "
+                             "to replace that run. An interrupted run is continued by running the same command "
+                             "again.")
+    out.mkdir(exist_ok=True)
+    return out, interrupted
 
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_labels=None,
@@ -107,14 +143,13 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         classes = list(taxonomy.classes)
     else:
         classes = list(data.classes)
-    out = _prepare_out(out_dir, overwrite, resume=resume)
+    out, interrupted = _prepare_run_folder(out_dir, overwrite=overwrite, resume=resume)
     model_path = out / "model.taxoclass"
-    if model_path.exists() and not overwrite and not resume:
-        raise TaxoclassError(f"{model_path} already exists; choose a new folder or pass --overwrite.")
-
+    if interrupted:
+        progress(f"{out} holds an interrupted run: continuing it from its last finished epoch")
     if manifest is not None:
         man = read_manifest(manifest)
-    elif resume and (out / "manifest.csv").is_file():
+    elif interrupted and (out / "manifest.csv").is_file():
         man = read_manifest(out / "manifest.csv")
     else:
         man = split(data, val_size=val_size, test_size=test_size, seed=seed)
@@ -128,7 +163,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     val_ds = make_dataset(val, **common) if len(val) else None
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, output_dir=str(out), csv_log=True,
-                tensorboard=True, resume=resume, strategy=strategy, mixed_precision=mixed_precision,
+                tensorboard=True, resume=True, strategy=strategy, mixed_precision=mixed_precision,
                 early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
                 random_state=seed)
     if model == "tree":
@@ -140,14 +175,10 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     else:
         from taxoclass.models.flat import FlatClassifier
 
-        if weights is None:
-            phases = (0, int(epochs))
-        else:
-            ft = int(epochs) // 2 if fine_tune_epochs is None else int(fine_tune_epochs)
-            phases = (int(epochs) - ft, ft)
         clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
                              input_shape=input_shape, weights=weights, head_units=tuple(head_units) or (128,),
-                             dropout=dropout, epochs=phases, **loop)
+                             dropout=dropout, **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate),
+                             **loop)
     config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
               "weights": None if weights is None else str(weights), "epochs": int(epochs),
               "batch_size": int(batch_size), "learning_rate": learning_rate, "augment": bool(augment),
@@ -172,6 +203,28 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {summary['val_accuracy']:.3f}"
                                            if "val_accuracy" in summary else ""))
     return summary
+
+
+def flat_schedule(weights, epochs: int, fine_tune_epochs: int | None, learning_rate: float) -> dict:
+    """FlatClassifier phase arguments for an epoch budget.
+
+    From scratch (``weights=None``) every epoch trains the whole network at ``learning_rate`` (the same budget a
+    tree gets); with pretrained weights the head trains first, then the last ``fine_tune_epochs`` (default half)
+    fine-tune at the library's lower learning rates.
+
+    >>> flat_schedule(None, 10, None, 1e-3)["epochs"]
+    (0, 10)
+    >>> flat_schedule("imagenet", 10, None, 1e-3)["epochs"]
+    (5, 5)
+    """
+    epochs = int(epochs)
+    if weights is None:
+        return {"epochs": (0, epochs), "fine_tune_learning_rate": learning_rate,
+                "final_learning_rate": learning_rate}
+    ft = epochs // 2 if fine_tune_epochs is None else int(fine_tune_epochs)
+    if not 0 <= ft <= epochs:
+        raise TaxoclassError(f"fine_tune_epochs must be between 0 and epochs ({epochs}), got {fine_tune_epochs}.")
+    return {"epochs": (epochs - ft, ft)}
 
 
 def _load_model(path):

@@ -142,3 +142,15 @@ def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, 
     assert message in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_rerun_into_a_finished_run_folder_is_refused(trained_run, image_folder, capsys):
+    root, tax = image_folder
+    before = sorted(p.name for p in trained_run.iterdir())
+    stamp = (trained_run / "model.taxoclass").stat().st_mtime_ns
+    assert main(["train", str(root), "--taxonomy", str(tax), "-o", str(trained_run)]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert main(["train", str(root), "--taxonomy", str(tax), "--resume", "-o", str(trained_run)]) == 2
+    assert "no interrupted run" in capsys.readouterr().err
+    assert sorted(p.name for p in trained_run.iterdir()) == before
+    assert (trained_run / "model.taxoclass").stat().st_mtime_ns == stamp

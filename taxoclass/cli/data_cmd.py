@@ -47,8 +47,9 @@ def register(subparsers) -> None:
 def _stats(values: np.ndarray) -> dict:
     if values.size == 0:
         return {}
-    return {"min": int(values.min()), "median": float(np.median(values)), "mean": round(float(values.mean()), 1),
-            "max": int(values.max())}
+    num = int if values.dtype.kind in "iu" else float  # sizes are integers, aspect ratios are not
+    return {"min": num(values.min()), "median": float(np.median(values)), "mean": round(float(values.mean()), 1),
+            "max": num(values.max())}
 
 
 def inspect_report(ds) -> dict:

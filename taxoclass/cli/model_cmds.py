@@ -98,7 +98,9 @@ def register(subparsers) -> None:
     g.add_argument("--manifest", metavar="CSV", help="reuse the split of an earlier run (manifest.csv)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
     g.add_argument("--reduce-lr", type=int, default=None, metavar="PATIENCE")
-    g.add_argument("--resume", action="store_true", help="continue an interrupted run in the same output folder")
+    g.add_argument("--resume", action="store_true",
+                   help="insist on continuing an interrupted run in the output folder (the same command run again "
+                        "after a crash or kill continues it anyway)")
     g.add_argument("--strategy", choices=("auto", "mirrored", "multiworker"), default="auto",
                    help="tf.distribute strategy (default auto)")
     g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")

@@ -710,9 +710,10 @@ class Taxonomy:
                 continue
             name = self._nodes[i][-1]
             if self._children[i]:
-                extra = f"  ({n_leaves[i]} classes, height {int(self._height[i])})" if show_counts else ""
+                extra = (f"  ({n_leaves[i]} class{'es' if n_leaves[i] != 1 else ''}, height {int(self._height[i])})"
+                         if show_counts else "")
                 if max_depth is not None and d == max_depth:
-                    extra = f"  ({n_leaves[i]} classes below)"
+                    extra = f"  ({n_leaves[i]} class{'es' if n_leaves[i] != 1 else ''} below)"
                 lines.append("  " * d + name + extra)
             else:
                 lines.append("  " * d + name)
