@@ -285,7 +285,7 @@ class TreeModel(keras.Model):
         """Per-batch loss and per-sample path correctness, each branch run on the samples under its node.
 
         Returns ``(loss, correct, node_losses)``: the weighted sum of node cross-entropies divided by the batch's
-        total sample weight, a (N,) 0/1 vector, and the list of per-node summed (unweighted by level) losses.
+        total sample weight, a (N,) 0/1 vector, and the (K,) per-node summed losses (before level weights).
         """
         f = self.stem(x, training=training)
         n = tf.shape(f)[0]
@@ -294,38 +294,63 @@ class TreeModel(keras.Model):
             tf.cast(sample_weight, tf.float32), [-1])
         tgt = tf.gather(tf.constant(self.targets), y)  # (N, K)
         lw = tf.gather(self.level_weights, tf.constant(self.levels))
-        wrong = tf.zeros([n], tf.float32)
-        node_losses = []
-        for k, branch in enumerate(self.branches):
-            t_k = tgt[:, k]
-            if self.routing == "gather":
-                # the samples under node k; padded to >= 1 row so that an empty sub-batch never reaches a
-                # convolution (oneDNN fails on empty batches in compiled steps); the padding row is masked out.
-                idx = tf.cast(tf.where(t_k >= 0)[:, 0], tf.int32)
-                m = tf.size(idx)
-                rows = tf.maximum(m, 1)
-                idx = tf.concat([idx, tf.zeros([1], tf.int32)], axis=0)[:rows]
-                valid = tf.cast(tf.range(rows) < m, tf.float32)
-                logits = tf.cast(branch(tf.gather(f, idx), training=training), tf.float32)
-                t = tf.maximum(tf.gather(t_k, idx), 0)
-                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits)
-                miss = valid * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t), tf.float32)
-                loss_k = tf.reduce_sum(ce * tf.gather(sw, idx) * valid)
-                miss_k = tf.scatter_nd(idx[:, None], miss, [n])
-            else:
-                logits = tf.cast(branch(f, training=training), tf.float32)
-                mask = tf.cast(t_k >= 0, tf.float32)
-                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(t_k, 0), logits=logits)
-                loss_k = tf.reduce_sum(ce * mask * sw)
-                miss_k = mask * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t_k),
-                                        tf.float32)
-            node_losses.append(loss_k)
-            wrong = tf.maximum(wrong, miss_k)
-        total = tf.reduce_sum(tf.stack(node_losses) * lw)
+        if self.routing == "gather":
+            node_losses, wrong = self._gathered_losses(f, tgt, sw, training)
+        else:
+            node_losses, wrong = self._masked_losses(f, tgt, sw, training)
+        total = tf.reduce_sum(node_losses * lw)
         loss = total / tf.maximum(tf.reduce_sum(sw), 1e-12)
         if self.losses:
             loss = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
         return loss, 1.0 - wrong, node_losses
+
+    def _gathered_losses(self, f, tgt, sw, training):
+        """Each branch on the rows of the samples under its node, with the bookkeeping done once for all nodes.
+
+        The (node, sample) pairs are listed node by node; ONE gather builds every node's sub-batch (then split),
+        the logits of all nodes are padded to the widest node and concatenated, so the cross-entropy, argmax and
+        per-node sums are single ops. A node without samples gets one padding row (sample 0, weight 0) so that
+        no convolution ever sees an empty batch (oneDNN fails on those inside compiled steps).
+        """
+        n_nodes = len(self.branches)
+        n = tf.shape(f)[0]
+        pairs = tf.cast(tf.where(tf.transpose(tgt >= 0)), tf.int32)  # (P, 2): node, sample; sorted by node
+        counts = tf.math.bincount(pairs[:, 0], minlength=n_nodes, maxlength=n_nodes, dtype=tf.int32)
+        empty = tf.cast(tf.where(tf.equal(counts, 0))[:, 0], tf.int32)
+        allp = tf.concat([pairs, tf.stack([empty, tf.zeros_like(empty)], axis=1)], axis=0)
+        order = tf.argsort(allp[:, 0], stable=True)
+        allp = tf.gather(allp, order)
+        node_id, idx = allp[:, 0], allp[:, 1]
+        valid = tf.gather(tf.concat([tf.ones([tf.shape(pairs)[0]]), tf.zeros([tf.shape(empty)[0]])], 0), order)
+        parts = tf.split(tf.gather(f, idx), tf.maximum(counts, 1), num=n_nodes)
+        widest = max(int(b.output_shape[-1]) for b in self.branches)
+        logits = []
+        for part, branch in zip(parts, self.branches):
+            z = tf.cast(branch(part, training=training), tf.float32)
+            pad = widest - int(branch.output_shape[-1])
+            logits.append(tf.pad(z, [[0, 0], [0, pad]], constant_values=-1e9) if pad else z)
+        logits = tf.concat(logits, axis=0)
+        t = tf.maximum(tf.gather_nd(tgt, tf.stack([idx, node_id], axis=1)), 0)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits)
+        node_losses = tf.math.unsorted_segment_sum(ce * tf.gather(sw, idx) * valid, node_id, n_nodes)
+        miss = valid * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t), tf.float32)
+        wrong = tf.maximum(tf.math.unsorted_segment_max(miss, idx, n), 0.0)
+        return node_losses, wrong
+
+    def _masked_losses(self, f, tgt, sw, training):
+        """The naive reference: every branch on every sample, the loss masked to the samples under the node."""
+        n = tf.shape(f)[0]
+        wrong = tf.zeros([n], tf.float32)
+        node_losses = []
+        for k, branch in enumerate(self.branches):
+            t_k = tgt[:, k]
+            logits = tf.cast(branch(f, training=training), tf.float32)
+            mask = tf.cast(t_k >= 0, tf.float32)
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(t_k, 0), logits=logits)
+            node_losses.append(tf.reduce_sum(ce * mask * sw))
+            miss = mask * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t_k), tf.float32)
+            wrong = tf.maximum(wrong, miss)
+        return tf.stack(node_losses), wrong
 
     def _update_metrics(self, loss, correct, sw):
         n = tf.cast(tf.shape(correct)[0], tf.float32)
