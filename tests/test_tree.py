@@ -341,3 +341,18 @@ def test_fused_adam_matches_keras_adam(compiled):
     assert not np.allclose(results[0][0], weights[0])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sample_and_class_weights_weight_the_node_losses(trained):
+    m, s = trained.model_, trained.structure_
+    red = s.cls_index[("root", "red")]
+    X, y = synthetic(12, seed=9, classes=["red_square", "green_bar"])
+    yi = TAX.encode(y)
+    base, _, nodes = m.tree_loss(X, yi)
+    doubled, _, _ = m.tree_loss(X, yi, sample_weight=np.full(len(y), 2.0, "float32"))
+    assert float(doubled) == pytest.approx(float(base), rel=1e-5)  # normalised by the total weight
+    no_red = (y != "red_square").astype("float32")
+    _, _, nodes0 = m.tree_loss(X, yi, sample_weight=no_red)
+    assert float(nodes0[red]) == 0.0 and float(nodes[red]) > 0
+    clf = TreeClassifier(TAX, epochs=1, **SMALL).fit(X, y, verbose=0, class_weight="balanced")
+    assert np.isfinite(clf.history_["loss"][0])
