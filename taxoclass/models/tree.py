@@ -544,7 +544,7 @@ class TreeClassifier(BaseClassifier):
         ``method``, ``n_clusters``, ``drop_empty``); ``levels`` to its ``to_taxonomy``; every other keyword goes
         to :class:`TreeClassifier`.
 
-        >>> clf = TreeClassifier.from_confusion(cm, labels=classes, beta=0.05, input_shape=(64, 64, 1))  # doctest: +SKIP
+        >>> clf = TreeClassifier.from_confusion(cm, labels=classes, beta=0.05)  # doctest: +SKIP
         """
         import inspect
 
@@ -736,14 +736,19 @@ class TreeClassifier(BaseClassifier):
         s = self.structure_
         m = self.model_
         stem = m.stem
-        lines = [f"trunk: {self.trunk if isinstance(self.trunk, str) else (stem.name if self.trunk is not None else 'none (node blocks read the image)')}"
-                 f", {stem.count_params():,} parameters, output {tuple(stem.output_shape[1:])}",
+        if isinstance(self.trunk, str):
+            trunk = self.trunk
+        else:  # a keras.Model trunk is not kept in the saved parameters: name it from the model itself
+            trunk = "none (node blocks read the image)" if stem.name == "stem" else stem.name
+        lines = [f"trunk: {trunk}, {stem.count_params():,} parameters, output {tuple(stem.output_shape[1:])}",
                  f"{s.n_classifiers} classifier nodes ({len(s.nodes)} nodes, height {s.n_levels}); "
                  f"{s.mean_path_classifiers():.2f} decisions on the average root-to-leaf path",
                  f"{'node':<40} {'depth':>5} {'children':>8} {'classes':>7} {'params':>10} {'MFLOPs':>8}"]
         for k, node in enumerate(s.classifier_nodes):
             b = m.branches[k]
-            lines.append(f"{'/'.join(node)[-40:]:<40} {len(node) - 1:>5} {s.n_children[k]:>8} "
+            label = "/".join(node)
+            label = label if len(label) <= 40 else "..." + label[-37:]
+            lines.append(f"{label:<40} {len(node) - 1:>5} {s.n_children[k]:>8} "
                          f"{int((s.targets[:, k] >= 0).sum()):>7} {b.count_params():>10,} "
                          f"{block_flops(b) / 1e6:>8.2f}")
         depth = np.array([len(n) - 1 for n in s.nodes])
