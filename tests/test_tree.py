@@ -358,3 +358,19 @@ def test_sample_and_class_weights_weight_the_node_losses(trained):
     assert float(nodes0[red]) == 0.0 and float(nodes[red]) > 0
     clf = TreeClassifier(TAX, epochs=1, **SMALL).fit(X, y, verbose=0, class_weight="balanced")
     assert np.isfinite(clf.history_["loss"][0])
+
+
+def test_named_trunk_saves_and_loads_in_a_fresh_process(tmp_path, repo_root):
+    import subprocess
+    import sys
+
+    X, y = synthetic(64, seed=10)
+    clf = TreeClassifier(TAX, trunk="small_cnn", epochs=1, **SMALL).fit(X, y, verbose=0)
+    assert clf.model_.stem.name == "small_cnn_backbone"
+    path = clf.save(tmp_path / "trunk.taxoclass")
+    np.save(tmp_path / "X.npy", X[:8])
+    code = ("import sys, numpy as np; from taxoclass.models import load_model; "
+            "m = load_model(sys.argv[1]); np.save(sys.argv[2], m.predict_proba(np.load(sys.argv[3])))")
+    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "p.npy"), str(tmp_path / "X.npy")],
+                   check=True, cwd=repo_root, capture_output=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), clf.predict_proba(X[:8]))

@@ -526,6 +526,7 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
             name, module = meta.get("class"), str(meta.get("module", ""))
             if name not in _REGISTRY and module.startswith("taxoclass."):
                 importlib.import_module(module)  # registers the class and its Keras layers
+            importlib.import_module("taxoclass.models.backbones")  # registers the backbones' custom layers
             klass = _REGISTRY.get(name)
             if klass is None:
                 raise ModelError(f"{path} holds a {name!r} model, which this taxoclass {__version__} does not know.")

@@ -36,6 +36,7 @@ from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from taxoclass.exceptions import ModelError, TaxonomyError
+from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.models.blocks import block_flops, build_branch
 from taxoclass.taxonomy import Taxonomy
