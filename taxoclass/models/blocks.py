@@ -21,6 +21,8 @@ from keras import layers
 from taxoclass.exceptions import ModelError
 
 NODE_BLOCKS = ("small_cnn",)
+#: the small_cnn block average-pools its last feature map to about GRID x GRID cells before the MLP head
+GRID = 4
 
 __all__ = ["NODE_BLOCKS", "small_cnn_block", "mlp_head", "build_branch", "block_flops"]
 
@@ -39,13 +41,16 @@ def _ints(value, what: str, *, allow_empty: bool = True) -> tuple[int, ...]:
 
 def small_cnn_block(x, filters: Sequence[int] = (32, 64), *, name: str = "block"):
     """The ``"small_cnn"`` feature block on a Keras tensor: per entry of ``filters`` a 3x3 convolution + ReLU
-    followed by 2x2 max pooling (skipped once the map is 1 pixel wide), then global average pooling.
+    followed by 2x2 max pooling (skipped once the map is 1 pixel wide), then average pooling to a grid of about
+    4 x 4 cells, flattened (a 16 x 16 x 64 map gives 4 * 4 * 64 = 1,024 features).
 
     A 2-D input (a feature vector, e.g. a trunk cut after its pooling) passes through unchanged.
 
     >>> import keras
-    >>> small_cnn_block(keras.Input((16, 16, 3)), (8, 16)).shape
-    (None, 16)
+    >>> small_cnn_block(keras.Input((16, 16, 3)), (8, 16)).shape      # 4 x 4 x 16 after two poolings
+    (None, 256)
+    >>> small_cnn_block(keras.Input((64, 64, 3)), (8, 16)).shape      # 16 x 16 -> 4 x 4 grid
+    (None, 256)
     """
     if len(x.shape) == 2:
         return x
@@ -53,7 +58,12 @@ def small_cnn_block(x, filters: Sequence[int] = (32, 64), *, name: str = "block"
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"{name}_conv{i + 1}")(x)
         if min(x.shape[1], x.shape[2]) >= 2:
             x = layers.MaxPooling2D(2, name=f"{name}_pool{i + 1}")(x)
-    return layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
+    # Keep a coarse spatial layout: average-pool to a grid of about 4 x 4, then flatten. (Global average pooling
+    # right after two convolutions throws away where things are and trains several times slower.)
+    ph, pw = max(1, int(x.shape[1]) // GRID), max(1, int(x.shape[2]) // GRID)
+    if ph > 1 or pw > 1:
+        x = layers.AveragePooling2D((ph, pw), name=f"{name}_grid")(x)
+    return layers.Flatten(name=f"{name}_flatten")(x)
 
 
 def mlp_head(x, n_outputs: int, units: Sequence[int] = (64,), dropout: float = 0.0, *, name: str = "head"):
@@ -83,7 +93,7 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
 
     >>> b = build_branch((8, 8, 16), 2, block_filters=(8,), head_units=(), name="n")
     >>> [layer.name for layer in b.layers]
-    ['n_input', 'n_conv1', 'n_pool1', 'n_gap', 'n_logits']
+    ['n_input', 'n_conv1', 'n_pool1', 'n_flatten', 'n_logits']
     """
     filters = _ints(block_filters, "block_filters")
     units = _ints(head_units, "head_units")
@@ -113,7 +123,7 @@ def block_flops(model: keras.Model) -> int:
     computed from the layer shapes. A cheap, analytic FLOP count used by the benchmarks and ``summary()``.
 
     >>> block_flops(build_branch((8, 8, 3), 2, block_filters=(4,), head_units=(), name="n"))
-    13840
+    14080
     """
     total = 0
     for layer in model.layers:
