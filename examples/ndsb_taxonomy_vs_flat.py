@@ -18,6 +18,7 @@ images = ImageSet.from_folder(root / "images")                               # i
 taxonomy = load_taxonomy(Path(__file__).resolve().parents[1] / "taxonomies/ndsb_plankton.tsv")
 summary = run_benchmark(images, taxonomy=taxonomy, backbone="small_cnn", image_size=48, channels=1,
                         pad_value=255, invert=True, epochs=12, max_per_class=150, batch_size=64, seed=0,
+                        beta=0.05, max_cluster_size=15,
                         out_dir=out, overwrite=True)
 for name, m in summary["models"].items():
     print(f"{name:14s} accuracy {m['accuracy']:.3f}  hF1 {m['hierarchical_f1_micro']:.3f}  "

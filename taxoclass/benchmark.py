@@ -72,7 +72,8 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
 def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, backbone: str = "inception_v3",
                   weights=None, image_size: int | None = None, channels: int = 3, pad_value: float = 255,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
-                  learning_rate: float = 1e-3, beta: float = 0.05, levels=1, block_filters=(32, 64),
+                  learning_rate: float = 1e-3, beta: float = 0.05, levels=1, max_cluster_size: int | None = None,
+                  block_filters=(32, 64),
                   head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
                   max_per_class: int | None = None, augment: bool = False, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
@@ -89,7 +90,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
     channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`).
     epochs : training epochs of every model. With pretrained ``weights`` the flat model trains its head for
         ``epochs - fine_tune_epochs`` epochs then fine-tunes for ``fine_tune_epochs`` (default: half).
-    beta, levels : error-based tree options (see :func:`taxoclass.clustering.cluster_confusion`).
+    beta, levels, max_cluster_size : error-based tree options (see
+        :func:`taxoclass.clustering.cluster_confusion`); with many classes and a weak flat model a low ``beta`` joins
+        everything into one group unless ``max_cluster_size`` caps the groups.
     block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
@@ -187,7 +190,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
             p_val, _ = _timed_proba(flat, val_ds, ref_classes)
             cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))
             keep = cm.sum(axis=1) > 0
-            clustering = cluster_confusion(cm, beta=beta, labels=ref_classes, drop_empty=not keep.all())
+            clustering = cluster_confusion(cm, beta=beta, labels=ref_classes, drop_empty=not keep.all(),
+                                           max_cluster_size=max_cluster_size)
             error_tax = clustering.to_taxonomy(levels)
             missing = [c for c in ref_classes if c not in error_tax.classes]
             if missing:  # classes absent from the validation split sit directly under the root
@@ -235,6 +239,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
         "weights": None if weights is None else str(weights), "batch_size": int(batch_size),
         "reference_taxonomy": "given taxonomy" if taxonomy is not None else "error-based tree",
         "beta": beta if error_tax is not None else None,
+        "max_cluster_size": max_cluster_size if error_tax is not None else None,
         "error_clusters": None if clustering is None else [list(c) for c in clustering.clusters if len(c) > 1],
         "isolated_error": None if clustering is None else float(clustering.isolated_error),
         "models": summary_models, "wall_seconds": time.perf_counter() - t_start,
