@@ -28,8 +28,9 @@ def add_source_arguments(p, *, named: bool = True) -> None:
         g.add_argument("--data-path", metavar="PATH", help="local copy of --dataset (IDX folder, CIFAR-10 zip)")
 
 
-def load_from_args(args, *, default_dataset: str | None = None):
-    """The ImageSet named by the source arguments (unreadable files skipped with one warning on stderr)."""
+def load_from_args(args, *, default_dataset: str | None = None, **options):
+    """The ImageSet named by the source arguments (unreadable files skipped with one warning on stderr);
+    ``options`` go to :func:`taxoclass.data.load_source` (e.g. ``on_error``, ``max_pixels``, ``n_jobs``)."""
     from taxoclass.data.imageset import load_source
 
     srcs = list(getattr(args, "source", None) or [])
@@ -50,4 +51,4 @@ def load_from_args(args, *, default_dataset: str | None = None):
         return load_source(srcs[0] if srcs else None, srcs[1] if len(srcs) == 2 else None, table=args.table,
                            image_root=args.image_root, ecotaxa=args.ecotaxa, file_column=args.file_column,
                            label_column=args.label_column, classes=args.classes, subdir=args.subdir,
-                           nested_lineage=args.nested_lineage)
+                           nested_lineage=args.nested_lineage, **options)

@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from taxoclass.exceptions import DataError
+from taxoclass.cli._sources import add_source_arguments, load_from_args
 
 
 def register(subparsers) -> None:
@@ -24,16 +24,7 @@ def register(subparsers) -> None:
     ins = sub.add_parser("inspect", help="count images and classes, image sizes, unreadable files",
                          description="Read an image source like training would and report what is in it: images "
                                      "per class, imbalance, image sizes, and every unreadable file with its reason.")
-    ins.add_argument("source", nargs="*", metavar="SOURCE",
-                     help="a folder of class folders, a .zip archive, or an IDX image file and its label file")
-    ins.add_argument("--table", metavar="FILE", help="CSV/TSV label table with a file and a label column")
-    ins.add_argument("--image-root", metavar="DIR", help="folder the table's (or EcoTaxa's) paths are relative to")
-    ins.add_argument("--file-column", metavar="NAME", help="table column holding the image paths")
-    ins.add_argument("--label-column", metavar="NAME", help="table column holding the labels")
-    ins.add_argument("--ecotaxa", metavar="FILE", help="EcoTaxa export TSV")
-    ins.add_argument("--subdir", metavar="DIR", help="folder inside a zip archive (e.g. train)")
-    ins.add_argument("--nested-lineage", action="store_true", help="read nested folders as the class lineage")
-    ins.add_argument("--classes", metavar="FILE", help="classes.txt (line i = class i), e.g. for IDX labels")
+    add_source_arguments(ins, named=False)
     ins.add_argument("--max-pixels", type=int, default=None, metavar="N",
                      help="images with more pixels are reported unreadable (decompression-bomb guard; "
                           "default 89478485)")
@@ -124,20 +115,11 @@ def _text(report: dict, top: int | None) -> str:
 
 def inspect_cmd(args) -> int:
     from taxoclass.data.checks import DEFAULT_MAX_PIXELS
-    from taxoclass.data.imageset import load_source
 
-    srcs = list(args.source or [])
-    if len(srcs) > 2:
-        raise DataError(f"too many sources: {' '.join(srcs)}; give one folder or zip, or an IDX image file and its "
-                        "label file.")
-    source = srcs[0] if srcs else None
-    labels = srcs[1] if len(srcs) == 2 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unreadable files are part of the report
-        ds = load_source(source, labels, table=args.table, image_root=args.image_root, ecotaxa=args.ecotaxa,
-                         file_column=args.file_column, label_column=args.label_column, classes=args.classes,
-                         subdir=args.subdir, nested_lineage=args.nested_lineage, on_error="ignore",
-                         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, n_jobs=args.jobs)
+        ds = load_from_args(args, on_error="ignore", max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+                            n_jobs=args.jobs)
     report = inspect_report(ds)
     if args.format == "json":
         json.dump(report, sys.stdout, indent=2)
