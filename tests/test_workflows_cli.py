@@ -121,7 +121,8 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "/nonexistent/folder", "--taxonomy", "x.tsv", "-o", "OUT"], "not found"),
+    (["train", "/nonexistent/folder", "--taxonomy", "TAX", "-o", "OUT"], "not found"),
+    (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),
     (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),
     (["evaluate", "/nonexistent/model.taxoclass", "--dataset", "digits", "-o", "OUT"], "does not exist"),
     (["predict", "MODEL", "-o", "OUT/p.csv"], "no images"),
@@ -129,8 +130,8 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
 ])
 def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, capsys):
-    root, _ = image_folder
-    argv = [a.replace("SRC", str(root)).replace("OUT", str(tmp_path / "o")).replace("MODEL", str(tmp_path / "m"))
+    root, tax = image_folder
+    argv = [a.replace("SRC", str(root)).replace("TAX", str(tax)).replace("OUT", str(tmp_path / "o")).replace("MODEL", str(tmp_path / "m"))
             for a in argv]
     if "--beta" in argv:  # argparse's own check: SystemExit(2)
         with pytest.raises(SystemExit) as exc:

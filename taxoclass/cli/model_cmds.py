@@ -166,6 +166,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=benchmark_cmd, test_size=0.2)
 
 
+def _load_data(args, **kw):
+    what = (getattr(args, "dataset", None) or " ".join(getattr(args, "source", None) or []) or args.table
+            or args.ecotaxa or kw.get("default_dataset"))
+    _progress(f"reading images: {what}")
+    data = load_from_args(args, **kw)
+    _progress(f"{len(data)} images, {len(data.classes)} classes")
+    return data
+
+
 def _load_taxonomy(path):
     if path is None:
         return None
@@ -179,8 +188,8 @@ def train_cmd(args) -> int:
 
     if args.taxonomy and args.from_confusion:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
-    data = load_from_args(args)
     tax = _load_taxonomy(args.taxonomy)
+    data = _load_data(args)
     cm = labels = None
     if args.from_confusion:
         from taxoclass.clustering import load_confusion
@@ -204,7 +213,7 @@ def train_cmd(args) -> int:
 def evaluate_cmd(args) -> int:
     from taxoclass.workflows import evaluate_job
 
-    data = load_from_args(args)
+    data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
                      threshold=args.threshold, k=args.k, overwrite=args.overwrite, progress=_progress)
     print(f"accuracy {m['accuracy']:.4f}  top-{m['k']} {m['top_k_accuracy']:.4f}  hF1 {m['hierarchical_f1_micro']:.4f}"
@@ -226,8 +235,8 @@ def predict_cmd(args) -> int:
 def benchmark_cmd(args) -> int:
     from taxoclass.benchmark import run_benchmark
 
-    data = load_from_args(args, default_dataset="digits")
     tax = _load_taxonomy(args.taxonomy)
+    data = _load_data(args, default_dataset="digits")
     named = getattr(args, "dataset", None) or ("digits" if not (args.source or args.table or args.ecotaxa) else None)
     pad = args.pad_value
     if named in ("digits", "fashion_mnist") and pad == 255.0:
@@ -242,7 +251,7 @@ def benchmark_cmd(args) -> int:
         max_cluster_size=args.max_size,
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
-        out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, progress=_progress)
+        out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
     rows = [("model", "accuracy", "hF1", "severity", "train s", "img/s", "params")]
     for name, m in summary["models"].items():
         sev = m["mistake_severity"]
