@@ -3,6 +3,9 @@
 :func:`run_benchmark` trains, in one run:
 
 1. ``flat``: a :class:`~taxoclass.models.flat.FlatClassifier` (InceptionV3 by default, any registry backbone);
+   ``flat_block`` (optional ablation): one softmax over every class on the trees' own node block (a
+   TreeClassifier on the one-level tree root -> classes), which separates what the hierarchy brings from what
+   the block architecture brings;
 2. ``taxonomy_tree``: a :class:`~taxoclass.models.tree.TreeClassifier` on the biological taxonomy (when one is
    given or the data carries one);
 3. ``error_tree``: a TreeClassifier on the error-based tree: the flat model's confusion on the *validation*
@@ -25,9 +28,10 @@ import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
 
-__all__ = ["run_benchmark", "MODEL_KINDS", "subsample"]
+__all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
-MODEL_KINDS = ("flat", "taxonomy_tree", "error_tree")
+MODEL_KINDS = ("flat", "flat_block", "taxonomy_tree", "error_tree")
+DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
 
 
 def _stderr(msg: str) -> None:
@@ -69,7 +73,7 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
     return p[:, order], len(p) / max(dt, 1e-9)
 
 
-def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, backbone: str = "inception_v3",
+def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = "inception_v3",
                   weights=None, image_size: int | None = None, channels: int = 3, pad_value: float = 255,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
                   learning_rate: float = 1e-3, beta: float = 0.05, levels=1, max_cluster_size: int | None = None,
@@ -84,7 +88,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
     ----------
     data : ImageSet (see :mod:`taxoclass.data`; its ``taxonomy`` is used when ``taxonomy`` is None).
     taxonomy : the biological tree for ``taxonomy_tree`` and for the hierarchical metrics.
-    models : which of ``"flat"``, ``"taxonomy_tree"``, ``"error_tree"`` to run (``error_tree`` needs ``flat``).
+    models : which of ``"flat"``, ``"flat_block"``, ``"taxonomy_tree"``, ``"error_tree"`` to run
+        (``error_tree`` needs ``flat``).
     backbone, weights : the flat model's backbone and its initial weights (None, ``"imagenet"`` or a file).
     image_size : side of the square model input (default: the backbone's minimum or 64).
     channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`).
@@ -207,6 +212,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = MODEL_KINDS, b
                 save_taxonomy(error_tax, out / "error_taxonomy.tsv", overwrite=True)
     if ref_tax is None:
         ref_tax = error_tax if error_tax is not None else _flat_tax(ref_classes)
+    if "flat_block" in models:
+        train("flat_block", lambda: TreeClassifier(_flat_tax(ref_classes), **tree_kw))
     if "taxonomy_tree" in models:
         train("taxonomy_tree", lambda: TreeClassifier(taxonomy.with_class_order(ref_classes), **tree_kw))
     if "error_tree" in models:

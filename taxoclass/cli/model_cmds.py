@@ -150,7 +150,8 @@ def register(subparsers) -> None:
     add_source_arguments(p)
     p.add_argument("--taxonomy", metavar="FILE", help="biological taxonomy (default: the dataset's own)")
     p.add_argument("--models", default="flat,taxonomy_tree,error_tree",
-                   help="comma-separated subset of flat,taxonomy_tree,error_tree")
+                   help="comma-separated subset of flat,flat_block,taxonomy_tree,error_tree (flat_block: one "
+                        "softmax on the trees' node block, an ablation)")
     p.add_argument("--beta", type=_prob, default=0.05, help="error threshold of the error-based tree (0.05)")
     p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
                                                                        "nested merge tree")
