@@ -15,7 +15,8 @@ out = sys.argv[2] if len(sys.argv) > 2 else "results/fashion_mnist"
 
 images = load_dataset("fashion_mnist", path)            # 60,000 training images with the shipped taxonomy
 summary = run_benchmark(images, backbone="small_cnn", image_size=28, channels=1, pad_value=0, epochs=10,
-                        max_per_class=1500, batch_size=64, beta=0.05, seed=0, out_dir=out, overwrite=True)
+                        max_per_class=1500, batch_size=64, beta=0.05, seed=0,
+                        models=("flat", "flat_block", "taxonomy_tree", "error_tree"), out_dir=out, overwrite=True)
 print("error-based clusters:", summary["error_clusters"])
 for name, m in summary["models"].items():
     print(f"{name:14s} accuracy {m['accuracy']:.3f}  hF1 {m['hierarchical_f1_micro']:.3f}  "

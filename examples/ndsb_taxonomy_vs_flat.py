@@ -11,7 +11,8 @@ from pathlib import Path
 from taxoclass import load_taxonomy, run_benchmark
 from taxoclass.data import ImageSet
 
-root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/datasets/ndsb_plankton")
+default = Path(__file__).resolve().parents[2] / "shared/datasets/ndsb_plankton"
+root = Path(sys.argv[1] if len(sys.argv) > 1 else default)
 out = sys.argv[2] if len(sys.argv) > 2 else "results/ndsb"
 
 images = ImageSet.from_folder(root / "images")                               # images/<class>/*.jpg
@@ -19,6 +20,7 @@ taxonomy = load_taxonomy(Path(__file__).resolve().parents[1] / "taxonomies/ndsb_
 summary = run_benchmark(images, taxonomy=taxonomy, backbone="small_cnn", image_size=48, channels=1,
                         pad_value=255, invert=True, epochs=12, max_per_class=150, batch_size=64, seed=0,
                         beta=0.05, max_cluster_size=15,
+                        models=("flat", "flat_block", "taxonomy_tree", "error_tree"),
                         out_dir=out, overwrite=True)
 for name, m in summary["models"].items():
     print(f"{name:14s} accuracy {m['accuracy']:.3f}  hF1 {m['hierarchical_f1_micro']:.3f}  "
