@@ -386,3 +386,15 @@ def test_plankton65_is_the_issue_list_with_a_note_per_class():
             if not ln.startswith("#")]
     assert rows[0] == ["label", "class", "lineage", "note"]
     assert all(len(r) == 4 and len(r[3]) > 20 for r in rows[1:])
+
+
+def test_two_columns_named_class_and_group_are_levels_not_edges():
+    from taxoclass.taxonomy import loads_taxonomy
+
+    for text in ("class\tgroup\nred_square\twarm\nred_disc\twarm\nblue_disc\tcold\n",
+                 "group\tclass\nwarm\tred_square\nwarm\tred_disc\ncold\tblue_disc\n"):
+        tax = loads_taxonomy(text, "tsv")
+        assert tax.classes == ("red_square", "red_disc", "blue_disc")
+        assert tax.lineage("red_disc") == ["warm", "red_disc"]
+    edges = loads_taxonomy("parent\tchild\nanimal\tcat\nanimal\tdog\n", "tsv")
+    assert edges.classes == ("cat", "dog")

@@ -502,9 +502,14 @@ def _read_table_taxonomy(text, src, delimiter, *, levels, lineage, sep, class_co
     if lin_col is not None:
         return _from_lineage(header, rows, src, lin_col, sep, class_column, _root_directive(text))
     tried.append("lineage column (no 'lineage' column; pass lineage=COLUMN / --lineage COLUMN)")
+    if len(header) == 2 and "class" in lower:
+        # "group, class" (or "class, group"): one level column above the class, not a parent/child edge list
+        cls = lower["class"]
+        group = header[1] if header[0] == cls else header[0]
+        return _from_levels(header, rows, src, [group, cls], _root_directive(text))
     if len(header) == 2:
         return _from_edge_rows(header, rows, src)
-    tried.append(f"parent/child edge list (the header has {len(header)} columns, not 2)")
+    tried.append(f"parent/child edge list or group + class columns (the header has {len(header)} columns, not 2)")
     raise TaxonomyError(f"{src}: cannot tell how this table describes the tree; tried " + "; ".join(tried)
                         + f". Columns found: {', '.join(header)}.")
 
