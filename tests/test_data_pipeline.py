@@ -107,11 +107,16 @@ def test_rotation_fills_with_background():
 def test_augmentation_differs_between_batches():
     x = np.zeros((8, 16, 16, 1), np.uint8)
     x[:, 2:6, 2:10] = 255
-    ds = ImageSet.from_arrays(np.concatenate([x, x]), ["a"] * 16)
+    # the same 8 images in 6 consecutive batches: every batch must get its own random rotations (parallel map
+    # calls once read the same seed state and repeated the augmentation)
+    ds = ImageSet.from_arrays(np.concatenate([x] * 6), ["a"] * 48)
     aug = augmentation_layers(rotation=1.0, flip=None, shift=0, zoom=0, brightness=0, fill_value=0, seed=0)
-    b1, b2 = [b for b, _ in make_dataset(ds, image_size=16, channels=1, batch_size=8, augment=aug,
-                                         pad_value=0).as_numpy_iterator()]
-    assert not np.array_equal(b1, b2)
+    batches = [b for b, _ in make_dataset(ds, image_size=16, channels=1, batch_size=8, augment=aug,
+                                          pad_value=0).as_numpy_iterator()]
+    assert len(batches) == 6
+    for i in range(6):
+        for j in range(i + 1, 6):
+            assert not np.array_equal(batches[i], batches[j]), (i, j)
 
 
 def test_balanced_sampler():

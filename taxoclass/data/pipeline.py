@@ -335,7 +335,9 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
             x = prep(x)
         return (x, t) if with_labels else x
 
-    ds = ds.map(finish, num_parallel_calls=par)
+    # Keras' random layers draw from a seed variable that each call advances; parallel calls would read the same
+    # state and give consecutive batches identical augmentations, so augmentation runs one batch at a time.
+    ds = ds.map(finish, num_parallel_calls=None if augment is not None else par)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
