@@ -18,7 +18,6 @@ images, tested on the 10,000 test images (no TensorFlow). Run:
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from taxoclass.data import ImageSet
 from taxoclass.clustering import cluster_confusion, normalize_confusion, symmetrize_confusion
 
 
@@ -81,13 +81,6 @@ def naive_greedy(S: np.ndarray, beta: float) -> int:
         merges += 1
 
 
-def _idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as fh:
-        raw = fh.read()
-    nd = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
 
 def fashion_mnist() -> dict | None:
     """Clusters of the confusion matrix of a small model on the real Fashion-MNIST (None without the data)."""
@@ -103,11 +96,13 @@ def fashion_mnist() -> dict | None:
     from threadpoolctl import threadpool_limits
 
     n = 6000
-    X = _idx(root / "train-images-idx3-ubyte.gz")[:n].reshape(n, -1).astype(np.float32) / 255
-    y = _idx(root / "train-labels-idx1-ubyte.gz")[:n]
-    Xt = _idx(root / "t10k-images-idx3-ubyte.gz").reshape(10000, -1).astype(np.float32) / 255
-    yt = _idx(root / "t10k-labels-idx1-ubyte.gz")
-    names = (root / "classes.txt").read_text().splitlines()[:10]
+    train = ImageSet.from_idx(root / "train-images-idx3-ubyte.gz", root / "train-labels-idx1-ubyte.gz")
+    held_out = ImageSet.from_idx(root / "t10k-images-idx3-ubyte.gz", root / "t10k-labels-idx1-ubyte.gz")
+    X = train.array[:n].reshape(n, -1).astype(np.float32) / 255
+    y = train.encode()[:n]
+    Xt = held_out.array.reshape(len(held_out), -1).astype(np.float32) / 255
+    yt = held_out.encode()
+    names = list(train.classes)
     with threadpool_limits(limits=1):
         model = make_pipeline(PCA(30, random_state=0), StandardScaler(), LogisticRegression(max_iter=500))
         pred = model.fit(X, y).predict(Xt)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-
 import networkx as nx
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from scipy.spatial.distance import squareform
 
 from taxoclass.clustering import (ConfusionClustering, cluster_confusion, normalize_confusion, sweep,
                                   symmetrize_confusion)
+from taxoclass.data import ImageSet
 from taxoclass.exceptions import ClusteringError, TaxoclassError
 from taxoclass.taxonomy import Taxonomy
 
@@ -428,13 +427,6 @@ def test_result_object_summary_and_dict():
 
 
 # ------------------------------------------------------------------------------------------------ real data
-def _idx(path):
-    with gzip.open(path, "rb") as fh:
-        raw = fh.read()
-    nd = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
 
 @pytest.fixture(scope="module")
 def fashion_confusion():
@@ -451,11 +443,13 @@ def fashion_confusion():
     from threadpoolctl import threadpool_limits
 
     n = 6000
-    X = _idx(root / "train-images-idx3-ubyte.gz")[:n].reshape(n, -1).astype(np.float32) / 255
-    y = _idx(root / "train-labels-idx1-ubyte.gz")[:n]
-    Xt = _idx(root / "t10k-images-idx3-ubyte.gz").reshape(10000, -1).astype(np.float32) / 255
-    yt = _idx(root / "t10k-labels-idx1-ubyte.gz")
-    names = (root / "classes.txt").read_text().splitlines()[:10]
+    train = ImageSet.from_idx(root / "train-images-idx3-ubyte.gz", root / "train-labels-idx1-ubyte.gz")
+    held_out = ImageSet.from_idx(root / "t10k-images-idx3-ubyte.gz", root / "t10k-labels-idx1-ubyte.gz")
+    X = train.array[:n].reshape(n, -1).astype(np.float32) / 255
+    y = train.encode()[:n]
+    Xt = held_out.array.reshape(len(held_out), -1).astype(np.float32) / 255
+    yt = held_out.encode()
+    names = list(train.classes)
     # one BLAS thread: with several test workers on 2 cores, threaded BLAS spins and is 100x slower
     with threadpool_limits(limits=1):
         model = make_pipeline(PCA(30, random_state=0), StandardScaler(), LogisticRegression(max_iter=500))
