@@ -246,9 +246,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         data = data.select(manifest, split_name)
     if len(data) == 0:
         raise DataError("no images to evaluate on.")
-    unknown = sorted(set(data.labels.tolist()) - set(clf.classes_.tolist()))
-    if unknown:
-        raise TaxoclassError(f"the evaluation data has classes the model does not know: {', '.join(unknown)}.")
+    y = data.encode(clf.taxonomy_)  # lists every class the model does not know, before anything is written
     out = _prepare_out(out_dir, overwrite)
     if (out / "metrics.json").exists() and not overwrite:
         raise TaxoclassError(f"{out / 'metrics.json'} already exists; pass --overwrite.")
@@ -257,7 +255,6 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     t0 = time.perf_counter()
     proba = clf.predict_proba(ds)
     secs = time.perf_counter() - t0
-    y = data.encode(list(clf.taxonomy_.classes))
     metrics = evaluate_predictions(y, proba, clf.taxonomy_, k=k, threshold=threshold)
     result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
