@@ -150,8 +150,6 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     t_start = time.perf_counter()
     data = subsample(data, max_per_class, seed=seed)
     manifest = split(data, val_size=val_size, test_size=test_size, seed=seed)
-    if out is not None:
-        write_manifest(manifest, out / "manifest.csv", overwrite=True)
     ref_classes = list(taxonomy.classes) if taxonomy is not None else list(data.classes)
     parts = {name: data.select(manifest, name) for name in ("train", "val", "test")}
     counts = {name: len(d) for name, d in parts.items()}
@@ -159,6 +157,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         f"input {image_size}x{image_size}x{channels}")
     if min(counts.values()) == 0:
         raise DataError(f"the split left an empty part ({counts}); use more images or other val/test sizes.")
+    if out is not None:
+        write_manifest(manifest, out / "manifest.csv", overwrite=True)
     common = dict(class_order=ref_classes, image_size=image_size, channels=channels, pad_value=pad_value,
                   invert=invert, batch_size=batch_size, seed=seed, cache=True)
     train_ds = make_dataset(parts["train"], shuffle=True, augment=True if augment else None, **common)
@@ -217,17 +217,15 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     if "taxonomy_tree" in models:
         train("taxonomy_tree", lambda: TreeClassifier(taxonomy.with_class_order(ref_classes), **tree_kw))
     if "error_tree" in models:
-        if len(error_tax.classifier_nodes) < 1:
-            raise ModelError("the error-based tree is empty")
         train("error_tree", lambda: TreeClassifier(error_tax, **tree_kw))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")
         p_test, ips = _timed_proba(clf, test_ds, ref_classes)
         metrics = evaluate_predictions(y_test, p_test, ref_tax, k=k)
-        own_tax = clf.taxonomy_
+        n_params = int(clf.model_.count_params())
         entry = {"name": name, "metrics": metrics, "history": clf.history_, "train_seconds": secs,
-                 "images_per_second": ips, "n_params": int(clf.model_.count_params()), "taxonomy": ref_tax}
+                 "images_per_second": ips, "n_params": n_params, "taxonomy": ref_tax}
         results.append(entry)
         summary_models[name] = {
             "accuracy": metrics["accuracy"], "top_k_accuracy": metrics["top_k_accuracy"],
@@ -235,8 +233,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             "hierarchical_f1_micro": metrics["hierarchical_f1_micro"],
             "mistake_severity": metrics["mistake_severity"],
             "hierarchical_distance_at_1": metrics["hierarchical_distance_at_1"],
-            "train_seconds": secs, "predict_images_per_second": ips, "n_params": int(clf.model_.count_params()),
-            "classifier_nodes": len(own_tax.classifier_nodes)}
+            "train_seconds": secs, "predict_images_per_second": ips, "n_params": n_params,
+            "classifier_nodes": len(clf.taxonomy_.classifier_nodes)}
         if save_models and out is not None:
             clf.save(out / f"{name}.taxoclass", overwrite=True)
     summary = {
@@ -249,16 +247,17 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         "max_cluster_size": max_cluster_size if error_tax is not None else None,
         "error_clusters": None if clustering is None else [list(c) for c in clustering.clusters if len(c) > 1],
         "isolated_error": None if clustering is None else float(clustering.isolated_error),
-        "models": summary_models, "wall_seconds": time.perf_counter() - t_start,
+        "models": summary_models,
     }
+    files = {} if out is None else write_report(results, out, overwrite=True,
+                                                 title=f"taxoclass benchmark: {summary['data']}")
+    summary["wall_seconds"] = time.perf_counter() - t_start  # the same figure in benchmark.json and the return
     if out is not None:
-        files = write_report(results, out, overwrite=True, title=f"taxoclass benchmark: {summary['data']}")
         from taxoclass._files import atomic_write
 
         with atomic_write(out / "benchmark.json") as fh:
             json.dump(summary, fh, indent=1)
         summary["files"] = sorted([str(p) for p in files.values()] + [str(out / "benchmark.json")])
-    summary["wall_seconds"] = time.perf_counter() - t_start
     return summary
 
 
