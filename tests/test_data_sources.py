@@ -220,3 +220,27 @@ def test_idx_parser_round_trip(tmp_path_factory, n, h, w, n_classes, gz, data):
     (tmp / "cut").write_bytes(raw[:-1])
     with pytest.raises(DataError, match="truncated IDX"):
         from_idx(tmp / "cut", tmp / f"l{suffix}", classes=[f"k{i}" for i in range(n_classes)])
+
+
+def test_ecotaxa_export_gives_the_same_tree_as_load_taxonomy(tmp_path):
+    """One EcoTaxa parser (issue 11, defect 2): same nodes, same classes, no spurious `tail/tail<...` node."""
+    from taxoclass.taxonomy import load_taxonomy
+
+    rows = ["img_file_name\tobject_annotation_category\tobject_annotation_hierarchy",
+            "[t]\t[t]\t[t]",
+            "imgs/1.jpg\ttail<Appendicularia\tliving>Appendicularia>tail",
+            "imgs/2.jpg\tOikopleuridae\tliving>Appendicularia>Oikopleuridae",
+            "imgs/3.jpg\ttail<Chaetognatha\tliving>Chaetognatha>tail",
+            "imgs/4.jpg\tSagittoidea\tliving>Chaetognatha>Sagittoidea",
+            "imgs/5.jpg\tdetritus\tnot-living>detritus",
+            "imgs/6.jpg\ttail<Appendicularia\tliving>Appendicularia>tail"]
+    for i in range(1, 7):
+        _img(tmp_path / "imgs" / f"{i}.jpg")
+    (tmp_path / "export.tsv").write_text("\n".join(rows) + "\n")
+    from_file = load_taxonomy(tmp_path / "export.tsv")
+    from_images = ImageSet.from_ecotaxa(tmp_path / "export.tsv").taxonomy
+    assert from_images.nodes == from_file.nodes and from_images.classes == from_file.classes
+    assert from_file.classes == ("tail<Appendicularia", "Oikopleuridae", "tail<Chaetognatha", "Sagittoidea",
+                                 "detritus")
+    assert from_images.lineage("tail<Appendicularia") == ["living", "Appendicularia", "tail<Appendicularia"]
+    assert len(from_images.nodes) == 10  # root, living, 2 groups, 4 classes, not-living, detritus
