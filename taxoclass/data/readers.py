@@ -17,6 +17,7 @@ import numpy as np
 
 from taxoclass.data.checks import DEFAULT_MAX_PIXELS
 from taxoclass.exceptions import DataError
+from taxoclass.taxonomy.io import read_classes
 
 if TYPE_CHECKING:
     from taxoclass.data.imageset import ImageSet
@@ -28,14 +29,6 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", 
 def _is_image_name(name: str) -> bool:
     base = PurePosixPath(name).name
     return not base.startswith(".") and PurePosixPath(base).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _read_text_classes(path) -> list[str]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    names = [ln.strip() for ln in lines if ln.strip()]
-    if not names:
-        raise DataError(f"{path}: no class names found; expected one class name per line (line i = label i).")
-    return names
 
 
 class ImageSources:
@@ -141,7 +134,7 @@ class ImageSources:
             taxonomy = Taxonomy.from_paths([lineage[c] for c in folder_order], root=None, source=where,
                                            origins=[f"folder {'/'.join(lineage[c])}" for c in folder_order])
         if classes is not None:
-            classes = _read_text_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
+            classes = read_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
         else:
             classes = sorted(set(labels))
         if taxonomy is not None:
@@ -205,7 +198,7 @@ class ImageSources:
                             + ", ".join(f"{f} (line {ln})" for ln, f in missing)
                             + "; fix the paths, the image root (--image-root), or remove those rows.")
         if classes is not None:
-            classes = _read_text_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
+            classes = read_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
         else:
             classes = list(dict.fromkeys(labels))
         ds = cls(files, labels, classes, root=root, taxonomy=taxonomy, source=str(table))
@@ -321,7 +314,7 @@ class ImageSources:
             beside = Path(images).parent / "classes.txt"
             classes = beside if beside.is_file() else None
         if isinstance(classes, (str, os.PathLike)):
-            classes = _read_text_classes(classes)
+            classes = read_classes(classes)
         return cls.from_arrays(x, y.astype(np.int64), classes=classes, source=str(images))
 
 
