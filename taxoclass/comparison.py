@@ -98,7 +98,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     beta, levels, max_cluster_size : error-based tree options (see
         :func:`taxoclass.clustering.cluster_confusion`); with many classes and a weak flat model a low ``beta`` joins
         everything into one group unless ``max_cluster_size`` caps the groups.
-    block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`);
+        with a ``trunk``, ``weights`` are also the initial weights of the trees' trunk.
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
     out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
@@ -169,7 +170,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed)
     tree_kw = dict(input_shape=input_shape, block_filters=tuple(block_filters), head_units=tuple(head_units),
-                   trunk=trunk, epochs=int(epochs), **loop)
+                   trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
 
     results, summary_models, fitted = [], {}, {}

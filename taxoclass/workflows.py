@@ -102,8 +102,8 @@ def _prepare_run_folder(out_dir, *, overwrite: bool, resume: bool = False) -> tu
 
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_labels=None,
-              beta: float = 0.05, levels=1, backbone: str = "small_cnn", weights=None, trunk=None,
-              trunk_weights=None, block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
+              beta: float = 0.05, levels=1, backbone: str | None = None, weights=None, trunk=None,
+              block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float = 255, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 1e-3, augment: bool = False, class_weight=None, sampling: str = "natural",
@@ -114,7 +114,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
-    confusion matrix, with ``confusion_labels`` and ``beta``). Returns a summary dict (paths, accuracy on the
+    confusion matrix, with ``confusion_labels`` and ``beta``). ``backbone`` is the flat model's (default
+    ``small_cnn``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of
+    the flat model's backbone or the tree's ``trunk``; a tree without a trunk refuses them. Returns a summary dict (paths, accuracy on the
     validation split, train seconds).
 
     >>> from taxoclass.datasets import load_dataset                                # doctest: +SKIP
@@ -125,6 +127,15 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
 
     if model not in ("tree", "flat"):
         raise TaxoclassError(f"model must be 'tree' or 'flat', got {model!r}.")
+    if model == "tree" and backbone is not None:
+        raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a tree model's shared backbone is "
+                             f"its trunk: pass --trunk {backbone} (or --model flat).")
+    if model == "tree" and weights is not None and trunk is None:
+        raise TaxoclassError(f"--weights {weights} would set the initial weights of a backbone, but this tree model has "
+                             "none: add --trunk NAME (its weights are then --weights) or drop --weights.")
+    if model == "flat" and trunk is not None:
+        raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
+    backbone = "small_cnn" if backbone is None else backbone
     if taxonomy is None:
         taxonomy = getattr(data, "taxonomy", None)
     if confusion is not None:
@@ -169,7 +180,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if model == "tree":
         from taxoclass.models.tree import TreeClassifier
 
-        clf = TreeClassifier(taxonomy, input_shape=input_shape, trunk=trunk, trunk_weights=trunk_weights,
+        clf = TreeClassifier(taxonomy, input_shape=input_shape, trunk=trunk, trunk_weights=weights,
                              block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
                              epochs=int(epochs), **loop)
     else:

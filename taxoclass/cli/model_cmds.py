@@ -196,10 +196,9 @@ def train_cmd(args) -> int:
         from taxoclass.clustering import load_confusion
 
         cm, labels = load_confusion(args.from_confusion)
-    backbone = args.backbone or "small_cnn"
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_labels=labels, beta=args.beta,
-        backbone=backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
+        backbone=args.backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=args.augment, class_weight=args.class_weight,

@@ -1,7 +1,8 @@
 """``FlatClassifier``: the flat baseline — one softmax over all classes on a pretrained backbone.
 
 Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
-the frozen backbone (Adam, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
+the frozen backbone (Adam, ``learning_rate``) -- with ``weights=None`` there is nothing pretrained to protect and
+phase 1 trains the whole network from scratch --; phase 2 unfreezes the backbone (all of it, or from
 ``fine_tune_at``), re-compiles with ``fine_tune_learning_rate`` and drops to ``final_learning_rate`` for the last
 ``final_epochs``. BatchNormalization layers of a pretrained backbone stay in inference mode throughout.
 
@@ -63,7 +64,7 @@ class FlatClassifier(BaseClassifier):
     batchnorm : ``"auto"`` (frozen, i.e. inference mode, with pretrained weights; trained with weights=None),
         ``"frozen"`` or ``"trainable"``.
     epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
-    learning_rate : Adam learning rate of phase 1 (head only).
+    learning_rate : Adam learning rate of phase 1 (head only; the whole network with ``weights=None``).
     fine_tune_learning_rate : Adam learning rate of phase 2.
     final_learning_rate : learning rate of the last ``final_epochs`` epochs of phase 2.
     final_epochs : None = a third of phase 2 (``phase2 // 3``).
@@ -252,7 +253,10 @@ class FlatClassifier(BaseClassifier):
 
         histories = []
         if p1 and not (backup and phase1_done.is_file()):
-            set_trainable(self._backbone_model(), False)
+            if self.weights is None:  # from scratch: no pretrained features to protect, the whole network trains
+                set_trainable(self._backbone_model(), True, batchnorm=self._batchnorm_mode())
+            else:
+                set_trainable(self._backbone_model(), False)
             # phase 1 trains a second Keras model over the same layers (the weights are shared): a resumed
             # BackupAndRestore records its starting epoch on the model it trains, which phase 2 must not inherit
             phase1 = keras.Model(self.model_.inputs, self.model_.outputs, name=self.model_.name)
