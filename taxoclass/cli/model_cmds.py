@@ -155,7 +155,8 @@ def register(subparsers) -> None:
     p.add_argument("--beta", type=_prob, default=0.05, help="error threshold of the error-based tree (0.05)")
     p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
                                                                        "nested merge tree")
-    p.add_argument("--max-size", type=int, default=None, metavar="N",
+    p.add_argument("--max-size", dest="max_cluster_size", type=int, help=argparse.SUPPRESS)  # deprecated name
+    p.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
                    help="error tree: never grow a group beyond N classes (a low beta on many classes otherwise "
                         "gives one giant group)")
     p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
@@ -248,7 +249,7 @@ def benchmark_cmd(args) -> int:
         weights=args.weights, image_size=size, channels=args.channels, pad_value=pad, invert=args.invert,
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
-        max_cluster_size=args.max_size,
+        max_cluster_size=args.max_cluster_size,
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
