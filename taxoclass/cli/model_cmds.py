@@ -44,8 +44,9 @@ def _add_pipeline(p, *, size_default=None) -> None:
                    help="side of the square model input in pixels" + (f" (default {size_default})"
                                                                        if size_default else ""))
     g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 = gray, 3 = RGB (default 3)")
-    g.add_argument("--pad-value", type=float, default=255.0, metavar="V",
-                   help="background used to pad images to a square (plankton: 255 = white; default 255)")
+    g.add_argument("--pad-value", type=float, default=None, metavar="V",
+                   help="background used to pad images to a square (plankton: 255 = white); default: the "
+                        "--dataset's own (0 for digits and fashion_mnist), else 255")
     g.add_argument("--invert", action="store_true", help="invert images so that the background is 0")
 
 
@@ -238,15 +239,11 @@ def benchmark_cmd(args) -> int:
 
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")
-    named = getattr(args, "dataset", None) or ("digits" if not (args.source or args.table or args.ecotaxa) else None)
-    pad = args.pad_value
-    if named in ("digits", "fashion_mnist") and pad == 255.0:
-        pad = 0.0  # these images are light objects on a black background
     backbone = args.backbone or "inception_v3"
     size = args.image_size
     summary = run_benchmark(
         data, taxonomy=tax, models=[m.strip() for m in args.models.split(",") if m.strip()], backbone=backbone,
-        weights=args.weights, image_size=size, channels=args.channels, pad_value=pad, invert=args.invert,
+        weights=args.weights, image_size=size, channels=args.channels, pad_value=args.pad_value, invert=args.invert,
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
         max_cluster_size=args.max_cluster_size,

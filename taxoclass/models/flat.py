@@ -55,6 +55,8 @@ class FlatClassifier(BaseClassifier):
     backbone : one of ``taxoclass.models.backbones.BACKBONES`` (inception_v3, mobilenet_v2, resnet50,
         densenet121, efficientnet_b0, small_cnn).
     input_shape : (height, width, channels) of the images; (299, 299, 3) suits InceptionV3 (minimum 75 px).
+    pad_value, invert, resize : the rest of the model's input spec, as for ``TreeClassifier`` (how image files are
+        fitted to ``input_shape``; saved with the model).
     weights : ``"imagenet"`` (needs internet once), None (train from scratch) or a local weights file.
     head_units : sizes of the dense layers between the pooled features and the softmax.
     dropout : dropout rate after each head layer.
@@ -86,7 +88,8 @@ class FlatClassifier(BaseClassifier):
     ['copepod', 'diatom']
     """
 
-    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), weights="imagenet",
+    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), pad_value=255.0,
+                 invert=False, resize="pad", weights="imagenet",
                  head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto",
                  epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4, final_learning_rate=1e-5,
                  final_epochs=None, batch_size=32, output_dir=None, early_stopping_patience=None,
@@ -95,6 +98,9 @@ class FlatClassifier(BaseClassifier):
         self.taxonomy = taxonomy
         self.backbone = backbone
         self.input_shape = input_shape
+        self.pad_value = pad_value
+        self.invert = invert
+        self.resize = resize
         self.weights = weights
         self.head_units = head_units
         self.dropout = dropout

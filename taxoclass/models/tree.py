@@ -65,6 +65,11 @@ class TreeClassifier(BaseClassifier):
         The tree; its leaves are the classes (class order = ``taxonomy.classes``).
     input_shape : (height, width, channels)
         Image size the model takes; images are float32 [0, 255] pixel values.
+    pad_value, invert, resize :
+        The rest of the model's input spec (see :meth:`~taxoclass.models.base.BaseClassifier.input_spec`): how
+        image files are fitted to ``input_shape`` -- background value of the padding (255 = white), whether
+        images are inverted, ``"pad"`` (keep the aspect ratio) or ``"stretch"``. Saved with the model and used by
+        ``taxoclass evaluate`` and ``predict``.
     trunk : None, backbone name (``"inception_v3"``, ``"mobilenet_v2"``, ... see
         :mod:`taxoclass.models.backbones`) or a ``keras.Model``
         Shared lower layers under every node block (HD-CNN). ``None``: each node block reads the image (scaled to
@@ -105,7 +110,8 @@ class TreeClassifier(BaseClassifier):
     array(['red', 'warm', 'blue'], dtype=object)
     """
 
-    def __init__(self, taxonomy, input_shape=(64, 64, 3), trunk=None, trunk_layer=None, trunk_weights=None,
+    def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad", trunk=None,
+                 trunk_layer=None, trunk_weights=None,
                  trunk_trainable=True, node_block="small_cnn", block_filters=(32, 64), head_units=(64,),
                  dropout=0.0, level_loss_weights=None, routing="gather", epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
@@ -113,6 +119,9 @@ class TreeClassifier(BaseClassifier):
                  mixed_precision=False, random_state=None):
         self.taxonomy = taxonomy
         self.input_shape = input_shape
+        self.pad_value = pad_value
+        self.invert = invert
+        self.resize = resize
         self.trunk = trunk
         self.trunk_layer = trunk_layer
         self.trunk_weights = trunk_weights
