@@ -110,7 +110,7 @@ def fashion_mnist() -> dict | None:
     out = {"model": "PCA(30) + LogisticRegression, 6000 train / 10000 test images",
            "accuracy": round(float((pred == yt).mean()), 4), "confusion_matrix": cm.tolist(), "classes": names}
     for beta in (0.05, 0.1):
-        res = cluster_confusion(cm, beta, labels=names)
+        res = cluster_confusion(cm, beta, classes=names)
         out[f"beta={beta}"] = {"groups": res.groups, "singletons": [c[0] for c in res.clusters if len(c) == 1],
                                "isolated_error": round(res.isolated_error, 4)}
     return out

@@ -76,8 +76,8 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
 def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = "inception_v3",
                   weights=None, image_size: int | None = None, channels: int = 3, pad_value: float | None = None,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
-                  learning_rate: float = 1e-3, beta: float = 0.05, levels=1, max_cluster_size: int | None = None,
-                  block_filters=(32, 64),
+                  learning_rate: float = 1e-3, beta: float = 0.05, cluster_levels=1,
+                  max_cluster_size: int | None = None, block_filters=(32, 64),
                   head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
                   max_per_class: int | None = None, augment: bool = False, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
@@ -97,7 +97,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         and Fashion-MNIST), else 255.
     epochs : training epochs of every model. With pretrained ``weights`` the flat model trains its head for
         ``epochs - fine_tune_epochs`` epochs then fine-tunes for ``fine_tune_epochs`` (default: half).
-    beta, levels, max_cluster_size : error-based tree options (see
+    beta, cluster_levels, max_cluster_size : error-based tree options (see
         :func:`taxoclass.clustering.cluster_confusion`); with many classes and a weak flat model a low ``beta`` joins
         everything into one group unless ``max_cluster_size`` caps the groups.
     block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`);
@@ -201,9 +201,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             p_val, _ = _timed_proba(flat, val_ds, ref_classes)
             cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))
             keep = cm.sum(axis=1) > 0
-            clustering = cluster_confusion(cm, beta=beta, labels=ref_classes, drop_empty=not keep.all(),
+            clustering = cluster_confusion(cm, beta=beta, classes=ref_classes, drop_empty=not keep.all(),
                                            max_cluster_size=max_cluster_size)
-            error_tax = clustering.to_taxonomy(levels)
+            error_tax = clustering.to_taxonomy(cluster_levels)
             missing = [c for c in ref_classes if c not in error_tax.classes]
             if missing:  # classes absent from the validation split sit directly under the root
                 from taxoclass.taxonomy import Taxonomy

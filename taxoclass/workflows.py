@@ -86,8 +86,8 @@ def _prepare_run_folder(out_dir, *, overwrite: bool, resume: bool = False) -> tu
     return out, interrupted
 
 
-def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_labels=None,
-              beta: float = 0.05, levels=1, backbone: str | None = None, weights=None, trunk=None,
+def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
+              beta: float = 0.05, cluster_levels=1, backbone: str | None = None, weights=None, trunk=None,
               block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
@@ -99,7 +99,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
-    confusion matrix, with ``confusion_labels`` and ``beta``). ``backbone`` is the flat model's (default
+    confusion matrix, with ``confusion_classes`` and ``beta``). ``backbone`` is the flat model's (default
     ``small_cnn``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of
     the flat model's backbone or the tree's ``trunk``; a tree without a trunk refuses them. Returns a summary dict (paths, accuracy on the
     validation split, train seconds).
@@ -128,9 +128,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if confusion is not None:
         from taxoclass.clustering import cluster_confusion
 
-        labels = list(confusion_labels) if confusion_labels is not None else list(data.classes)
-        res = cluster_confusion(confusion, beta=beta, labels=labels)
-        taxonomy = res.to_taxonomy(levels)
+        classes = list(confusion_classes) if confusion_classes is not None else list(data.classes)
+        res = cluster_confusion(confusion, beta=beta, classes=classes)
+        taxonomy = res.to_taxonomy(cluster_levels)
         progress(f"error-based tree (beta={beta}): {sum(len(c) > 1 for c in res.clusters)} multi-class clusters, "
                  f"isolated error {res.isolated_error:.3f}")
     if model == "tree" and taxonomy is None:

@@ -31,26 +31,72 @@ def test_every_flag_the_docs_mention_is_a_current_option():
         assert not unknown, f"{path.name} mentions options the CLI does not have: {sorted(unknown)}"
 
 
+def _meaning(action, option):
+    """What an option means, as far as the parser tells: where it goes and which values it takes. The metavar
+    of -o/--output names what a command writes (FILE, DIR, CSV), so it may differ."""
+    metavar = None if option in ("-o", "--output") else action.metavar
+    return (action.dest, tuple(action.choices or ()), action.nargs, type(action).__name__, metavar)
+
+
 def test_one_option_name_per_concept_across_commands():
-    """The same option string means the same thing (same destination) in every command."""
-    seen: dict[str, set] = {}
-    for _, parser in all_commands():
+    """The same option string means the same thing (same destination, same kind of value) in every command:
+    `--levels` once meant taxonomy level columns in `taxonomy` and "1|all" in `cluster-confusion`/`benchmark`."""
+    seen: dict[str, dict] = {}
+    for line, parser in all_commands():
         for action in public_options(parser):
             for s in action.option_strings:
-                seen.setdefault(s, set()).add(action.dest)
+                seen.setdefault(s, {}).setdefault(_meaning(action, s), []).append(line)
     assert {s: d for s, d in seen.items() if len(d) > 1} == {}
     assert "--out" not in seen and "--labels" not in seen and "--max-size" not in seen
+    assert [m[4] for m in seen["--levels"]] == ["COL,COL,..."]
+    assert set(next(iter(seen["--cluster-levels"].values()))) == {"taxoclass cluster-confusion", "taxoclass benchmark"}
 
 
-@pytest.mark.parametrize("old, new, dest", [("--labels", "--classes", "classes"), ("--out", "--output", "output"),
-                                            ("--max-size", "--max-cluster-size", "max_cluster_size")])
-def test_old_names_are_hidden_aliases(old, new, dest):
+def test_the_python_arguments_have_the_options_names():
+    """A CLI option and the Python argument it feeds have one name: class names are `classes`, the "1|all" of an
+    error-based tree is `cluster_levels`, `levels` are the level columns of a taxonomy table."""
+    from inspect import signature
+
+    from taxoclass.clustering import ConfusionClustering, cluster_confusion, load_confusion, normalize_confusion
+    from taxoclass.comparison import run_benchmark
+    from taxoclass.models.tree import TreeClassifier
+    from taxoclass.taxonomy import load_taxonomy
+    from taxoclass.workflows import train_job
+
+    def params(f):
+        return list(signature(f).parameters)
+
+    for f in (cluster_confusion, load_confusion, normalize_confusion, TreeClassifier.from_confusion):
+        p = params(f)
+        assert "classes" in p and ("labels" not in p or p.index("labels") == len(p) - 1), f  # labels: deprecated
+    for f in (ConfusionClustering.to_taxonomy, run_benchmark, train_job, TreeClassifier.from_confusion):
+        p = params(f)
+        assert "cluster_levels" in p and ("levels" not in p or p.index("levels") == len(p) - 1), f
+    assert "levels" in params(load_taxonomy) and "confusion_classes" in params(train_job)
+    for line, parser in all_commands():
+        dests = {a.dest for a in public_options(parser)}
+        if line == "taxoclass cluster-confusion":
+            lib = set(params(cluster_confusion)) | set(params(ConfusionClustering.to_taxonomy))
+            assert {"beta", "classes", "symmetrize", "linkage", "max_cluster_size", "method", "n_clusters",
+                    "drop_empty", "cluster_levels"} <= dests & lib
+        if line == "taxoclass benchmark":
+            assert {"beta", "cluster_levels", "max_cluster_size"} <= dests & set(params(run_benchmark))
+
+
+@pytest.mark.parametrize("command, old, new, dest, value", [
+    ("cluster-confusion", "--labels", "--classes", "classes", "x.txt"),
+    ("cluster-confusion", "--out", "--output", "output", "x.txt"),
+    ("cluster-confusion", "--max-size", "--max-cluster-size", "max_cluster_size", "4"),
+    ("cluster-confusion", "--levels", "--cluster-levels", "cluster_levels", "all"),
+    ("benchmark", "--levels", "--cluster-levels", "cluster_levels", "all"),
+    ("benchmark", "--max-size", "--max-cluster-size", "max_cluster_size", "4")])
+def test_old_names_are_hidden_aliases(command, old, new, dest, value):
     parser = build_parser()
-    value = "4" if dest == "max_cluster_size" else "x.txt"
-    a = parser.parse_args(["cluster-confusion", "cm.npy", old, value])
-    b = parser.parse_args(["cluster-confusion", "cm.npy", new, value])
+    pre = [command, "cm.npy"] if command == "cluster-confusion" else [command, "-o", "out"]
+    a = parser.parse_args([*pre, old, value])
+    b = parser.parse_args([*pre, new, value])
     assert getattr(a, dest) == getattr(b, dest) is not None
-    help_text = parser._subparsers._group_actions[0].choices["cluster-confusion"].format_help()
+    help_text = parser._subparsers._group_actions[0].choices[command].format_help()
     assert new in help_text and not re.search(rf"{old}(?![\w-])", help_text)
 
 

@@ -98,7 +98,7 @@ def test_block_diagonal_with_noise_gives_its_blocks(seed, symmetrize, betas):
     expected = partition([[labels[i] for i in np.flatnonzero(blk == b)] for b in np.unique(blk)])
     for beta in betas:
         for link in LINKAGES:
-            res = cluster_confusion(cm, beta, labels=labels, symmetrize=symmetrize, linkage=link)
+            res = cluster_confusion(cm, beta, classes=labels, symmetrize=symmetrize, linkage=link)
             assert partition(res.clusters) == expected, (beta, link)
             assert len(res.merges) == len(labels) - len(expected)
 
@@ -120,7 +120,7 @@ def test_worked_example_numbers():
     """The 5-class example of docs/clustering.md, checked by hand."""
     cm = np.array([[80, 15, 5, 0, 0], [20, 75, 5, 0, 0], [0, 5, 90, 5, 0], [0, 0, 2, 90, 8], [0, 0, 0, 10, 90]])
     labels = ["shirt", "coat", "bag", "sandal", "sneaker"]
-    res = cluster_confusion(cm, 0.1, labels=labels)
+    res = cluster_confusion(cm, 0.1, classes=labels)
     C = cm / cm.sum(axis=1, keepdims=True)
     assert np.allclose(res.confusion, C)
     assert np.allclose(res.similarity, C @ C.T)
@@ -137,13 +137,13 @@ def test_worked_example_numbers():
     # beta = 0.05: bag joins shirt+coat, then sandal+sneaker joins; the linkage only changes the coefficients
     third = {}
     for link in LINKAGES:
-        r = cluster_confusion(cm, 0.05, labels=labels, linkage=link)
+        r = cluster_confusion(cm, 0.05, classes=labels, linkage=link)
         assert r.clusters == [labels]
         assert [m[:2] for m in r.merges] == [("shirt", "coat"), ("sandal", "sneaker"), ("shirt", "bag"),
                                              ("shirt", "sandal")]
         third[link] = r.merges[2].coefficient
     assert third == pytest.approx({"sum": 0.0525 + 0.0825, "mean": (0.0525 + 0.0825) / 2, "max": 0.0825})
-    capped = cluster_confusion(cm, 0.05, labels=labels, max_cluster_size=2)
+    capped = cluster_confusion(cm, 0.05, classes=labels, max_cluster_size=2)
     assert capped.clusters == [["shirt", "coat"], ["sandal", "sneaker"], ["bag"]]
 
 
@@ -157,7 +157,7 @@ betas = st.sampled_from([0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.4])
 def test_partition_equals_connected_components_above_beta(m, beta, symmetrize, link):
     cm = random_cm(*m)
     labels = [f"k{i}" for i in range(cm.shape[0])]
-    res = cluster_confusion(cm, beta, labels=labels, symmetrize=symmetrize, linkage=link)
+    res = cluster_confusion(cm, beta, classes=labels, symmetrize=symmetrize, linkage=link)
     flat = [c for cl in res.clusters for c in cl]
     assert sorted(flat) == sorted(labels)  # a partition: every class exactly once
     assert all(cl for cl in res.clusters)
@@ -222,11 +222,11 @@ def test_permuting_the_classes_permutes_the_clusters(m, beta, symmetrize, link, 
     labels = [f"k{i}" for i in range(n)]
     perm = list(range(n))
     rnd.shuffle(perm)
-    a = cluster_confusion(cm, beta, labels=labels, symmetrize=symmetrize, linkage=link)
+    a = cluster_confusion(cm, beta, classes=labels, symmetrize=symmetrize, linkage=link)
     # keep clear of values within rounding of beta (BLAS may sum in another order after permuting)
     off = a.similarity[~np.eye(n, dtype=bool)]
     assume(np.all(np.abs(off - beta) > 1e-9))
-    b = cluster_confusion(cm[np.ix_(perm, perm)], beta, labels=[labels[p] for p in perm], symmetrize=symmetrize,
+    b = cluster_confusion(cm[np.ix_(perm, perm)], beta, classes=[labels[p] for p in perm], symmetrize=symmetrize,
                           linkage=link)
     assert partition(a.clusters) == partition(b.clusters)
     assert sorted(mg.coefficient for mg in a.merges) == pytest.approx(sorted(mg.coefficient for mg in b.merges))
@@ -237,13 +237,13 @@ def test_permuting_the_classes_permutes_the_clusters(m, beta, symmetrize, link, 
 def test_max_cluster_size_is_honoured(m, beta, link, max_size):
     cm = random_cm(*m)
     labels = [f"k{i}" for i in range(cm.shape[0])]
-    res = cluster_confusion(cm, beta, labels=labels, linkage=link, max_cluster_size=max_size)
+    res = cluster_confusion(cm, beta, classes=labels, linkage=link, max_cluster_size=max_size)
     assert max(len(c) for c in res.clusters) <= max_size
     assert sorted(c for cl in res.clusters for c in cl) == sorted(labels)
     comp_of = {c: k for k, comp in enumerate(components_above(res.similarity, beta, labels)) for c in comp}
     for cl in res.clusters:  # clusters only split components, never join them
         assert len({comp_of[c] for c in cl}) == 1
-    free = cluster_confusion(cm, beta, labels=labels, linkage=link)
+    free = cluster_confusion(cm, beta, classes=labels, linkage=link)
     if max(len(c) for c in free.clusters) <= max_size:
         assert partition(res.clusters) == partition(free.clusters)
 
@@ -301,7 +301,7 @@ def test_large_sparse_matrix_uses_the_fast_paths_correctly(beta):
 def test_to_taxonomy_one_level_and_nested():
     cm, blk = block_cm(seed=0)
     labels = [f"c{i}" for i in range(len(blk))]
-    res = cluster_confusion(cm, 0.05, labels=labels)
+    res = cluster_confusion(cm, 0.05, classes=labels)
     tax = res.to_taxonomy()
     assert isinstance(tax, Taxonomy)
     assert tax.classes == tuple(labels)
@@ -331,24 +331,45 @@ def test_to_taxonomy_one_level_and_nested():
 
 def test_to_taxonomy_refuses_bad_levels_and_name_clashes():
     cm, _ = block_cm(seed=0)
-    res = cluster_confusion(cm, 0.05, labels=[f"c{i}" for i in range(12)])
-    with pytest.raises(ClusteringError, match="levels"):
+    res = cluster_confusion(cm, 0.05, classes=[f"c{i}" for i in range(12)])
+    with pytest.raises(ClusteringError, match="cluster_levels=2"):
         res.to_taxonomy(2)
-    clash = cluster_confusion(cm, 0.05, labels=["cluster_1"] + [f"c{i}" for i in range(1, 12)])
+    clash = cluster_confusion(cm, 0.05, classes=["cluster_1"] + [f"c{i}" for i in range(1, 12)])
     with pytest.raises(ClusteringError, match="prefix"):
         clash.to_taxonomy()
     assert clash.to_taxonomy(prefix="group_").n_classes == 12
+
+
+def test_old_argument_names_still_work_with_a_deprecation_warning():
+    """labels= became classes= and levels= became cluster_levels= (one name per concept, issue 11)."""
+    cm, _ = block_cm(seed=0)
+    names = [f"c{i}" for i in range(12)]
+    new = cluster_confusion(cm, 0.05, classes=names)
+    with pytest.warns(DeprecationWarning, match="labels= is deprecated; use classes="):
+        old = cluster_confusion(cm, 0.05, labels=names)
+    assert old.classes == new.classes == names and old.clusters == new.clusters
+    with pytest.warns(DeprecationWarning, match="use classes="):
+        assert normalize_confusion(cm, labels=names)[1] == names
+    with pytest.warns(DeprecationWarning, match="levels= is deprecated; use cluster_levels="):
+        nested = new.to_taxonomy(levels="all")
+    assert nested == new.to_taxonomy(cluster_levels="all") and nested.height > new.to_taxonomy().height == 2
+    with pytest.warns(DeprecationWarning, match=r"\.classes"):
+        assert new.labels == names
+    with pytest.raises(TaxoclassError, match="pass only classes="):
+        cluster_confusion(cm, 0.05, classes=names, labels=names)
+    with pytest.raises(TaxoclassError, match="pass only cluster_levels="):
+        new.to_taxonomy("all", levels="all")
 
 
 # ------------------------------------------------------------------------------------------------ spectral
 def test_spectral_recovers_clean_blocks_and_refuses_missing_k():
     cm, blk = block_cm(sizes=(3, 3, 4), seed=2)
     labels = [f"c{i}" for i in range(len(blk))]
-    res = cluster_confusion(cm, labels=labels, method="spectral", n_clusters=3)
+    res = cluster_confusion(cm, classes=labels, method="spectral", n_clusters=3)
     assert res.method == "spectral" and res.merges == []
     expected = partition([[labels[i] for i in np.flatnonzero(blk == b)] for b in range(3)])
     assert partition(res.clusters) == expected
-    assert res.isolated_error == cluster_confusion(cm, 0.05, labels=labels).isolated_error
+    assert res.isolated_error == cluster_confusion(cm, 0.05, classes=labels).isolated_error
     assert res.to_taxonomy().n_classes == 10
     with pytest.raises(ClusteringError, match="n_clusters"):
         cluster_confusion(cm, method="spectral")
@@ -356,7 +377,7 @@ def test_spectral_recovers_clean_blocks_and_refuses_missing_k():
         cluster_confusion(cm, method="spectral", n_clusters=11)
     with pytest.raises(ClusteringError, match="n_clusters"):
         cluster_confusion(cm, n_clusters=3)  # greedy
-    with pytest.raises(ClusteringError, match="levels='all'"):
+    with pytest.raises(ClusteringError, match="cluster_levels='all'"):
         res.to_taxonomy("all")
 
 
@@ -371,8 +392,8 @@ def test_spectral_recovers_clean_blocks_and_refuses_missing_k():
     ([[1, 1], [1, 1]], {"beta": -0.1}, "beta"),
     ([[1, 1], [1, 1]], {"beta": 1.5}, "beta"),
     ([[1, 1], [1, 1]], {"beta": float("nan")}, "beta"),
-    ([[1, 1], [1, 1]], {"labels": ["a", "b", "c"]}, "3 labels"),
-    ([[1, 1], [1, 1]], {"labels": ["a", "a"]}, "twice"),
+    ([[1, 1], [1, 1]], {"classes": ["a", "b", "c"]}, "3 class names"),
+    ([[1, 1], [1, 1]], {"classes": ["a", "a"]}, "twice"),
     ([[1, 1], [0, 0]], {}, "all zeros"),
     ([[1, 1], [1, 1]], {"symmetrize": "sum"}, "symmetrize"),
     ([[1, 1], [1, 1]], {"linkage": "single"}, "linkage"),
@@ -390,13 +411,13 @@ def test_bad_input_raises_one_clear_error(cm, kwargs, match):
 def test_drop_empty_leaves_out_unseen_classes():
     cm = [[8, 1, 1, 0], [0, 0, 0, 0], [2, 0, 8, 0], [0, 3, 0, 7]]
     with pytest.raises(ClusteringError, match="'b'"):
-        cluster_confusion(cm, labels=list("abcd"))
-    res = cluster_confusion(cm, 0.05, labels=list("abcd"), drop_empty=True)
-    assert res.labels == ["a", "c", "d"] and res.dropped == ["b"]
+        cluster_confusion(cm, classes=list("abcd"))
+    res = cluster_confusion(cm, 0.05, classes=list("abcd"), drop_empty=True)
+    assert res.classes == ["a", "c", "d"] and res.dropped == ["b"]
     # fractions stay relative to all of a class's images (d: 3 of its 10 went to the dropped class)
     assert res.confusion[2].tolist() == pytest.approx([0.0, 0.0, 0.7])
     assert partition(res.clusters) == [["a", "c"], ["d"]]
-    C, kept, dropped = normalize_confusion(cm, labels=list("abcd"), drop_empty=True)
+    C, kept, dropped = normalize_confusion(cm, classes=list("abcd"), drop_empty=True)
     assert C.shape == (3, 3) and kept == ["a", "c", "d"] and dropped == ["b"]
 
 
@@ -408,7 +429,7 @@ def test_fractions_and_dataframes_are_accepted():
     b = cluster_confusion(frac * 0.5, 0.05)  # any row scale
     assert a.clusters == b.clusters
     df = pd.DataFrame(cm, index=[f"n{i}" for i in range(12)], columns=[f"n{i}" for i in range(12)])
-    assert cluster_confusion(df, 0.05).labels == [f"n{i}" for i in range(12)]
+    assert cluster_confusion(df, 0.05).classes == [f"n{i}" for i in range(12)]
     assert np.allclose(symmetrize_confusion(frac, "mean"), (frac + frac.T) / 2)
 
 
@@ -464,7 +485,7 @@ def test_real_fashion_mnist_confusions_are_grouped(fashion_confusion):
     tops = {"T-shirt/top", "Pullover", "Coat", "Shirt"}
     shoes = {"Sandal", "Sneaker", "Ankle boot"}
     for beta in (0.05, 0.06, 0.08):
-        res = cluster_confusion(cm, beta, labels=names)
+        res = cluster_confusion(cm, beta, classes=names)
         where = res.cluster_of
         assert len({where[c] for c in tops}) == 1, (beta, res.clusters)
         assert len({where[c] for c in shoes}) == 1, (beta, res.clusters)
@@ -472,6 +493,6 @@ def test_real_fashion_mnist_confusions_are_grouped(fashion_confusion):
         assert len(res.clusters[where["Sneaker"]]) == 3  # footwear alone
         assert where["Trouser"] not in {where["Shirt"], where["Sneaker"]}
         assert res.isolated_error > 0.8
-    tax = cluster_confusion(cm, 0.05, labels=names).to_taxonomy()
+    tax = cluster_confusion(cm, 0.05, classes=names).to_taxonomy()
     assert tax.lca("Sandal", "Ankle boot") == tax.lca("Sneaker", "Sandal") != tax.root
     assert tax.lca("Shirt", "Sneaker") == tax.root

@@ -58,7 +58,7 @@ FORMS = [("cm.npy", True), ("plain.csv", True), ("header_row.csv", False), ("bot
 
 @pytest.mark.parametrize("name,needs_labels", FORMS)
 def test_every_input_form_gives_the_same_clusters(files, capsys, name, needs_labels):
-    expected = cluster_confusion(CM, 0.05, labels=LABELS)
+    expected = cluster_confusion(CM, 0.05, classes=LABELS)
     argv = ["cluster-confusion", files / name, "--beta", "0.05", "--format", "json"]
     if needs_labels:
         argv += ["--classes", files / "classes.txt"]
@@ -68,7 +68,7 @@ def test_every_input_form_gives_the_same_clusters(files, capsys, name, needs_lab
     got = [c["classes"] for c in d["clusters"]]
     assert got == expected.clusters
     assert d["isolated_error"] == pytest.approx(expected.isolated_error, abs=1e-6)
-    cm, labels = load_confusion(files / name, labels=files / "classes.txt" if needs_labels else None)
+    cm, labels = load_confusion(files / name, classes=files / "classes.txt" if needs_labels else None)
     assert np.array_equal(np.asarray(cm), CM) and list(labels) == LABELS
 
 
@@ -80,7 +80,7 @@ def test_default_text_output_lists_clusters_then_isolated_error(files, capsys):
     assert lines[0].startswith("cluster_1") and lines[0].endswith("shirt, coat")
     assert lines[1].startswith("cluster_2") and lines[1].endswith("sandal, sneaker")
     assert lines[2] == "bag  (singleton)"
-    res = cluster_confusion(CM, 0.1, labels=LABELS)
+    res = cluster_confusion(CM, 0.1, classes=LABELS)
     assert f"{100 * res.cluster_error[0]:.1f}% of the error" in lines[0]
     assert lines[3].startswith(f"isolated error: {100 * res.isolated_error:.1f}%")
 
@@ -93,7 +93,7 @@ def test_unlabelled_npy_uses_indices(files, capsys):
 def test_labels_reorder_a_named_table(files, capsys):
     order = ["bag", "sneaker", "shirt", "coat", "sandal"]
     (files / "order.txt").write_text("\n".join(order))
-    cm, labels = load_confusion(files / "both.tsv", labels=files / "order.txt")
+    cm, labels = load_confusion(files / "both.tsv", classes=files / "order.txt")
     assert labels == order
     perm = [LABELS.index(x) for x in order]
     assert np.array_equal(cm, CM[np.ix_(perm, perm)])
@@ -102,7 +102,7 @@ def test_labels_reorder_a_named_table(files, capsys):
 def test_predictions_with_indices_and_labels(files, capsys):
     rows = ["true\tpred"] + [f"{i}\t{j}" for i in range(5) for j in range(5) for _ in range(CM[i, j])]
     (files / "idx.tsv").write_text("\n".join(rows) + "\n")
-    cm, labels = load_confusion(files / "idx.tsv", labels=files / "classes.txt")
+    cm, labels = load_confusion(files / "idx.tsv", classes=files / "classes.txt")
     assert np.array_equal(cm, CM) and labels == LABELS
     cm2, labels2 = load_confusion(files / "idx.tsv")
     assert np.array_equal(cm2, CM) and labels2 == ["0", "1", "2", "3", "4"]
@@ -121,8 +121,8 @@ def test_sweep_table_text_and_json(files, capsys):
 
 
 def test_levels_all_prints_the_nested_tree(files, capsys):
-    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--classes", files / "classes.txt", "--levels", "all"],
-                     capsys)
+    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--classes", files / "classes.txt", "--cluster-levels",
+                      "all"], capsys)
     assert rc == 0
     assert "cluster_1.1.1  (2 classes, height 1)" in out
 
@@ -139,10 +139,10 @@ def test_out_writes_a_taxonomy_that_validates_and_reloads(files, capsys, ext, le
     io = pytest.importorskip("taxoclass.taxonomy.io")
     out_path = files / f"tree{ext}"
     rc, out, err = run(["cluster-confusion", files / "cm.npy", "--classes", files / "classes.txt", "--beta", "0.1",
-                        "--levels", levels, "--output", out_path], capsys)
+                        "--cluster-levels", levels, "--output", out_path], capsys)
     assert rc == 0, err
     assert f"wrote {out_path}" in out
-    expected = cluster_confusion(CM, 0.1, labels=LABELS).to_taxonomy(1 if levels == "1" else "all")
+    expected = cluster_confusion(CM, 0.1, classes=LABELS).to_taxonomy(1 if levels == "1" else "all")
     tax = io.load_taxonomy(out_path, classes=str(files / "classes.txt"))
     assert tax.classes == tuple(LABELS)
     assert sorted(tax.leaf_paths()) == sorted(expected.leaf_paths())
@@ -171,7 +171,7 @@ def test_out_with_the_real_fashion_mnist_class_names(tmp_path, capsys):
     for ext in (".tsv", ".json", ".nwk"):
         out = tmp_path / f"t{ext}"
         rc, _, err = run(["cluster-confusion", tmp_path / "cm.npy", "--classes", tmp_path / "classes.txt",
-                          "--levels", "all", "--output", out], capsys)
+                          "--cluster-levels", "all", "--output", out], capsys)
         assert rc == 0, err
         tax = io.load_taxonomy(out)
         assert sorted(tax.classes) == sorted(names), ext
@@ -187,9 +187,9 @@ BAD = [
     ("negative", lambda d: (d / "x.csv").write_text("1,-2\n2,3\n"), "x.csv", []),
     ("beta", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--beta", "1.5"]),
     ("beta", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--beta", "-0.01"]),
-    ("3 labels", lambda d: (np.save(d / "x.npy", np.ones((2, 2))), (d / "l.txt").write_text("a\nb\nc\n")),
+    ("3 class names", lambda d: (np.save(d / "x.npy", np.ones((2, 2))), (d / "l.txt").write_text("a\nb\nc\n")),
      "x.npy", ["--classes", "l.txt"]),
-    ("labels", lambda d: ((d / "x.csv").write_text("a,b\n1,2\n3,4\n"), (d / "l.txt").write_text("a\nc\n")),
+    ("given classes", lambda d: ((d / "x.csv").write_text("a,b\n1,2\n3,4\n"), (d / "l.txt").write_text("a\nc\n")),
      "x.csv", ["--classes", "l.txt"]),
     ("not a readable .npy", lambda d: (d / "x.npy").write_bytes(b"garbage"), "x.npy", []),
     ("no such file", lambda d: None, "missing.npy", []),
@@ -200,11 +200,11 @@ BAD = [
     ("all zeros", lambda d: (d / "x.csv").write_text("1,2\n0,0\n"), "x.csv", []),
     ("UTF-8", lambda d: (d / "x.csv").write_bytes(b"\xff\xfe1,2\n"), "x.csv", []),
     ("n_clusters", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--method", "spectral"]),
-    ("invalid", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--levels", "2"]),
+    ("invalid", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--cluster-levels", "2"]),
     ("--sweep", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--sweep", "--output", "o.json"]),
     ("differ", lambda d: (d / "x.tsv").write_text("\ta\tb\nc\t1\t2\nb\t3\t4\n"), "x.tsv", []),
     ("twice", lambda d: (d / "x.csv").write_text("a,a\n1,2\n3,4\n"), "x.csv", []),
-    ("labels", lambda d: ((d / "p.csv").write_text("true,pred\na,b\nb,z\n"), (d / "l.txt").write_text("a\nb\n")),
+    ("given classes", lambda d: ((d / "p.csv").write_text("true,pred\na,b\nb,z\n"), (d / "l.txt").write_text("a\nb\n")),
      "p.csv", ["--classes", "l.txt"]),
 ]
 
@@ -227,7 +227,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, mo
     msg = [ln for ln in err.splitlines() if ln.strip()]
     assert msg and match in msg[-1], err
     assert "Traceback" not in err
-    if extra[:2] != ["--levels", "2"]:
+    if extra[:2] != ["--cluster-levels", "2"]:
         assert len(msg) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
@@ -272,7 +272,7 @@ def test_command_does_not_import_tensorflow(files):
         "cluster_cmd.register(sub)\n"
         f"a = p.parse_args(['cluster-confusion', {str(files / 'cm.npy')!r}, '--sweep'])\n"
         "rc = a.func(a)\n"
-        f"a = p.parse_args(['cluster-confusion', {str(files / 'cm.npy')!r}, '--levels', 'all', '--output', "
+        f"a = p.parse_args(['cluster-confusion', {str(files / 'cm.npy')!r}, '--cluster-levels', 'all', '--output', "
         f"{str(files / 'o.json')!r}])\n"
         "rc = a.func(a)\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'\n"

@@ -309,9 +309,14 @@ def test_trunk_callable_block_summary_and_from_confusion(test_set):
     cm = np.eye(4) * 50
     cm[0, 1] = cm[1, 0] = 20
     cm[2, 3] = cm[3, 2] = 20
-    fc = TreeClassifier.from_confusion(cm, labels=["a", "b", "c", "d"], beta=0.05, epochs=3)
+    fc = TreeClassifier.from_confusion(cm, classes=["a", "b", "c", "d"], beta=0.05, epochs=3)
     assert fc.epochs == 3 and fc.taxonomy.n_classes == 4
     assert fc.taxonomy.lca("a", "b") != fc.taxonomy.root and fc.taxonomy.lca("a", "c") == fc.taxonomy.root
+    with pytest.warns(DeprecationWarning, match="labels= is deprecated"):  # the old names still work
+        with pytest.warns(DeprecationWarning, match="levels= is deprecated"):
+            old = TreeClassifier.from_confusion(cm, labels=["a", "b", "c", "d"], levels="all", epochs=3)
+    assert old.taxonomy == TreeClassifier.from_confusion(cm, ["a", "b", "c", "d"], cluster_levels="all").taxonomy
+    assert old.epochs == 3 and old.taxonomy.classes == ("a", "b", "c", "d")
 
 
 def test_bad_parameters():

@@ -19,7 +19,7 @@ def add_source_arguments(p, *, named: bool = True) -> None:
     g.add_argument("--ecotaxa", metavar="FILE", help="EcoTaxa export TSV (images, labels and taxonomy)")
     g.add_argument("--subdir", metavar="DIR", help="folder inside a zip archive (e.g. train)")
     g.add_argument("--nested-lineage", action="store_true", help="read nested folders as the class lineage")
-    g.add_argument("--classes", metavar="FILE", help="classes.txt (line i = class i), e.g. for IDX labels")
+    g.add_argument("--classes", metavar="CLASSES_TXT", help="classes.txt (line i = class i), e.g. for IDX labels")
     if named:
         from taxoclass.datasets import DATASETS
 

@@ -4,7 +4,7 @@ Examples::
 
     taxoclass cluster-confusion cm.npy --beta 0.05 --classes classes.txt
     taxoclass cluster-confusion cm.csv --sweep                      # choose beta
-    taxoclass cluster-confusion predictions.csv --levels all -o error_tree.json
+    taxoclass cluster-confusion predictions.csv --cluster-levels all -o error_tree.json
     taxoclass cluster-confusion cm.tsv --method spectral --n-clusters 4 --format json
 """
 
@@ -19,12 +19,20 @@ from taxoclass.exceptions import ClusteringError
 FORMATS = ("json", "yaml", "tsv", "newick")
 
 
-def _levels(value: str):
+def _cluster_levels(value: str):
     if value == "1":
         return 1
     if value == "all":
         return "all"
     raise argparse.ArgumentTypeError(f"invalid value {value!r}; expected 1 or all")
+
+
+def add_cluster_levels_argument(p, what: str) -> None:
+    """``--cluster-levels 1|all`` (the ``cluster_levels`` of ``ConfusionClustering.to_taxonomy``), shared by
+    ``cluster-confusion`` and ``benchmark``; ``--levels`` is its hidden deprecated old name."""
+    p.add_argument("--cluster-levels", type=_cluster_levels, default=1, metavar="1|all",
+                   help=f"{what}: one level of clusters (1, default) or the nested merge tree (all)")
+    p.add_argument("--levels", dest="cluster_levels", type=_cluster_levels, help=argparse.SUPPRESS)  # deprecated
 
 
 def register(subparsers) -> None:
@@ -51,9 +59,7 @@ def register(subparsers) -> None:
                    help="greedy (default) or scikit-learn spectral clustering (needs --n-clusters)")
     p.add_argument("--n-clusters", type=int, metavar="K", help="number of clusters of --method spectral")
     p.add_argument("--drop-empty", action="store_true", help="leave out classes without any image (zero rows)")
-    p.add_argument("--levels", type=_levels, default=1, metavar="1|all",
-                   help="taxonomy written by --output: one level of clusters (1, default) or the nested merge tree "
-                        "(all)")
+    add_cluster_levels_argument(p, "taxonomy written by --output")
     p.add_argument("-o", "--output", metavar="FILE", help="write the clusters as a taxonomy file (format from the "
                                                           "extension: .json .yaml .tsv .nwk, or --to)")
     p.add_argument("--out", dest="output", help=argparse.SUPPRESS)  # deprecated name of --output
@@ -86,8 +92,8 @@ def _run(args) -> int:
         raise ClusteringError("--to sets the format of --output; give --output FILE too.")
     if args.output is not None:
         check_writable(args.output, overwrite=args.overwrite, inputs=[args.cm, args.classes])
-    cm, labels = load_confusion(args.cm, labels=args.classes)
-    opts = dict(labels=labels, symmetrize=args.symmetrize, linkage=args.linkage,
+    cm, classes = load_confusion(args.cm, classes=args.classes)
+    opts = dict(classes=classes, symmetrize=args.symmetrize, linkage=args.linkage,
                 max_cluster_size=args.max_cluster_size, drop_empty=args.drop_empty)
     if args.sweep is not None:
         if args.method != "greedy" or args.n_clusters is not None:
@@ -98,7 +104,7 @@ def _run(args) -> int:
         sys.stdout.write(out + "\n")
         return 0
     res = cluster_confusion(cm, args.beta, method=args.method, n_clusters=args.n_clusters, **opts)
-    tax = res.to_taxonomy(args.levels) if (args.output is not None or args.levels == "all") else None
+    tax = res.to_taxonomy(args.cluster_levels) if args.output is not None or args.cluster_levels == "all" else None
     if args.output is not None:
         from taxoclass.taxonomy.io import save_taxonomy
 
@@ -110,7 +116,7 @@ def _run(args) -> int:
         out = json.dumps(d, indent=1, ensure_ascii=False)
     else:
         out = res.summary()
-        if args.levels == "all":
+        if args.cluster_levels == "all":
             out += "\n\n" + tax.format_tree()
         if args.output is not None:
             out += f"\nwrote {args.output}"

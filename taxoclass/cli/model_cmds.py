@@ -11,6 +11,7 @@ import json
 import sys
 
 from taxoclass.cli._sources import add_source_arguments, load_from_args
+from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.exceptions import TaxoclassError
 
 
@@ -154,8 +155,7 @@ def register(subparsers) -> None:
                    help="comma-separated subset of flat,flat_block,taxonomy_tree,error_tree (flat_block: one "
                         "softmax on the trees' node block, an ablation)")
     p.add_argument("--beta", type=_prob, default=0.05, help="error threshold of the error-based tree (0.05)")
-    p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
-                                                                       "nested merge tree")
+    add_cluster_levels_argument(p, "error tree")
     p.add_argument("--max-size", dest="max_cluster_size", type=int, help=argparse.SUPPRESS)  # deprecated name
     p.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
                    help="error tree: never grow a group beyond N classes (a low beta on many classes otherwise "
@@ -193,13 +193,13 @@ def train_cmd(args) -> int:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args)
-    cm = labels = None
+    cm = classes = None
     if args.from_confusion:
         from taxoclass.clustering import load_confusion
 
-        cm, labels = load_confusion(args.from_confusion)
+        cm, classes = load_confusion(args.from_confusion)
     summary = train_job(
-        data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_labels=labels, beta=args.beta,
+        data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_classes=classes, beta=args.beta,
         backbone=args.backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
@@ -245,7 +245,7 @@ def benchmark_cmd(args) -> int:
         data, taxonomy=tax, models=[m.strip() for m in args.models.split(",") if m.strip()], backbone=backbone,
         weights=args.weights, image_size=size, channels=args.channels, pad_value=args.pad_value, invert=args.invert,
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
+        learning_rate=args.learning_rate, beta=args.beta, cluster_levels=args.cluster_levels,
         max_cluster_size=args.max_cluster_size,
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,

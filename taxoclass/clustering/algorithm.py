@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from taxoclass._renamed import renamed
 from taxoclass.clustering.greedy import _greedy
 from taxoclass.clustering.matrix import (SYMMETRIZE, _check_beta, _check_choice, _check_int, normalize_confusion,
                                          symmetrize_confusion)
@@ -23,20 +24,20 @@ DEFAULT_SWEEP_BETAS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2
 
 
 # ---------------------------------------------------------------------------------------------- public API
-def cluster_confusion(cm, beta: float = 0.05, *, labels: Sequence[str] | None = None, symmetrize: str = "product",
+def cluster_confusion(cm, beta: float = 0.05, *, classes: Sequence[str] | None = None, symmetrize: str = "product",
                       linkage: str = "sum", max_cluster_size: int | None = None, method: str = "greedy",
                       n_clusters: int | None = None, drop_empty: bool = False,
-                      random_state: int | None = 0) -> ConfusionClustering:
+                      random_state: int | None = 0, labels: Sequence[str] | None = None) -> ConfusionClustering:
     """Group the classes that a model confuses, from its confusion matrix.
 
     Parameters
     ----------
     cm : array-like (n, n) or pandas DataFrame
         Confusion matrix, true classes as rows, predictions as columns; raw counts or fractions (rows are
-        normalised). A DataFrame's columns give the labels.
+        normalised). A DataFrame's columns give the class names.
     beta : float in [0, 1]
         Similarities ``S[i, j] <= beta`` are ignored: the confusion you accept between two classes.
-    labels : sequence of str, optional
+    classes : sequence of str, optional
         Class names (default ``"0"``, ``"1"``, ...).
     symmetrize : {"product", "hadamard", "mean"}
         ``S = C @ C.T`` (default), ``C * C.T`` or ``(C + C.T) / 2``.
@@ -54,6 +55,8 @@ def cluster_confusion(cm, beta: float = 0.05, *, labels: Sequence[str] | None = 
         Leave out classes whose row is all zeros instead of raising :class:`ClusteringError`.
     random_state : int, optional
         Seed of the spectral method.
+    labels : sequence of str, optional
+        Deprecated old name of ``classes``.
 
     Returns
     -------
@@ -62,7 +65,7 @@ def cluster_confusion(cm, beta: float = 0.05, *, labels: Sequence[str] | None = 
     Examples
     --------
     >>> cm = [[80, 15, 5, 0], [20, 75, 5, 0], [0, 5, 90, 5], [0, 0, 2, 98]]
-    >>> res = cluster_confusion(cm, beta=0.1, labels=["shirt", "coat", "bag", "boot"], symmetrize="mean")
+    >>> res = cluster_confusion(cm, beta=0.1, classes=["shirt", "coat", "bag", "boot"], symmetrize="mean")
     >>> res.clusters
     [['shirt', 'coat'], ['bag'], ['boot']]
     >>> round(res.isolated_error, 3)  # (0.15 + 0.20) / (0.15 + 0.05 + 0.20 + 0.05 + 0.05 + 0.05 + 0.02)
@@ -73,7 +76,8 @@ def cluster_confusion(cm, beta: float = 0.05, *, labels: Sequence[str] | None = 
     _check_choice(linkage, "linkage", LINKAGES)
     _check_choice(method, "method", METHODS)
     max_cluster_size = _check_int(max_cluster_size, "max_cluster_size", 1)
-    C, names, dropped = normalize_confusion(cm, labels=labels, drop_empty=drop_empty)
+    classes = renamed(classes, labels, "classes", "labels")
+    C, names, dropped = normalize_confusion(cm, classes=classes, drop_empty=drop_empty)
     n = len(names)
     S = symmetrize_confusion(C, symmetrize)
     merges: list[Merge] = []
@@ -111,7 +115,7 @@ def cluster_confusion(cm, beta: float = 0.05, *, labels: Sequence[str] | None = 
         members = _order_clusters(np.asarray(labels_))
     clusters = [[names[i] for i in mem] for mem in members]
     iso, per = _errors(C, members)
-    return ConfusionClustering(labels=names, clusters=clusters, merges=merges, isolated_error=iso,
+    return ConfusionClustering(classes=names, clusters=clusters, merges=merges, isolated_error=iso,
                                cluster_error=per, confusion=C, similarity=S, beta=beta, symmetrize=symmetrize,
                                linkage=linkage, method=method, max_cluster_size=max_cluster_size,
                                n_clusters=n_clusters if method == "spectral" else None, dropped=list(dropped))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from taxoclass._renamed import renamed
 from taxoclass.exceptions import ClusteringError
 
 
@@ -42,28 +43,28 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
     return [(k, [c.strip() for c in row]) for (k, _), row in zip(lines, rows)]
 
 
-def _order_labels(names: list[str], labels: list[str] | None, path: Path) -> tuple[list[str], np.ndarray | None]:
-    """Check file names against --classes; return (labels, permutation from file order to label order)."""
-    if labels is None:
+def _order_classes(names: list[str], classes: list[str] | None, path: Path) -> tuple[list[str], np.ndarray | None]:
+    """Check file names against --classes; return (classes, permutation from file order to their order)."""
+    if classes is None:
         return names, None
-    if len(labels) != len(names):
-        raise ClusteringError(f"{path}: {len(names)} classes in the file but {len(labels)} labels were given; "
-                              "expected one label per class.")
-    if names == labels:
-        return labels, None
-    missing = [x for x in labels if x not in set(names)]
-    extra = [x for x in names if x not in set(labels)]
+    if len(classes) != len(names):
+        raise ClusteringError(f"{path}: {len(names)} classes in the file but {len(classes)} class names were given; "
+                              "expected one name per class.")
+    if names == classes:
+        return classes, None
+    missing = [x for x in classes if x not in set(names)]
+    extra = [x for x in names if x not in set(classes)]
     if missing or extra:
-        raise ClusteringError(f"{path}: the class names in the file differ from the labels: "
+        raise ClusteringError(f"{path}: the class names in the file differ from the given classes: "
                               + (f"not in the file: {', '.join(missing[:10])}" if missing else "")
                               + ("; " if missing and extra else "")
-                              + (f"not in the labels: {', '.join(extra[:10])}" if extra else "")
+                              + (f"not in the given classes: {', '.join(extra[:10])}" if extra else "")
                               + "; expected the same classes (or leave out --classes).")
     pos = {x: k for k, x in enumerate(names)}
-    return labels, np.array([pos[x] for x in labels])
+    return classes, np.array([pos[x] for x in classes])
 
 
-def _matrix_from_predictions(rows, path: Path, labels: list[str] | None) -> tuple[np.ndarray, list[str]]:
+def _matrix_from_predictions(rows, path: Path, classes: list[str] | None) -> tuple[np.ndarray, list[str]]:
     header = [c.strip().lower() for c in rows[0][1]]
     ti, pi = header.index("true"), header.index("pred")
     true, pred = [], []
@@ -76,21 +77,21 @@ def _matrix_from_predictions(rows, path: Path, labels: list[str] | None) -> tupl
     if not true:
         raise ClusteringError(f"{path}: the predictions table has a header but no rows; expected one row per image.")
     values = set(true) | set(pred)
-    if labels is not None:
-        if values <= set(labels):
-            names = labels
+    if classes is not None:
+        if values <= set(classes):
+            names = classes
         elif all(v.lstrip("-").isdigit() for v in values):
-            bad = sorted({v for v in values if not 0 <= int(v) < len(labels)}, key=int)
+            bad = sorted({v for v in values if not 0 <= int(v) < len(classes)}, key=int)
             if bad:
-                raise ClusteringError(f"{path}: label index(es) {', '.join(bad[:10])} are outside 0..{len(labels) - 1}"
-                                      f" ({len(labels)} labels given); expected indices into the labels file.")
-            names = labels
-            true = [labels[int(v)] for v in true]
-            pred = [labels[int(v)] for v in pred]
+                raise ClusteringError(f"{path}: label index(es) {', '.join(bad[:10])} are outside 0..{len(classes) - 1}"
+                                      f" ({len(classes)} classes given); expected indices into the classes file.")
+            names = classes
+            true = [classes[int(v)] for v in true]
+            pred = [classes[int(v)] for v in pred]
         else:
-            unknown = sorted(values - set(labels))
-            raise ClusteringError(f"{path}: {len(unknown)} class(es) of the predictions are not in the labels: "
-                                  f"{', '.join(unknown[:10])}; expected names (or indices) from the labels file.")
+            unknown = sorted(values - set(classes))
+            raise ClusteringError(f"{path}: {len(unknown)} class(es) of the predictions are not in the given classes: "
+                                  f"{', '.join(unknown[:10])}; expected names (or indices) from the classes file.")
     elif all(v.lstrip("-").isdigit() for v in values):
         names = sorted(values, key=int)
     else:
@@ -101,14 +102,16 @@ def _matrix_from_predictions(rows, path: Path, labels: list[str] | None) -> tupl
     return cm, names
 
 
-def load_confusion(path, *, labels: Sequence[str] | str | Path | None = None) -> tuple[np.ndarray, list[str] | None]:
+def load_confusion(path, *, classes: Sequence[str] | str | Path | None = None,
+                   labels: Sequence[str] | str | Path | None = None) -> tuple[np.ndarray, list[str] | None]:
     """Read a confusion matrix from a file; returns ``(matrix, class names or None)``.
 
     Accepted: ``.npy`` (a square array); ``.csv`` / ``.tsv`` / ``.txt`` tables of numbers with or without a
     header row and/or a first column of class names; or a predictions table with ``true`` and ``pred`` columns
-    (one row per image), from which the matrix is counted. ``labels`` (a list or a ``classes.txt`` file, line *i*
+    (one row per image), from which the matrix is counted. ``classes`` (a list or a ``classes.txt`` file, line *i*
     = class *i*) names the classes; names in the file must then be the same classes (the matrix is reordered to
-    follow ``labels``), and a predictions table may hold class indices.
+    follow ``classes``), and a predictions table may hold class indices. ``labels`` is the deprecated old name of
+    ``classes``.
 
     >>> import pathlib, tempfile
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "preds.csv"
@@ -118,12 +121,13 @@ def load_confusion(path, *, labels: Sequence[str] | str | Path | None = None) ->
     ([[1, 1], [0, 1]], ['cat', 'dog'])
     """
     path = Path(path)
-    if isinstance(labels, (str, Path)):
+    classes = renamed(classes, labels, "classes", "labels")
+    if isinstance(classes, (str, Path)):
         from taxoclass.taxonomy.io import read_classes
 
-        labels = read_classes(labels)
-    elif labels is not None:
-        labels = [str(x) for x in labels]
+        classes = read_classes(classes)
+    elif classes is not None:
+        classes = [str(x) for x in classes]
     if not path.exists():
         raise ClusteringError(f"{path}: no such file; expected a confusion matrix (.npy, .csv, .tsv) or a "
                               "predictions table.")
@@ -136,16 +140,16 @@ def load_confusion(path, *, labels: Sequence[str] | str | Path | None = None) ->
         except (ValueError, OSError, EOFError) as exc:
             raise ClusteringError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0]}); expected a "
                                   "square numeric array saved with numpy.save.") from None
-        if labels is not None and arr.ndim == 2 and arr.shape[0] == arr.shape[1] and len(labels) != arr.shape[0]:
-            raise ClusteringError(f"{path}: {len(labels)} labels were given for a {arr.shape[0]} x {arr.shape[1]} "
-                                  "matrix; expected one label per class.")
-        return arr, labels
+        if classes is not None and arr.ndim == 2 and arr.shape[0] == arr.shape[1] and len(classes) != arr.shape[0]:
+            raise ClusteringError(f"{path}: {len(classes)} class names were given for a {arr.shape[0]} x "
+                                  f"{arr.shape[1]} matrix; expected one name per class.")
+        return arr, classes
     if suffix not in (".csv", ".tsv", ".txt"):
         raise ClusteringError(f"{path}: unknown file type {suffix or '(none)'!r}; expected .npy, .csv, .tsv or .txt.")
     rows = _read_rows(path)
     head = [c.strip().lower() for c in rows[0][1]]
     if "true" in head and "pred" in head:
-        return _matrix_from_predictions(rows, path, labels)
+        return _matrix_from_predictions(rows, path, classes)
     has_header_row = len(rows[0][1]) > 1 and not any(_is_number(c) for c in rows[0][1][1:])
     if len(rows[0][1]) == 1 and not _is_number(rows[0][1][0]):
         has_header_row = True
@@ -193,8 +197,8 @@ def load_confusion(path, *, labels: Sequence[str] | str | Path | None = None) ->
         if dup:
             raise ClusteringError(f"{path}: class name(s) {', '.join(map(repr, dup))} occur twice in the header; "
                                   "class names must be unique.")
-        names, perm = _order_labels(names, labels, path)
+        names, perm = _order_classes(names, classes, path)
         if perm is not None:
             arr = arr[np.ix_(perm, perm)]
         return arr, names
-    return arr, labels
+    return arr, classes

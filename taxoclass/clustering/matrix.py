@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from taxoclass._renamed import renamed
 from taxoclass.exceptions import ClusteringError
 
 SYMMETRIZE = ("product", "hadamard", "mean")
@@ -39,10 +40,10 @@ def _check_int(value, name: str, low: int, high: int | None = None, hint: str = 
     return int(value)
 
 
-def _as_matrix(cm, labels) -> tuple[np.ndarray, list[str]]:
-    """Validate a confusion matrix and its labels; return (float64 matrix, label list)."""
-    if labels is None and hasattr(cm, "columns") and hasattr(cm, "to_numpy"):  # a pandas DataFrame
-        labels = [str(c) for c in cm.columns]
+def _as_matrix(cm, classes) -> tuple[np.ndarray, list[str]]:
+    """Validate a confusion matrix and its class names; return (float64 matrix, class names)."""
+    if classes is None and hasattr(cm, "columns") and hasattr(cm, "to_numpy"):  # a pandas DataFrame
+        classes = [str(c) for c in cm.columns]
         cm = cm.to_numpy()
     try:
         arr = np.asarray(cm)
@@ -72,43 +73,45 @@ def _as_matrix(cm, labels) -> tuple[np.ndarray, list[str]]:
         i, j = np.argwhere(neg)[0]
         raise ClusteringError(f"the confusion matrix has {int(neg.sum())} negative value(s), the first "
                               f"{arr[i, j]:g} at row {i + 1}, column {j + 1}; expected counts or fractions >= 0.")
-    if labels is None:
-        labels = [str(k) for k in range(n)]
+    if classes is None:
+        classes = [str(k) for k in range(n)]
     else:
-        if isinstance(labels, str):
-            raise ClusteringError("labels must be a list of class names, not a single string.")
-        labels = [str(x) for x in labels]
-        if len(labels) != n:
-            raise ClusteringError(f"{len(labels)} labels were given for a {n} x {n} confusion matrix; expected "
+        if isinstance(classes, str):
+            raise ClusteringError("classes must be a list of class names, not a single string.")
+        classes = [str(x) for x in classes]
+        if len(classes) != n:
+            raise ClusteringError(f"{len(classes)} class names were given for a {n} x {n} confusion matrix; expected "
                                   f"one name per row/column ({n}).")
         seen: dict[str, int] = {}
-        for k, lab in enumerate(labels):
+        for k, lab in enumerate(classes):
             if not lab.strip():
-                raise ClusteringError(f"label {k + 1} is empty; every class needs a name.")
+                raise ClusteringError(f"class name {k + 1} is empty; every class needs a name.")
             if lab in seen:
-                raise ClusteringError(f"label {lab!r} occurs twice (positions {seen[lab] + 1} and {k + 1}); "
+                raise ClusteringError(f"class name {lab!r} occurs twice (positions {seen[lab] + 1} and {k + 1}); "
                                       "class names must be unique.")
             seen[lab] = k
-    return arr, labels
+    return arr, classes
 
 
-def normalize_confusion(cm, *, labels=None, drop_empty: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
+def normalize_confusion(cm, *, classes=None, drop_empty: bool = False,
+                        labels=None) -> tuple[np.ndarray, list[str], list[str]]:
     """Row-normalise a confusion matrix of counts (or fractions).
 
-    Returns ``(C, kept_labels, dropped_labels)``: ``C[i, j]`` is the fraction of class-*i* images predicted as
+    Returns ``(C, kept_classes, dropped_classes)``: ``C[i, j]`` is the fraction of class-*i* images predicted as
     *j*. A row of zeros (a class never seen) is an error unless ``drop_empty=True``, which removes such classes
-    (row and column; the fractions of the other classes stay relative to all their images).
+    (row and column; the fractions of the other classes stay relative to all their images). ``classes``: the
+    class names (default ``"0"``, ``"1"``, ...); ``labels`` is its deprecated old name.
 
     >>> C, kept, dropped = normalize_confusion([[8, 2, 0], [1, 9, 0], [0, 0, 0]], drop_empty=True)
     >>> C.tolist(), kept, dropped
     ([[0.8, 0.2], [0.1, 0.9]], ['0', '1'], ['2'])
     """
-    arr, labels = _as_matrix(cm, labels)
+    arr, classes = _as_matrix(cm, renamed(classes, labels, "classes", "labels"))
     totals = arr.sum(axis=1)
     empty = np.flatnonzero(totals <= 0)
     dropped: list[str] = []
     if empty.size:
-        names = [labels[i] for i in empty]
+        names = [classes[i] for i in empty]
         if not drop_empty:
             shown = ", ".join(repr(x) for x in names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10
                                                                else "")
@@ -122,10 +125,10 @@ def normalize_confusion(cm, *, labels=None, drop_empty: bool = False) -> tuple[n
         dropped = names
         arr = arr / np.where(totals > 0, totals, 1.0)[:, None]
         arr = arr[np.ix_(keep, keep)]
-        labels = [labels[i] for i in keep]
+        classes = [classes[i] for i in keep]
     else:
         arr = arr / totals[:, None]
-    return arr, labels, dropped
+    return arr, classes, dropped
 
 
 def symmetrize_confusion(C: np.ndarray, mode: str = "product") -> np.ndarray:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
+from taxoclass._renamed import renamed
 from taxoclass.exceptions import ClusteringError
 
 
 class Merge(NamedTuple):
     """One step of the greedy algorithm: cluster ``m`` was merged into cluster ``n`` at similarity ``coefficient``.
 
-    A cluster is named after its first class (in label order); ``size`` is the number of classes after the merge.
+    A cluster is named after its first class (in class order); ``size`` is the number of classes after the merge.
     """
 
     n: str
@@ -31,10 +33,10 @@ class ConfusionClustering:
 
     Attributes
     ----------
-    labels : list of str
+    classes : list of str
         Class names, in matrix order (classes dropped by ``drop_empty`` left out; see ``dropped``).
     clusters : list of list of str
-        The partition: multi-class clusters first (largest first), then singletons; classes in label order.
+        The partition: multi-class clusters first (largest first), then singletons; classes in ``classes`` order.
     merges : list of Merge
         The merge sequence ``(n, m, coefficient, size)`` of the greedy method (empty for spectral).
     isolated_error : float
@@ -51,14 +53,14 @@ class ConfusionClustering:
     --------
     >>> from taxoclass.clustering import cluster_confusion
     >>> res = cluster_confusion([[90, 10, 0], [8, 92, 0], [0, 1, 99]], beta=0.005, symmetrize="hadamard",
-    ...                         labels=["cat", "dog", "car"])
+    ...                         classes=["cat", "dog", "car"])
     >>> res.clusters
     [['cat', 'dog'], ['car']]
     >>> res.to_taxonomy().format_tree(show_counts=False).splitlines()
     ['root', '  cluster_1', '    cat', '    dog', '  car']
     """
 
-    labels: list[str]
+    classes: list[str]
     clusters: list[list[str]]
     merges: list[Merge]
     isolated_error: float
@@ -72,6 +74,13 @@ class ConfusionClustering:
     max_cluster_size: int | None = None
     n_clusters: int | None = None
     dropped: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        """Deprecated old name of :attr:`classes`."""
+        warnings.warn("ConfusionClustering.labels is deprecated; use .classes (same list).", DeprecationWarning,
+                      stacklevel=2)
+        return self.classes
 
     @property
     def S(self) -> np.ndarray:
@@ -104,12 +113,13 @@ class ConfusionClustering:
                 out.append(None)
         return out
 
-    def to_taxonomy(self, levels=1, *, root: str = "root", prefix: str = "cluster_"):
+    def to_taxonomy(self, cluster_levels=1, *, root: str = "root", prefix: str = "cluster_", levels=None):
         """The clusters as a :class:`~taxoclass.Taxonomy`.
 
-        ``levels=1``: root -> one node per multi-class cluster (``cluster_1``, ``cluster_2``, ...) -> its classes;
-        singletons directly under the root. ``levels="all"``: the nested binary tree of the merge order inside each
-        cluster (sub-nodes ``cluster_1.1``, ``cluster_1.2``, ...; greedy method only). Classes keep label order.
+        ``cluster_levels=1``: root -> one node per multi-class cluster (``cluster_1``, ``cluster_2``, ...) -> its
+        classes; singletons directly under the root. ``cluster_levels="all"``: the nested binary tree of the merge
+        order inside each cluster (sub-nodes ``cluster_1.1``, ``cluster_1.2``, ...; greedy method only). Classes
+        keep their order. ``levels`` is the deprecated old name of ``cluster_levels``.
 
         >>> from taxoclass.clustering import cluster_confusion
         >>> res = cluster_confusion([[8, 2, 0], [3, 7, 0], [0, 1, 9]], beta=0.05, linkage="sum")
@@ -118,18 +128,19 @@ class ConfusionClustering:
         """
         from taxoclass.taxonomy import Taxonomy
 
-        if levels not in (1, "1", "all"):
-            raise ClusteringError(f"levels={levels!r} is not valid; expected 1 (one level of clusters) or 'all' "
-                                  "(the nested tree of the merge order).")
-        if levels == "all" and self.method != "greedy":
-            raise ClusteringError("levels='all' needs the merge order of method='greedy'; the spectral method "
-                                  "only gives a flat partition: use levels=1.")
+        cluster_levels = renamed(cluster_levels, levels, "cluster_levels", "levels", default=1)
+        if cluster_levels not in (1, "1", "all"):
+            raise ClusteringError(f"cluster_levels={cluster_levels!r} is not valid; expected 1 (one level of "
+                                  "clusters) or 'all' (the nested tree of the merge order).")
+        if cluster_levels == "all" and self.method != "greedy":
+            raise ClusteringError("cluster_levels='all' needs the merge order of method='greedy'; the spectral "
+                                  "method only gives a flat partition: use cluster_levels=1.")
         names = self.cluster_names(prefix)
         paths: list[tuple[str, ...]] = []
-        if levels == "all":
+        if cluster_levels == "all":
             # children of every internal node in the merge forest: node ids are class names (leaves) or merge ids
-            index = {c: i for i, c in enumerate(self.labels)}
-            top: dict[str, object] = {c: c for c in self.labels}  # representative -> current subtree
+            index = {c: i for i, c in enumerate(self.classes)}
+            top: dict[str, object] = {c: c for c in self.classes}  # representative -> current subtree
             for mg in self.merges:
                 top[mg.n] = (top[mg.n], top.pop(mg.m))
 
@@ -151,11 +162,11 @@ class ConfusionClustering:
             for cl, name in zip(self.clusters, names):
                 paths.extend(((name, c) if name is not None else (c,)) for c in cl)
         internal = {p[k] for p in paths for k in range(len(p) - 1)} | {root}
-        clash = sorted(internal & set(self.labels))
+        clash = sorted(internal & set(self.classes))
         if clash:
             raise ClusteringError(f"class name(s) {', '.join(map(repr, clash))} collide with the names of the "
                                   f"cluster nodes; choose another prefix (now {prefix!r}) or root name.")
-        return Taxonomy.from_paths(paths, root=root, class_order=self.labels)
+        return Taxonomy.from_paths(paths, root=root, class_order=self.classes)
 
     def to_dict(self) -> dict:
         """A JSON-ready summary (what ``taxoclass cluster-confusion --format json`` prints)."""
@@ -163,7 +174,7 @@ class ConfusionClustering:
         return {
             "beta": self.beta, "symmetrize": self.symmetrize, "linkage": self.linkage, "method": self.method,
             "max_cluster_size": self.max_cluster_size, "n_clusters": self.n_clusters,
-            "n_classes": len(self.labels), "dropped": list(self.dropped),
+            "n_classes": len(self.classes), "dropped": list(self.dropped),
             "clusters": [{"name": nm, "classes": list(cl), "size": len(cl), "error": round(float(e), 6)}
                          for cl, nm, e in zip(self.clusters, names, self.cluster_error)],
             "merges": [{"n": m.n, "m": m.m, "coefficient": round(float(m.coefficient), 6), "size": m.size}

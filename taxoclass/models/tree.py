@@ -148,25 +148,29 @@ class TreeClassifier(BaseClassifier):
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_confusion(cls, cm, labels=None, *, beta: float = 0.05, levels=1, **kwargs) -> "TreeClassifier":
+    def from_confusion(cls, cm, classes=None, *, beta: float = 0.05, cluster_levels=1, **kwargs) -> "TreeClassifier":
         """A tree classifier whose taxonomy groups the classes a model confuses (error-based hierarchy).
 
-        ``cm`` (true x predicted) and ``labels`` go to :func:`taxoclass.clustering.cluster_confusion` together
+        ``cm`` (true x predicted) and ``classes`` go to :func:`taxoclass.clustering.cluster_confusion` together
         with ``beta`` and any of its keyword options (``symmetrize``, ``linkage``, ``max_cluster_size``,
-        ``method``, ``n_clusters``, ``drop_empty``); ``levels`` to its ``to_taxonomy``; every other keyword goes
-        to :class:`TreeClassifier`.
+        ``method``, ``n_clusters``, ``drop_empty``); ``cluster_levels`` to its ``to_taxonomy``; every other keyword
+        goes to :class:`TreeClassifier`. ``labels=`` and ``levels=``: deprecated old names of ``classes`` and
+        ``cluster_levels``.
 
-        >>> clf = TreeClassifier.from_confusion(cm, labels=classes, beta=0.05)  # doctest: +SKIP
+        >>> clf = TreeClassifier.from_confusion(cm, classes=classes, beta=0.05)  # doctest: +SKIP
         """
         import inspect
 
+        from taxoclass._renamed import renamed
         from taxoclass.clustering import cluster_confusion
 
-        names = set(inspect.signature(cluster_confusion).parameters) - {"cm", "beta", "labels"}
+        classes = renamed(classes, kwargs.pop("labels", None), "classes", "labels")
+        cluster_levels = renamed(cluster_levels, kwargs.pop("levels", None), "cluster_levels", "levels", default=1)
+        names = set(inspect.signature(cluster_confusion).parameters) - {"cm", "beta", "classes", "labels"}
         ckw = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
         if "taxonomy" in kwargs:
             raise ModelError("from_confusion builds the taxonomy from the confusion matrix; do not pass taxonomy=.")
-        tax = cluster_confusion(cm, beta, labels=labels, **ckw).to_taxonomy(levels)
+        tax = cluster_confusion(cm, beta, classes=classes, **ckw).to_taxonomy(cluster_levels)
         return cls(tax, **kwargs)
 
     def _validate_params(self):
