@@ -189,6 +189,16 @@ def train_cmd(args) -> int:
 
     if args.taxonomy and args.from_confusion:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
+    from taxoclass._checks import check_training
+
+    backbone = args.backbone or "small_cnn"
+    check_training(model=args.model, backbone=backbone, weights=args.weights, trunk=args.trunk,
+                   block_filters=args.block_filters, head_units=args.head_units, image_size=args.image_size,
+                   channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
+                   fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+                   learning_rate=args.learning_rate, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
+                   early_stopping_patience=args.early_stopping, reduce_lr_patience=args.reduce_lr,
+                   strategy=args.strategy)  # before any image is read
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args)
     cm = labels = None
@@ -196,7 +206,6 @@ def train_cmd(args) -> int:
         from taxoclass.clustering import load_confusion
 
         cm, labels = load_confusion(args.from_confusion)
-    backbone = args.backbone or "small_cnn"
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_labels=labels, beta=args.beta,
         backbone=backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
@@ -212,8 +221,12 @@ def train_cmd(args) -> int:
 
 
 def evaluate_cmd(args) -> int:
+    from taxoclass._checks import check_int
+    from taxoclass._files import prepare_output_dir
     from taxoclass.workflows import evaluate_job
 
+    check_int("-k", args.k, lo=1)
+    prepare_output_dir(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
                      threshold=args.threshold, k=args.k, overwrite=args.overwrite, progress=_progress)
@@ -224,8 +237,12 @@ def evaluate_cmd(args) -> int:
 
 
 def predict_cmd(args) -> int:
+    from taxoclass._checks import check_int
+    from taxoclass._files import prepare_output_file
     from taxoclass.workflows import predict_job, unlabelled_images
 
+    check_int("--top-k", args.top_k, lo=1)
+    prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
     predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k,
                 overwrite=args.overwrite, progress=_progress)
@@ -234,25 +251,28 @@ def predict_cmd(args) -> int:
 
 
 def benchmark_cmd(args) -> int:
-    from taxoclass.benchmark import run_benchmark
+    from taxoclass._checks import check_benchmark
+    from taxoclass._files import prepare_output_dir
 
-    tax = _load_taxonomy(args.taxonomy)
-    data = _load_data(args, default_dataset="digits")
     named = getattr(args, "dataset", None) or ("digits" if not (args.source or args.table or args.ecotaxa) else None)
     pad = args.pad_value
     if named in ("digits", "fashion_mnist") and pad == 255.0:
         pad = 0.0  # these images are light objects on a black background
     backbone = args.backbone or "inception_v3"
     size = args.image_size
-    summary = run_benchmark(
-        data, taxonomy=tax, models=[m.strip() for m in args.models.split(",") if m.strip()], backbone=backbone,
-        weights=args.weights, image_size=size, channels=args.channels, pad_value=pad, invert=args.invert,
-        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
-        max_cluster_size=args.max_size,
-        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
-        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
-        out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    check_benchmark(models=models, backbone=backbone, weights=args.weights, image_size=size, channels=args.channels,
+                    pad_value=pad, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
+                    batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
+                    levels=1 if args.levels == "1" else "all", max_cluster_size=args.max_size,
+                    block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk,
+                    val_size=args.val_size, test_size=args.test_size, seed=args.seed,
+                    max_per_class=args.max_per_class)  # before any image is read
+    output = prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
+    tax = _load_taxonomy(args.taxonomy)
+    data = _load_data(args, default_dataset="digits")
+    with output as out:
+        summary = _run_benchmark(args, data, tax, models, backbone, size, pad, out.path)
     rows = [("model", "accuracy", "hF1", "severity", "train s", "img/s", "params")]
     for name, m in summary["models"].items():
         sev = m["mistake_severity"]
@@ -265,3 +285,17 @@ def benchmark_cmd(args) -> int:
     print(json.dumps({"wall_seconds": round(summary["wall_seconds"], 1)}))
     print(f"report written to {args.output}/report.md")
     return 0
+
+
+def _run_benchmark(args, data, tax, models, backbone, size, pad, out_dir):
+    from taxoclass.benchmark import run_benchmark
+
+    return run_benchmark(
+        data, taxonomy=tax, models=models, backbone=backbone,
+        weights=args.weights, image_size=size, channels=args.channels, pad_value=pad, invert=args.invert,
+        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
+        max_cluster_size=args.max_size,
+        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
+        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
+        out_dir=out_dir, overwrite=True, save_models=args.save_models, verbose=2, progress=_progress)
