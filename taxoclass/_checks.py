@@ -176,7 +176,7 @@ def check_benchmark(*, models, backbone="inception_v3", weights=None, image_size
                     val_size=0.1, test_size=0.2, seed=0, max_per_class=None, k=5) -> int:
     """Every option of ``run_benchmark``, checked before any data is read or file written; returns the image
     size (the backbone's default when ``image_size`` is None)."""
-    from taxoclass.benchmark import MODEL_KINDS
+    from taxoclass.comparison import MODEL_KINDS
     from taxoclass.models.backbones import BACKBONES
 
     models = list(models)

@@ -1,6 +1,6 @@
 """``taxoclass train``, ``evaluate``, ``predict`` and ``benchmark``: the commands that train or use models.
 
-Thin layer over :mod:`taxoclass.workflows` and :mod:`taxoclass.benchmark`; TensorFlow is imported only when a
+Thin layer over :mod:`taxoclass.workflows` and :mod:`taxoclass.comparison`; TensorFlow is imported only when a
 command runs, never when the parser is built.
 """
 
@@ -288,7 +288,7 @@ def benchmark_cmd(args) -> int:
 
 
 def _run_benchmark(args, data, tax, models, backbone, size, pad, out_dir):
-    from taxoclass.benchmark import run_benchmark
+    from taxoclass.comparison import run_benchmark
 
     return run_benchmark(
         data, taxonomy=tax, models=models, backbone=backbone,
