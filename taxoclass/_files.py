@@ -193,6 +193,57 @@ def clean_stale_parts(target: Path) -> list[Path]:
     return stale
 
 
+_TEMP_PREFIX = "taxoclass-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def clean_stale_temp() -> None:
+    """Remove temporary folders of taxoclass processes that no longer run (``taxoclass-PID-xxxx`` in the system
+    temporary folder, e.g. a ``model.keras`` left by a killed save or load)."""
+    root = Path(tempfile.gettempdir())
+    try:
+        entries = list(root.glob(f"{_TEMP_PREFIX}*-*"))
+    except OSError:
+        return
+    for p in entries:
+        pid = p.name[len(_TEMP_PREFIX):].split("-", 1)[0]
+        try:
+            mine = p.is_dir() and p.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def temp_dir():
+    """A private temporary folder named after this process (``taxoclass-PID-xxxx``), removed on exit; folders of
+    processes that were killed are removed when the next one is made.
+
+    >>> with temp_dir() as tmp:
+    ...     tmp.name.startswith(f"taxoclass-{os.getpid()}-")
+    True
+    """
+    clean_stale_temp()
+    try:
+        path = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-"))
+    except OSError as exc:
+        raise OutputError(os_error_message(exc, tempfile.gettempdir())) from None
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------------- swapping
 _RENAME_EXCHANGE = 2
 
@@ -399,9 +450,10 @@ def prepare_output_file(path, *, overwrite: bool = False, inputs=()) -> OutputFi
 
 
 # ---------------------------------------------------------------------------------------------------- JSON
-def to_jsonable(obj):
+def to_jsonable(obj, *, on_unknown=None):
     """Plain JSON values of ``obj``: numpy scalars/arrays -> Python, NaN/inf -> None, Path -> str, a Taxonomy ->
-    its root, classes and leaf paths, a Keras History -> its dict.
+    its root, classes and leaf paths, a Keras History -> its dict; anything else -> ``on_unknown(obj)``, or a
+    TaxoclassError without it.
 
     >>> import numpy as np
     >>> to_jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": float("nan")})
@@ -413,13 +465,13 @@ def to_jsonable(obj):
         return {"root": obj.root[-1], "artificial_root": bool(obj.artificial_root), "classes": list(obj.classes),
                 "leaf_paths": [list(p) for p in obj.leaf_paths(include_root=True)]}
     if hasattr(obj, "history") and isinstance(getattr(obj, "history"), dict):
-        return to_jsonable(obj.history)
+        return to_jsonable(obj.history, on_unknown=on_unknown)
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v, on_unknown=on_unknown) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [to_jsonable(v, on_unknown=on_unknown) for v in obj]
     if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
+        return to_jsonable(obj.tolist(), on_unknown=on_unknown)
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -431,13 +483,15 @@ def to_jsonable(obj):
         return obj
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
+    if on_unknown is not None:
+        return on_unknown(obj)
     raise TaxoclassError(f"cannot write a {type(obj).__name__} to JSON; expected numbers, strings, lists and "
                          "dicts.")
 
 
 def write_json(path, obj, *, indent: int = 1) -> Path:
     """Write ``to_jsonable(obj)`` to ``path`` atomically (strict JSON: no NaN)."""
-    text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, ensure_ascii=False)
+    text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False)  # \u escapes: any file name is valid
     with atomic_write(path, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     return Path(path)

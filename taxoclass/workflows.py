@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+from taxoclass.exceptions import DataError, TaxoclassError
 
 __all__ = ["train_job", "evaluate_job", "predict_job", "PIPELINE_DEFAULTS", "pipeline_of", "images_dataset"]
 
@@ -160,7 +160,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "beta": beta if confusion is not None else None, "block_filters": list(block_filters),
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
-    interrupted = _check_resume(out, config, overwrite=overwrite, resume=resume)
+    _check_resume(out, config, overwrite=overwrite, resume=resume)
     common = dict(class_order=classes, batch_size=batch_size, seed=seed, **pipe)
     train_ds = make_dataset(train, shuffle=True, augment=True if augment else None, sampling=sampling, **common)
     val_ds = make_dataset(val, **common) if len(val) else None
@@ -247,7 +247,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import prepare_output_dir, write_json
     from taxoclass.metrics import evaluate_predictions
-    from taxoclass.report import write_report
+    from taxoclass.report.writer import write_report_files
 
     check_int("k", k, lo=1)
     check_int("batch_size", batch_size, lo=1, hi=4096)
@@ -272,7 +272,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
               "taxonomy": clf.taxonomy_}
     with output as out:
-        write_report([result], out.path, overwrite=True, title=f"taxoclass evaluation: {Path(model_path).name}")
+        write_report_files([result], out.path, title=f"taxoclass evaluation: {Path(model_path).name}")
         write_json(out.path / "metrics.json", metrics)
     progress(f"accuracy {metrics['accuracy']:.4f}, hierarchical F1 {metrics['hierarchical_f1_micro']:.4f}, "
              f"mistake severity {metrics['mistake_severity']}")
