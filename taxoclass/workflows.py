@@ -279,23 +279,25 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     return metrics
 
 
-def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, batch_size: int = 64,
+def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None = None, batch_size: int = 64,
                 overwrite: bool = False, progress: Callable[[str], None] = _noop):
     """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
-    node the model is sure of with ``threshold``). Returns the DataFrame."""
+    node the model is sure of with ``threshold``). ``top_k`` defaults to 3, or the model's number of classes when it
+    has fewer. Returns the DataFrame."""
     import pandas as pd
 
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import atomic_write, prepare_output_file
     from taxoclass.metrics import threshold_predictions
 
-    check_int("top_k", top_k, lo=1)
+    check_int("top_k", top_k, lo=1, none=True)
     check_int("batch_size", batch_size, lo=1, hi=4096)
     check_float("threshold", threshold, lo=0, hi=1, none=True)
     output = prepare_output_file(out_csv, overwrite=overwrite)
     out_csv = output.path
     clf = _load_model(model_path)
     tax = clf.taxonomy_
+    top_k = min(3, tax.n_classes) if top_k is None else top_k
     if not 1 <= int(top_k) <= tax.n_classes:
         raise TaxoclassError(f"top_k must be between 1 and {tax.n_classes} (the model's classes), got {top_k}.")
     progress(f"predicting {len(data)} images with {Path(model_path).name} ...")

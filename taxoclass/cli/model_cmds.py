@@ -136,7 +136,8 @@ def register(subparsers) -> None:
     p.add_argument("--file-column", metavar="NAME", help="column of --csv holding the paths")
     p.add_argument("--threshold", type=_prob, default=None,
                    help="stop at the deepest node whose probability is >= T (e.g. 0.8)")
-    p.add_argument("--top-k", type=int, default=3, help="alternatives to list (3)")
+    p.add_argument("--top-k", type=int, default=None, help="alternatives to list (default 3, or the number of "
+                                                            "classes when the model has fewer)")
     p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV to write")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=predict_cmd)
@@ -241,7 +242,7 @@ def predict_cmd(args) -> int:
     from taxoclass._files import prepare_output_file
     from taxoclass.workflows import predict_job, unlabelled_images
 
-    check_int("--top-k", args.top_k, lo=1)
+    check_int("--top-k", args.top_k, lo=1, none=True)
     prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
     predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k,
