@@ -220,6 +220,7 @@ CLI_CASES = [
     ("taxonomy-chain", "taxonomy show {F}/chain.txt", "256 levels"),
     ("taxonomy-alias-bomb", TAX + " {F}/bomb.yaml", "aliases"),
     ("taxonomy-convert-exists", "taxonomy convert {F}/tax.tsv --to json -o {W}/a_file", "already exists"),
+    ("taxonomy-convert-onto-folder", "taxonomy convert {F}/tax.tsv --to json -o {W}/done --overwrite", "is a folder"),
     ("taxonomy-convert-no-folder", "taxonomy convert {F}/tax.tsv --to json -o {W}/none/t.json", "does not exist"),
     # -- cluster-confusion
     ("cluster-complex", "cluster-confusion {F}/complex.npy", "complex"),
@@ -229,6 +230,7 @@ CLI_CASES = [
     ("cluster-labels-wrong-count", "cluster-confusion {F}/complex.npy --labels {F}/labels3.txt", "labels"),
     ("cluster-max-size-0", "cluster-confusion {F}/ok.npy --max-size 0", "max_cluster_size"),
     ("cluster-out-exists", "cluster-confusion {F}/nan.npy --out {W}/a_file", "already exists"),
+    ("cluster-out-onto-folder", "cluster-confusion {F}/ok.npy --out {W}/done --overwrite", "is a folder"),
 ]
 
 
