@@ -9,7 +9,8 @@ them, one lock per output, and one JSON converter.
   into. A command that fails leaves the location exactly as it was; ``overwrite=True`` writes the new result
   beside the old one and swaps the two only once the new one is complete (an atomic exchange where the system has
   one), so a kill at any moment leaves the old or the new result complete.
-- :func:`to_jsonable` / :func:`write_json`: numpy scalars and arrays, paths, taxonomies, Keras histories.
+
+JSON (numpy scalars and arrays, paths, taxonomies, Keras histories) is written by :mod:`taxoclass._json`.
 
 Test hook (documented, for the kill tests only): with the environment variable ``TAXOCLASS_TEST_SWAP_PAUSE=S`` a
 swap prints ``[taxoclass-test] swap`` on stderr and sleeps S seconds before and inside the swap;
@@ -22,8 +23,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import json
-import math
 import os
 import shutil
 import socket
@@ -34,8 +33,8 @@ from pathlib import Path
 
 from taxoclass.exceptions import TaxoclassError
 
-__all__ = ["check_writable", "atomic_write", "prepare_output_dir", "prepare_output_file", "to_jsonable",
-           "write_json", "OutputError", "os_error_message"]
+__all__ = ["check_writable", "atomic_write", "prepare_output_dir", "prepare_output_file", "temp_dir", "OutputError",
+           "os_error_message"]
 
 
 class OutputError(TaxoclassError):
@@ -87,10 +86,12 @@ def os_error_message(exc: OSError, target) -> str:
              errno.EACCES: "permission denied", errno.EPERM: "permission denied",
              errno.EROFS: "the file system is read-only", errno.EISDIR: "a folder is in the way",
              errno.ENOTDIR: "a file is in the way of a folder", errno.ENAMETOOLONG: "the name is too long",
-             errno.EEXIST: "something else already exists there"}
+             errno.EEXIST: "something else already exists there",
+             errno.EFBIG: "the file is larger than the system allows"}
     what = hints.get(exc.errno, "the system refused")
     fix = {errno.ENOSPC: "free some space or choose another location",
            errno.EDQUOT: "free some space or choose another location",
+           errno.EFBIG: "raise the file size limit (ulimit -f) or choose another location",
            errno.EISDIR: "remove that folder or choose another output path"}.get(
         exc.errno, "check the path and its permissions, or choose another output path")
     return f"cannot write {target}: {what} ({exc.strerror or exc}); {fix}."
@@ -447,51 +448,3 @@ def prepare_output_file(path, *, overwrite: bool = False, inputs=()) -> OutputFi
     'file\\n'
     """
     return OutputFile(Path(path), overwrite, inputs)
-
-
-# ---------------------------------------------------------------------------------------------------- JSON
-def to_jsonable(obj, *, on_unknown=None):
-    """Plain JSON values of ``obj``: numpy scalars/arrays -> Python, NaN/inf -> None, Path -> str, a Taxonomy ->
-    its root, classes and leaf paths, a Keras History -> its dict; anything else -> ``on_unknown(obj)``, or a
-    TaxoclassError without it.
-
-    >>> import numpy as np
-    >>> to_jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": float("nan")})
-    {'a': 0.5, 'b': [0, 1], 'c': None}
-    """
-    import numpy as np
-
-    if hasattr(obj, "leaf_paths") and hasattr(obj, "classes") and hasattr(obj, "root"):
-        return {"root": obj.root[-1], "artificial_root": bool(obj.artificial_root), "classes": list(obj.classes),
-                "leaf_paths": [list(p) for p in obj.leaf_paths(include_root=True)]}
-    if hasattr(obj, "history") and isinstance(getattr(obj, "history"), dict):
-        return to_jsonable(obj.history, on_unknown=on_unknown)
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v, on_unknown=on_unknown) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v, on_unknown=on_unknown) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist(), on_unknown=on_unknown)
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if on_unknown is not None:
-        return on_unknown(obj)
-    raise TaxoclassError(f"cannot write a {type(obj).__name__} to JSON; expected numbers, strings, lists and "
-                         "dicts.")
-
-
-def write_json(path, obj, *, indent: int = 1) -> Path:
-    """Write ``to_jsonable(obj)`` to ``path`` atomically (strict JSON: no NaN)."""
-    text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False)  # \u escapes: any file name is valid
-    with atomic_write(path, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n")
-    return Path(path)

@@ -262,7 +262,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                                                  title=f"taxoclass benchmark: {summary['data']}")
     summary["wall_seconds"] = time.perf_counter() - t_start  # the same figure in benchmark.json and the return
     if out is not None:
-        from taxoclass._files import write_json
+        from taxoclass._json import write_json
 
         write_json(out / "benchmark.json", summary)
         summary["files"] = sorted([str(p) for p in files.values()] + [str(out / "benchmark.json")])

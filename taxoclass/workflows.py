@@ -109,7 +109,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     >>> train_job(load_dataset("digits"), "run1", model="flat", image_size=32)     # doctest: +SKIP
     """
     from taxoclass._checks import check_training
-    from taxoclass._files import prepare_output_dir, write_json
+    from taxoclass._files import prepare_output_dir
+    from taxoclass._json import write_json
     from taxoclass.data import make_dataset, read_manifest, split, write_manifest
     from taxoclass.taxonomy import save_taxonomy
 
@@ -245,7 +246,8 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
     ``metrics.json``, ``report.md`` and figures into ``out_dir``. Returns the metrics dict."""
     from taxoclass._checks import check_float, check_int
-    from taxoclass._files import prepare_output_dir, write_json
+    from taxoclass._files import prepare_output_dir
+    from taxoclass._json import write_json
     from taxoclass.metrics import evaluate_predictions
     from taxoclass.report.writer import write_report_files
 

@@ -139,7 +139,7 @@ def test_disk_full_is_one_line_and_keeps_the_old_file(tmp_path, capsys):
         signal.signal(signal.SIGXFSZ, old_handler)
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
-    assert f"cannot write {out}" in err and ".part" not in err
+    assert f"cannot write {out}: the file is larger than the system allows" in err and ".part" not in err
     assert out.read_text() == "old" and _names(tmp_path) == ["cm.npy", "tree.json"]
 
 

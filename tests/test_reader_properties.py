@@ -1,6 +1,7 @@
 """Property tests for every reader: random bytes and random structures either load or raise the package's own
 error type (TaxoclassError), never anything else, and within hypothesis' deadline (no hang, no blow-up)."""
 
+import contextlib
 import io
 import json
 import tempfile
@@ -30,11 +31,16 @@ nested = st.recursive(st.one_of(st.none(), names, st.integers(-3, 3), st.boolean
                       max_leaves=30)
 
 
-def _write(data: bytes, suffix: str) -> Path:
+@contextlib.contextmanager
+def _file(data: bytes, suffix: str):
+    """A temporary file holding ``data``, removed afterwards."""
     fh = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
     fh.write(data)
     fh.close()
-    return Path(fh.name)
+    try:
+        yield Path(fh.name)
+    finally:
+        Path(fh.name).unlink()
 
 
 def _loads_or_our_error(call):
@@ -49,13 +55,10 @@ def _loads_or_our_error(call):
 @FAST
 @given(fmt=st.sampled_from(FORMATS), data=st.binary(max_size=400))
 def test_taxonomy_files_of_random_bytes(fmt, data):
-    path = _write(data, SUFFIX[fmt])
-    try:
+    with _file(data, SUFFIX[fmt]) as path:
         tax = _loads_or_our_error(lambda: load_taxonomy(path, fmt))
         if tax is not None:
             assert tax.n_classes >= 1
-    finally:
-        path.unlink()
 
 
 @FAST
@@ -84,11 +87,8 @@ def test_taxonomy_tables_of_random_rows(rows, fmt):
 @FAST
 @given(data=st.binary(max_size=200))
 def test_class_lists_of_random_bytes(data):
-    path = _write(data, ".txt")
-    try:
+    with _file(data, ".txt") as path:
         _loads_or_our_error(lambda: read_classes(path))
-    finally:
-        path.unlink()
 
 
 # ---------------------------------------------------------------------------------------------------- label tables
@@ -107,11 +107,8 @@ def image_root(tmp_path_factory):
 def test_label_tables_of_random_bytes(data, suffix, image_root):
     from taxoclass.data import ImageSet
 
-    path = _write(data, suffix)
-    try:
+    with _file(data, suffix) as path:
         _loads_or_our_error(lambda: ImageSet.from_table(path, image_root, check=False))
-    finally:
-        path.unlink()
 
 
 @FAST
@@ -122,13 +119,10 @@ def test_label_tables_of_random_rows(rows, header, image_root):
     from taxoclass.data import ImageSet
 
     text = ",".join(header) + "\n" + "".join(f"{f},{lab}\n" for f, lab in rows)
-    path = _write(text.encode("utf-8"), ".csv")
-    try:
+    with _file(text.encode("utf-8"), ".csv") as path:
         ds = _loads_or_our_error(lambda: ImageSet.from_table(path, image_root, check=False))
         if ds is not None:  # what loads stays inside the image root
             assert all(not str(k).startswith(("/", "..")) for k in ds.keys)
-    finally:
-        path.unlink()
 
 
 @FAST
@@ -136,24 +130,18 @@ def test_label_tables_of_random_rows(rows, header, image_root):
 def test_manifests_of_random_bytes(data):
     from taxoclass.data import read_manifest
 
-    path = _write(data, ".csv")
-    try:
+    with _file(data, ".csv") as path:
         _loads_or_our_error(lambda: read_manifest(path))
-    finally:
-        path.unlink()
 
 
 # ---------------------------------------------------------------------------------------------------- confusion files
 @FAST
 @given(data=st.binary(max_size=300), suffix=st.sampled_from([".npy", ".csv", ".tsv", ".txt"]))
 def test_confusion_files_of_random_bytes(data, suffix):
-    path = _write(data, suffix)
-    try:
+    with _file(data, suffix) as path:
         loaded = _loads_or_our_error(lambda: load_confusion(path))
         if loaded is not None:
             _loads_or_our_error(lambda: cluster_confusion(loaded[0], 0.05, labels=loaded[1]))
-    finally:
-        path.unlink()
 
 
 dtypes = st.sampled_from([np.float64, np.float32, np.int64, np.uint8, np.complex128, np.bool_, np.float16])
@@ -164,25 +152,19 @@ dtypes = st.sampled_from([np.float64, np.float32, np.int64, np.uint8, np.complex
 def test_confusion_arrays_of_random_values(m, beta):
     buf = io.BytesIO()
     np.save(buf, m)
-    path = _write(buf.getvalue(), ".npy")
-    try:
+    with _file(buf.getvalue(), ".npy") as path:
         loaded = _loads_or_our_error(lambda: load_confusion(path))
         if loaded is not None:
             res = _loads_or_our_error(lambda: cluster_confusion(loaded[0], beta, labels=loaded[1]))
             if res is not None:  # a clustering of real, finite input covers every class once
                 assert sorted(c for g in res.clusters for c in g) == sorted(res.labels)
-    finally:
-        path.unlink()
 
 
 @FAST
 @given(rows=st.lists(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), names),
                               min_size=1, max_size=4), min_size=1, max_size=5))
 def test_confusion_tables_of_random_cells(rows):
-    path = _write("\n".join(",".join(r) for r in rows).encode(), ".csv")
-    try:
+    with _file("\n".join(",".join(r) for r in rows).encode(), ".csv") as path:
         loaded = _loads_or_our_error(lambda: load_confusion(path))
         if loaded is not None:
             _loads_or_our_error(lambda: cluster_confusion(loaded[0], 0.05, labels=loaded[1]))
-    finally:
-        path.unlink()

@@ -53,7 +53,7 @@ def taxonomy_from_dict(d: dict) -> Taxonomy:
 
 def _jsonable(value):
     """Parameters as JSON (non-JSON values such as a Keras model or a callable become a description)."""
-    from taxoclass._files import to_jsonable
+    from taxoclass._json import to_jsonable
 
     return to_jsonable(value, on_unknown=lambda v: {"__unserialisable__": repr(v)[:200]})
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from taxoclass._files import atomic_write, prepare_output_dir, to_jsonable
+from taxoclass._files import atomic_write, prepare_output_dir
+from taxoclass._json import to_jsonable
 from taxoclass.report.markdown import markdown_report
 from taxoclass.report.plots import (plot_accuracy_vs_cost, plot_confusion_matrix, plot_taxonomy_accuracy,
                                     plot_training_curves, _save)
