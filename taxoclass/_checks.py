@@ -90,7 +90,7 @@ def check_pipeline(*, image_size, channels, pad_value, resize="pad", batch_size=
     check_int("image_size", image_size, lo=max(1, min_size), hi=MAX_IMAGE_SIZE,
               hint=f" pixels{who} (the largest model input taxoclass builds is {MAX_IMAGE_SIZE} px)")
     check_choice("channels", channels, (1, 3))
-    check_float("pad_value", pad_value, lo=0, hi=255, hint=" (the background grey level of the images)")
+    check_float("pad_value", pad_value, lo=0, hi=255, none=True, hint=" (the background grey level of the images)")
     from taxoclass.data.pipeline import RESIZE_MODES
 
     check_choice("resize", resize, RESIZE_MODES)
@@ -195,7 +195,7 @@ def check_benchmark(*, models, backbone="inception_v3", weights=None, image_size
                    learning_rate=learning_rate, val_size=val_size, test_size=test_size, seed=seed)
     check_float("beta", beta, lo=0, hi=1)
     check_choice("levels", levels, (1, "all"))
-    check_int("max_cluster_size", max_cluster_size, lo=1, none=True, hint=" (--max-size: classes per group)")
+    check_int("max_cluster_size", max_cluster_size, lo=1, none=True, hint=" (--max-cluster-size: classes per group)")
     check_int("max_per_class", max_per_class, lo=1, none=True)
     check_int("k", k, lo=1)
     return int(image_size)

@@ -192,7 +192,7 @@ CLI_CASES = [
     ("predict-threshold-negative", PRED + " --threshold -0.5 -o {W}/p.csv", "between 0 and 1"),
     ("predict-damaged-model", "predict {F}/no_classes.taxoclass {F}/imgs/red_disc/0.png -o {W}/p.csv", "damaged"),
     # -- benchmark: checked before a model is trained
-    ("benchmark-max-size-0", BENCH + ",error_tree --max-size 0 -o {W}/b", "max_cluster_size=0"),
+    ("benchmark-max-size-0", BENCH + ",error_tree --max-cluster-size 0 -o {W}/b", "max_cluster_size=0"),
     ("benchmark-unknown-model", BENCH + ",forest -o {W}/b", "forest"),
     ("benchmark-error-tree-alone", BENCH.replace("--models flat", "--models error_tree") + " -o {W}/b",
      "add 'flat'"),
@@ -227,10 +227,10 @@ CLI_CASES = [
     ("cluster-overflow", "cluster-confusion {F}/huge.npy", "largest float"),
     ("cluster-nan", "cluster-confusion {F}/nan.npy", "NaN"),
     ("cluster-not-square", "cluster-confusion {F}/nonsquare.npy", "square"),
-    ("cluster-labels-wrong-count", "cluster-confusion {F}/complex.npy --labels {F}/labels3.txt", "labels"),
-    ("cluster-max-size-0", "cluster-confusion {F}/ok.npy --max-size 0", "max_cluster_size"),
-    ("cluster-out-exists", "cluster-confusion {F}/nan.npy --out {W}/a_file", "already exists"),
-    ("cluster-out-onto-folder", "cluster-confusion {F}/ok.npy --out {W}/done --overwrite", "is a folder"),
+    ("cluster-labels-wrong-count", "cluster-confusion {F}/complex.npy --classes {F}/labels3.txt", "labels"),
+    ("cluster-max-size-0", "cluster-confusion {F}/ok.npy --max-cluster-size 0", "max_cluster_size"),
+    ("cluster-out-exists", "cluster-confusion {F}/nan.npy -o {W}/a_file", "already exists"),
+    ("cluster-out-onto-folder", "cluster-confusion {F}/ok.npy -o {W}/done --overwrite", "is a folder"),
 ]
 
 

@@ -132,7 +132,7 @@ def test_disk_full_is_one_line_and_keeps_the_old_file(tmp_path, capsys):
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (200, hard))  # writes beyond 200 bytes fail (EFBIG)
     try:
-        rc = main(["cluster-confusion", str(cm), "--beta", "0.05", "--levels", "all", "--out", str(out),
+        rc = main(["cluster-confusion", str(cm), "--beta", "0.05", "--levels", "all", "-o", str(out),
                    "--overwrite"])
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

@@ -44,8 +44,9 @@ def _add_pipeline(p, *, size_default=None) -> None:
                    help="side of the square model input in pixels" + (f" (default {size_default})"
                                                                        if size_default else ""))
     g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 = gray, 3 = RGB (default 3)")
-    g.add_argument("--pad-value", type=float, default=255.0, metavar="V",
-                   help="background used to pad images to a square (plankton: 255 = white; default 255)")
+    g.add_argument("--pad-value", type=float, default=None, metavar="V",
+                   help="background used to pad images to a square (plankton: 255 = white); default: the "
+                        "--dataset's own (0 for digits and fashion_mnist), else 255")
     g.add_argument("--invert", action="store_true", help="invert images so that the background is 0")
 
 
@@ -156,7 +157,8 @@ def register(subparsers) -> None:
     p.add_argument("--beta", type=_prob, default=0.05, help="error threshold of the error-based tree (0.05)")
     p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
                                                                        "nested merge tree")
-    p.add_argument("--max-size", type=int, default=None, metavar="N",
+    p.add_argument("--max-size", dest="max_cluster_size", type=int, help=argparse.SUPPRESS)  # deprecated name
+    p.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
                    help="error tree: never grow a group beyond N classes (a low beta on many classes otherwise "
                         "gives one giant group)")
     p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
@@ -192,8 +194,9 @@ def train_cmd(args) -> int:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
     from taxoclass._checks import check_training
 
-    backbone = args.backbone or "small_cnn"
-    check_training(model=args.model, backbone=backbone, weights=args.weights, trunk=args.trunk,
+    flat = args.model == "flat"
+    check_training(model=args.model, backbone=args.backbone or "small_cnn", weights=args.weights if flat else None,
+                   trunk=args.trunk, trunk_weights=None if flat else args.weights,
                    block_filters=args.block_filters, head_units=args.head_units, image_size=args.image_size,
                    channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
                    fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
@@ -209,7 +212,7 @@ def train_cmd(args) -> int:
         cm, labels = load_confusion(args.from_confusion)
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_labels=labels, beta=args.beta,
-        backbone=backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
+        backbone=args.backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=args.augment, class_weight=args.class_weight,
@@ -254,26 +257,28 @@ def predict_cmd(args) -> int:
 def benchmark_cmd(args) -> int:
     from taxoclass._checks import check_benchmark
     from taxoclass._files import prepare_output_dir
+    from taxoclass.comparison import run_benchmark
 
-    named = getattr(args, "dataset", None) or ("digits" if not (args.source or args.table or args.ecotaxa) else None)
-    pad = args.pad_value
-    if named in ("digits", "fashion_mnist") and pad == 255.0:
-        pad = 0.0  # these images are light objects on a black background
     backbone = args.backbone or "inception_v3"
-    size = args.image_size
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    check_benchmark(models=models, backbone=backbone, weights=args.weights, image_size=size, channels=args.channels,
-                    pad_value=pad, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
-                    batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
-                    levels=1 if args.levels == "1" else "all", max_cluster_size=args.max_size,
-                    block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk,
-                    val_size=args.val_size, test_size=args.test_size, seed=args.seed,
-                    max_per_class=args.max_per_class)  # before any image is read
-    output = prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
+    check_benchmark(models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
+                    channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
+                    fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+                    learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
+                    max_cluster_size=args.max_cluster_size, block_filters=args.block_filters,
+                    head_units=args.head_units, trunk=args.trunk, val_size=args.val_size, test_size=args.test_size,
+                    seed=args.seed, max_per_class=args.max_per_class)  # before any image is read
+    prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")
-    with output as out:
-        summary = _run_benchmark(args, data, tax, models, backbone, size, pad, out.path)
+    summary = run_benchmark(
+        data, taxonomy=tax, models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
+        channels=args.channels, pad_value=args.pad_value, invert=args.invert, epochs=args.epochs,
+        fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        beta=args.beta, levels=1 if args.levels == "1" else "all", max_cluster_size=args.max_cluster_size,
+        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
+        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
+        out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
     rows = [("model", "accuracy", "hF1", "severity", "train s", "img/s", "params")]
     for name, m in summary["models"].items():
         sev = m["mistake_severity"]
@@ -287,16 +292,3 @@ def benchmark_cmd(args) -> int:
     print(f"report written to {args.output}/report.md")
     return 0
 
-
-def _run_benchmark(args, data, tax, models, backbone, size, pad, out_dir):
-    from taxoclass.comparison import run_benchmark
-
-    return run_benchmark(
-        data, taxonomy=tax, models=models, backbone=backbone,
-        weights=args.weights, image_size=size, channels=args.channels, pad_value=pad, invert=args.invert,
-        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
-        max_cluster_size=args.max_size,
-        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
-        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
-        out_dir=out_dir, overwrite=True, save_models=args.save_models, verbose=2, progress=_progress)

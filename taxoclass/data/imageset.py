@@ -90,6 +90,9 @@ class ImageSet(ImageSources):
         (height, width) of each image, measured by the check.
     bad_files : list of FileCheck
         Files dropped because they could not be read.
+    background : float or None
+        Pixel value of the image background when known (``load_dataset`` sets it: 0 for digits and
+        Fashion-MNIST); training pads images with it unless told otherwise (``--pad-value``).
 
     Examples
     --------
@@ -100,7 +103,7 @@ class ImageSet(ImageSources):
     """
 
     def __init__(self, keys, labels, classes=None, *, taxonomy=None, root=None, archive=None, array=None,
-                 convert=None, sizes=None, modes=None, bad_files=(), source: str = "images"):
+                 convert=None, sizes=None, modes=None, bad_files=(), source: str = "images", background=None):
         self.keys = np.asarray(list(keys), dtype=object)
         self.labels = np.asarray([str(x) for x in labels], dtype=object)
         if len(self.keys) != len(self.labels):
@@ -128,6 +131,7 @@ class ImageSet(ImageSources):
         self.modes = None if modes is None else np.asarray(modes, dtype=object)
         self.bad_files = list(bad_files)
         self.source = source
+        self.background = background  # pixel value of the image background when known (load_dataset), else None
         self._zip = _ZipReader(self.archive) if self.archive is not None else None
 
     # ------------------------------------------------------------------ basics
@@ -173,16 +177,11 @@ class ImageSet(ImageSources):
         >>> ImageSet.from_arrays(np.zeros((2, 4, 4), np.uint8), ["b", "a"]).encode(["b", "a"]).tolist()
         [0, 1]
         """
-        from taxoclass.exceptions import ClassMismatchError
+        from taxoclass.taxonomy import Taxonomy
 
-        order = list(getattr(class_order, "classes", class_order) if class_order is not None else self.classes)
-        index = {c: i for i, c in enumerate(order)}
-        missing = sorted(set(self.labels.tolist()) - set(index))
-        if missing:
-            raise ClassMismatchError(
-                f"{self.source}: {len(missing)} label(s) not in the class order: {', '.join(missing)}; use a class "
-                "order (taxonomy) that contains every class of the data.")
-        return np.fromiter((index[x] for x in self.labels), dtype=np.int32, count=len(self.labels))
+        tax = class_order if isinstance(class_order, Taxonomy) else Taxonomy.from_paths(
+            [[c] for c in (self.classes if class_order is None else class_order)], root="classes")
+        return tax.encode(self.labels, what=self.source).astype(np.int32)  # the one label encoder
 
     def subset(self, indices, *, source: str | None = None) -> "ImageSet":
         """A new ImageSet with the images at ``indices`` (int array or boolean mask); classes and taxonomy kept."""

@@ -23,6 +23,8 @@ TensorFlow is imported lazily, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import warnings
 
 import numpy as np
@@ -40,11 +42,39 @@ __all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "t
 TRAINING_DEFAULTS = {
     "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "output_dir": None, "early_stopping_patience": None,
     "reduce_lr_patience": None, "checkpoint": False, "csv_log": False, "tensorboard": False, "resume": False,
-    "strategy": "auto", "mixed_precision": False, "random_state": None,
+    "strategy": "auto", "mixed_precision": False, "random_state": None, "pad_value": 255.0, "invert": False,
+    "resize": "pad",
 }
 
 
-class BaseClassifier(BaseEstimator, ClassifierMixin):
+@contextlib.contextmanager
+def local_random_seed(seed):
+    """Seed the random draws of one fit without touching the caller's random state.
+
+    Keras draws the default seeds of its initialisers, dropout and augmentation layers (``seed=None``) from
+    Python's ``random`` module; inside this block that module is seeded with ``seed`` and its previous state is
+    restored on exit. NumPy's and TensorFlow's global generators are left alone: taxoclass seeds its shuffles and
+    augmentation explicitly. ``seed=None`` changes nothing.
+
+    >>> import random
+    >>> state = random.getstate()
+    >>> with local_random_seed(0):
+    ...     a = random.random()
+    >>> random.getstate() == state, round(a, 4)
+    (True, 0.8444)
+    """
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(int(seed))
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+class BaseClassifier(ClassifierMixin, BaseEstimator):
     """Shared base of :class:`~taxoclass.models.tree.TreeClassifier` and ``FlatClassifier``.
 
     Not used directly: subclasses define ``__init__`` (storing their arguments) and ``_build_model``.
@@ -79,6 +109,14 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
         lr = self._param("learning_rate")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ModelError(f"learning_rate must be a positive number such as 1e-3, got {lr!r}.")
+        pad = self._param("pad_value")
+        if isinstance(pad, bool) or not isinstance(pad, (int, float, np.integer, np.floating)) or not 0 <= pad <= 255:
+            raise ModelError(f"pad_value must be a pixel value between 0 and 255 (the background), got {pad!r}.")
+        if not isinstance(self._param("invert"), (bool, np.bool_)):
+            raise ModelError(f"invert must be True or False, got {self._param('invert')!r}.")
+        if self._param("resize") not in ("pad", "stretch"):
+            raise ModelError(f"resize must be 'pad' (keep the aspect ratio) or 'stretch', got "
+                             f"{self._param('resize')!r}.")
         if self._param("resume") and self._param("output_dir") is None:
             raise ModelError("resume=True needs output_dir (where the backup of an interrupted run is kept); "
                              "pass output_dir='some/folder'.")
@@ -92,6 +130,22 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
                              f"got {type(tax).__name__}.")
         return tax
 
+    def input_spec(self) -> dict:
+        """How image files are prepared for this model: ``image_size``, ``channels`` (from ``input_shape``),
+        ``pad_value``, ``invert`` and ``resize`` (estimator parameters). Saved with the model; ``taxoclass
+        evaluate`` / ``predict`` and :func:`taxoclass.workflows.images_dataset` prepare images with it.
+
+        >>> from taxoclass.models import TreeClassifier
+        >>> from taxoclass import Taxonomy
+        >>> TreeClassifier(Taxonomy.from_paths([["a"], ["b"]]), input_shape=(32, 32, 1), pad_value=0).input_spec()
+        {'image_size': 32, 'channels': 1, 'pad_value': 0.0, 'invert': False, 'resize': 'pad'}
+        """
+        shape = self._expected_input_shape()
+        return {"image_size": None if shape is None else int(shape[0]),
+                "channels": None if shape is None else int(shape[-1]),
+                "pad_value": float(self._param("pad_value")), "invert": bool(self._param("invert")),
+                "resize": str(self._param("resize"))}
+
     def _expected_input_shape(self):
         shape = getattr(self, "input_shape", None)
         return None if shape is None else tuple(int(v) for v in shape)
@@ -103,17 +157,9 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
             y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
         if y.ndim != 1:
             raise DataError(f"{what} must be a 1-D sequence of class names or class indices, got shape {y.shape}.")
-        if y.dtype.kind in "iu":
-            bad = sorted({int(v) for v in y if v < 0 or v >= tax.n_classes})
-            if bad:
-                raise ClassMismatchError(f"{what} holds class indices outside 0..{tax.n_classes - 1} (the taxonomy "
-                                         f"has {tax.n_classes} classes): {', '.join(map(str, bad[:20]))}"
-                                         f"{' ...' if len(bad) > 20 else ''}; pass class names or indices in "
-                                         "taxonomy.classes order.")
-            return y.astype(np.int64)
         if y.dtype.kind == "f":
             raise DataError(f"{what} holds floating-point values; pass class names or integer class indices.")
-        return tax.encode([str(v) for v in y])
+        return tax.encode(y if y.dtype.kind in "iu" else y.astype(str).astype(object), what=what)
 
     def _check_images(self, X, *, what: str = "X") -> np.ndarray:
         X = np.asarray(X)
@@ -286,36 +332,33 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
                     raise DataError(f"validation X has {len(Xv)} images but validation y has {len(val[2])} labels.")
                 val_ds = self._arrays_dataset(Xv, val[2], batch_size=int(batch_size))
         # 3. model
-        import keras
+        import tensorflow as tf
 
         from taxoclass import training
 
-        seed = self._param("random_state")
-        if seed is not None:
-            keras.utils.set_random_seed(int(seed))
         self.taxonomy_ = tax
         self.classes_ = np.array(tax.classes, dtype=object)
         previous_policy = training.set_mixed_precision(bool(self._param("mixed_precision")))
         try:
-            self._strategy = training.get_strategy(self._param("strategy"))
-            with self._strategy.scope():
-                self.model_ = self._build_model()
-            cbs = training.build_callbacks(
-                output_dir=self._param("output_dir"),
-                monitor="val_loss" if val_ds is not None else "loss",
-                early_stopping_patience=self._param("early_stopping_patience"),
-                reduce_lr_patience=self._param("reduce_lr_patience"), checkpoint=bool(self._param("checkpoint")),
-                csv_log=bool(self._param("csv_log")), tensorboard=bool(self._param("tensorboard")),
-                backup=bool(self._param("resume")), extra=callbacks)
-            import tensorflow as tf
-
-            try:
+            # random_state seeds this fit only (initialisers, dropout, augmentation); the caller's state is kept
+            with local_random_seed(self._param("random_state")):
+                self._strategy = training.get_strategy(self._param("strategy"))
+                with self._strategy.scope():
+                    self.model_ = self._build_model()
+                cbs = training.build_callbacks(
+                    output_dir=self._param("output_dir"),
+                    monitor="val_loss" if val_ds is not None else "loss",
+                    early_stopping_patience=self._param("early_stopping_patience"),
+                    reduce_lr_patience=self._param("reduce_lr_patience"),
+                    checkpoint=bool(self._param("checkpoint")), csv_log=bool(self._param("csv_log")),
+                    tensorboard=bool(self._param("tensorboard")), backup=bool(self._param("resume")),
+                    extra=callbacks)
                 history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
-            except tf.errors.InvalidArgumentError as exc:
-                if "not a class index" in str(exc) or "negative label" in str(exc):
-                    raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
-                                             "must be class indices in taxonomy.classes order.") from None
-                raise
+        except tf.errors.InvalidArgumentError as exc:
+            if "not a class index" in str(exc) or "negative label" in str(exc):
+                raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
+                                         "must be class indices in taxonomy.classes order.") from None
+            raise
         finally:
             training.set_mixed_precision(previous_policy == "mixed_float16")
         self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
@@ -410,7 +453,7 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "taxoclass_version": __version__,
                 "class": type(self).__name__, "module": type(self).__module__, "params": params,
                 "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
-                "history": getattr(self, "history_", {}), "pipeline": getattr(self, "pipeline_", None),
+                "history": getattr(self, "history_", {}), "pipeline": self.input_spec(),
                 "extra": self._extra_metadata()}
 
     def _extra_metadata(self) -> dict:

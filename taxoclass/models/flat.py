@@ -1,7 +1,8 @@
 """``FlatClassifier``: the flat baseline — one softmax over all classes on a pretrained backbone.
 
 Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
-the frozen backbone (Adam, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
+the frozen backbone (Adam, ``learning_rate``) -- with ``weights=None`` there is nothing pretrained to protect and
+phase 1 trains the whole network from scratch --; phase 2 unfreezes the backbone (all of it, or from
 ``fine_tune_at``), re-compiles with ``fine_tune_learning_rate`` and drops to ``final_learning_rate`` for the last
 ``final_epochs``. BatchNormalization layers of a pretrained backbone stay in inference mode throughout.
 
@@ -54,6 +55,8 @@ class FlatClassifier(BaseClassifier):
     backbone : one of ``taxoclass.models.backbones.BACKBONES`` (inception_v3, mobilenet_v2, resnet50,
         densenet121, efficientnet_b0, small_cnn).
     input_shape : (height, width, channels) of the images; (299, 299, 3) suits InceptionV3 (minimum 75 px).
+    pad_value, invert, resize : the rest of the model's input spec, as for ``TreeClassifier`` (how image files are
+        fitted to ``input_shape``; saved with the model).
     weights : ``"imagenet"`` (needs internet once), None (train from scratch) or a local weights file.
     head_units : sizes of the dense layers between the pooled features and the softmax.
     dropout : dropout rate after each head layer.
@@ -63,7 +66,7 @@ class FlatClassifier(BaseClassifier):
     batchnorm : ``"auto"`` (frozen, i.e. inference mode, with pretrained weights; trained with weights=None),
         ``"frozen"`` or ``"trainable"``.
     epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
-    learning_rate : Adam learning rate of phase 1 (head only).
+    learning_rate : Adam learning rate of phase 1 (head only; the whole network with ``weights=None``).
     fine_tune_learning_rate : Adam learning rate of phase 2.
     final_learning_rate : learning rate of the last ``final_epochs`` epochs of phase 2.
     final_epochs : None = a third of phase 2 (``phase2 // 3``).
@@ -85,7 +88,8 @@ class FlatClassifier(BaseClassifier):
     ['copepod', 'diatom']
     """
 
-    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), weights="imagenet",
+    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), pad_value=255.0,
+                 invert=False, resize="pad", weights="imagenet",
                  head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto",
                  epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4, final_learning_rate=1e-5,
                  final_epochs=None, batch_size=32, output_dir=None, early_stopping_patience=None,
@@ -94,6 +98,9 @@ class FlatClassifier(BaseClassifier):
         self.taxonomy = taxonomy
         self.backbone = backbone
         self.input_shape = input_shape
+        self.pad_value = pad_value
+        self.invert = invert
+        self.resize = resize
         self.weights = weights
         self.head_units = head_units
         self.dropout = dropout
@@ -203,9 +210,9 @@ class FlatClassifier(BaseClassifier):
     def _backbone_model(self):
         return self.model_.get_layer(f"{self.backbone}_backbone")
 
-    def _compile_with(self, learning_rate: float) -> None:
+    def _compile_with(self, learning_rate: float, model=None) -> None:
         with self._strategy.scope():
-            self.model_.compile(optimizer=keras.optimizers.Adam(float(learning_rate)),
+            (self.model_ if model is None else model).compile(optimizer=keras.optimizers.Adam(float(learning_rate)),
                                 loss=keras.losses.SparseCategoricalCrossentropy(),
                                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
@@ -246,21 +253,21 @@ class FlatClassifier(BaseClassifier):
                                                             delete_checkpoint=True))
             return cbs + others
 
-        def fit(**kwargs):
-            try:
-                return self.model_.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose,
-                                       shuffle=False, **kwargs)
-            finally:
-                # BackupAndRestore sets the model's starting epoch and Keras never clears it: without this,
-                # phase 2 would start at the epoch phase 1 resumed from
-                if hasattr(self.model_, "_initial_epoch"):
-                    self.model_._initial_epoch = None
+        def fit(model, **kwargs):
+            return model.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose,
+                             shuffle=False, **kwargs)
 
         histories = []
         if p1 and not (backup and phase1_done.is_file()):
-            set_trainable(self._backbone_model(), False)
-            self._compile_with(self.learning_rate)
-            histories.append(fit(epochs=p1, callbacks=phase_callbacks(1)))
+            if self.weights is None:  # from scratch: no pretrained features to protect, the whole network trains
+                set_trainable(self._backbone_model(), True, batchnorm=self._batchnorm_mode())
+            else:
+                set_trainable(self._backbone_model(), False)
+            # phase 1 trains a second Keras model over the same layers (the weights are shared): a resumed
+            # BackupAndRestore records its starting epoch on the model it trains, which phase 2 must not inherit
+            phase1 = keras.Model(self.model_.inputs, self.model_.outputs, name=self.model_.name)
+            self._compile_with(self.learning_rate, phase1)
+            histories.append(fit(phase1, epochs=p1, callbacks=phase_callbacks(1)))
             if backup and p2:
                 backup_root.mkdir(exist_ok=True)
                 tmp = backup_root / f".tmp_{_PHASE1_DONE}"
@@ -275,7 +282,7 @@ class FlatClassifier(BaseClassifier):
             for cb in others:  # the log of phase 1 continues
                 if isinstance(cb, keras.callbacks.CSVLogger) and p1:
                     cb.append = True
-            histories.append(fit(initial_epoch=p1, epochs=p1 + p2, callbacks=phase_callbacks(2)))
+            histories.append(fit(self.model_, initial_epoch=p1, epochs=p1 + p2, callbacks=phase_callbacks(2)))
         if backup:
             shutil.rmtree(backup_root, ignore_errors=True)
         return _merge_histories(histories)
