@@ -29,6 +29,8 @@ STRATEGIES = ("auto", "mirrored", "multiworker")
 LR_SCHEDULES = ("cosine", "constant", "plateau")
 #: the quantity best weights are chosen by (validation top-1 accuracy)
 BEST_MONITOR = "val_accuracy"
+#: with a time budget, the epoch limit given to Keras (the budget stops training long before)
+MAX_BUDGET_EPOCHS = 100_000
 
 #: file and folder names written inside ``output_dir``
 CHECKPOINT_FILE = "best.keras"

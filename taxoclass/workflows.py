@@ -16,8 +16,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+from taxoclass.training import check_schedule_options
 
-__all__ = ["train_job", "evaluate_job", "predict_job", "PIPELINE_DEFAULTS", "pipeline_of", "images_dataset"]
+__all__ = ["train_job", "evaluate_job", "predict_job", "PIPELINE_DEFAULTS", "pipeline_of", "images_dataset",
+           "predict_proba", "check_tta", "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
 
 #: input pipeline options stored with every model, so that evaluate/predict prepare images exactly as training did
 PIPELINE_DEFAULTS = {"image_size": 64, "channels": 3, "pad_value": 255.0, "invert": False, "resize": "pad"}
@@ -106,7 +108,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               trunk_weights=None, block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float = 255, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
-              learning_rate: float = 1e-3, augment: bool = False, class_weight=None, sampling: str = "natural",
+              learning_rate: float = 1e-3, augment: bool = True, class_weight="none", sampling: str = "natural",
+              lr_schedule: str = "cosine", time_budget: float | None = None,
               val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
@@ -114,8 +117,12 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
-    confusion matrix, with ``confusion_labels`` and ``beta``). Returns a summary dict (paths, accuracy on the
-    validation split, train seconds).
+    confusion matrix, with ``confusion_labels``; ``beta=None`` chooses beta and the group size from the sweep, see
+    :func:`taxoclass.clustering.choose_beta`). The recipe defaults: plankton augmentation (``augment=True``),
+    cosine learning-rate decay with warm-up (``lr_schedule``), best validation top-1 weights restored;
+    ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"`` or
+    ``sampling="balanced"`` counter class imbalance. Returns a summary dict (paths, accuracy on the validation
+    split, train seconds, epochs run).
 
     >>> from taxoclass.datasets import load_dataset                                # doctest: +SKIP
     >>> train_job(load_dataset("digits"), "run1", model="flat", image_size=32)     # doctest: +SKIP
@@ -125,16 +132,16 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
 
     if model not in ("tree", "flat"):
         raise TaxoclassError(f"model must be 'tree' or 'flat', got {model!r}.")
+    class_weight = check_imbalance_options(class_weight, sampling)
+    check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
     if taxonomy is None:
         taxonomy = getattr(data, "taxonomy", None)
     if confusion is not None:
-        from taxoclass.clustering import cluster_confusion
+        from taxoclass.clustering import error_clustering
 
         labels = list(confusion_labels) if confusion_labels is not None else list(data.classes)
-        res = cluster_confusion(confusion, beta=beta, labels=labels)
+        res = error_clustering(confusion, labels, beta=beta, progress=progress)
         taxonomy = res.to_taxonomy(levels)
-        progress(f"error-based tree (beta={beta}): {sum(len(c) > 1 for c in res.clusters)} multi-class clusters, "
-                 f"isolated error {res.isolated_error:.3f}")
     if model == "tree" and taxonomy is None:
         raise TaxoclassError("a tree model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
                              "--model flat.")
@@ -165,7 +172,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, output_dir=str(out), csv_log=True,
                 tensorboard=True, resume=True, strategy=strategy, mixed_precision=mixed_precision,
                 early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
-                random_state=seed)
+                random_state=seed, lr_schedule=lr_schedule, time_budget=time_budget)
     if model == "tree":
         from taxoclass.models.tree import TreeClassifier
 
@@ -182,8 +189,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
               "weights": None if weights is None else str(weights), "epochs": int(epochs),
               "batch_size": int(batch_size), "learning_rate": learning_rate, "augment": bool(augment),
-              "class_weight": class_weight, "sampling": sampling, "seed": seed, "beta": beta if confusion is not None
-              else None, "pipeline": pipe, "data": getattr(data, "source", "images"), "n_images": len(data),
+              "class_weight": class_weight or "none", "sampling": sampling, "lr_schedule": lr_schedule,
+              "time_budget": time_budget, "seed": seed, "beta": res.beta if confusion is not None else None,
+              "pipeline": pipe, "data": getattr(data, "source", "images"), "n_images": len(data),
               "classes": classes}
     if taxonomy is not None:
         save_taxonomy(taxonomy, out / "taxonomy.tsv", overwrite=True)
@@ -191,18 +199,84 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
 
     with atomic_write(out / "config.json") as fh:
         json.dump(config, fh, indent=1)
-    progress(f"training a {model} model for {epochs} epochs ...")
+    progress(f"training a {model} model " + (f"for {time_budget} min ..." if time_budget else f"for {epochs} epochs ..."))
     t0 = time.perf_counter()
     clf.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose)
     secs = time.perf_counter() - t0
     clf.pipeline_ = pipe
     clf.save(model_path, overwrite=True)
-    summary = {"model_file": str(model_path), "train_seconds": secs, "history": clf.history_}
+    summary = {"model_file": str(model_path), "train_seconds": secs, "history": clf.history_,
+               "epochs_run": epochs_run(clf.history_)}
     if val_ds is not None:
         summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {summary['val_accuracy']:.3f}"
                                            if "val_accuracy" in summary else ""))
     return summary
+
+
+def epochs_run(history: dict) -> int:
+    """The number of epochs a fitted model's ``history_`` holds.
+
+    >>> epochs_run({"loss": [1.0, 0.5, 0.4]})
+    3
+    """
+    return max((len(v) for v in (history or {}).values()), default=0)
+
+
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+def check_imbalance_options(class_weight, sampling: str):
+    """Check ``class_weight`` ("none", "balanced", None or a dict) and ``sampling`` ("natural" or "balanced");
+    returns the class weight for ``fit`` (None for "none"). Balanced sampling and balanced weights together would
+    correct twice, so they are refused.
+
+    >>> check_imbalance_options("none", "balanced") is None
+    True
+    """
+    from taxoclass.data.pipeline import SAMPLING_MODES
+
+    if sampling not in SAMPLING_MODES:
+        raise TaxoclassError(f"sampling={sampling!r} is not valid; expected one of {', '.join(SAMPLING_MODES)}.")
+    if class_weight is None or isinstance(class_weight, dict):
+        cw = class_weight
+    elif class_weight in CLASS_WEIGHTS:
+        cw = None if class_weight == "none" else class_weight
+    else:
+        raise TaxoclassError(f"class_weight={class_weight!r} is not valid; expected one of {', '.join(CLASS_WEIGHTS)}"
+                             " or a {class: weight} dict.")
+    if cw is not None and sampling == "balanced":
+        raise TaxoclassError("class_weight and balanced sampling both correct the class imbalance; choose one "
+                             "(--class-weight balanced or --balanced-sampling).")
+    return cw
+
+
+def predict_proba(model, ds, tta: int = 1):
+    """Class probabilities of a fitted model on a dataset of image batches, averaged over ``tta`` fixed views
+    (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are).
+
+    >>> proba = predict_proba(clf, images_dataset(data, clf), tta=8)    # doctest: +SKIP
+    """
+    from taxoclass.data import tta_predict
+
+    tta = check_tta(tta)
+    if tta == 1:
+        return model.predict_proba(ds)
+    return tta_predict(model.predict_proba, ds, tta).astype(np.float32)
+
+
+def check_tta(tta) -> int:
+    """``tta`` as an int number of views, 1 to 8; one clear error otherwise.
+
+    >>> check_tta(4)
+    4
+    """
+    from taxoclass.data.augment import TTA_VIEWS
+
+    if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= len(TTA_VIEWS):
+        raise TaxoclassError(f"tta={tta!r} is not valid; expected the number of test-time views, 1 (none) to "
+                             f"{len(TTA_VIEWS)} (identity, flips, rotations by 90 degrees, transposes).")
+    return int(tta)
 
 
 def flat_schedule(weights, epochs: int, fine_tune_epochs: int | None, learning_rate: float) -> dict:
@@ -234,13 +308,16 @@ def _load_model(path):
 
 
 def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = "test", threshold=None, k: int = 5,
-                 batch_size: int = 64, overwrite: bool = False, progress: Callable[[str], None] = _noop) -> dict:
+                 batch_size: int = 64, tta: int = 1, overwrite: bool = False,
+                 progress: Callable[[str], None] = _noop) -> dict:
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
-    ``metrics.json``, ``report.md`` and figures into ``out_dir``. Returns the metrics dict."""
+    ``metrics.json``, ``report.md`` and figures into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
+    fixed views (flips, 90-degree rotations). Returns the metrics dict."""
     from taxoclass._files import atomic_write
     from taxoclass.metrics import evaluate_predictions
     from taxoclass.report import write_report
 
+    tta = check_tta(tta)
     clf = _load_model(model_path)
     if manifest is not None:
         data = data.select(manifest, split_name)
@@ -253,9 +330,10 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     progress(f"evaluating {Path(model_path).name} on {len(data)} images ...")
     ds = images_dataset(data, clf, batch_size=batch_size)
     t0 = time.perf_counter()
-    proba = clf.predict_proba(ds)
+    proba = predict_proba(clf, ds, tta)
     secs = time.perf_counter() - t0
     metrics = evaluate_predictions(y, proba, clf.taxonomy_, k=k, threshold=threshold)
+    metrics["tta"] = tta
     result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
               "taxonomy": clf.taxonomy_}
@@ -267,15 +345,16 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     return metrics
 
 
-def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, batch_size: int = 64,
+def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, batch_size: int = 64, tta: int = 1,
                 overwrite: bool = False, progress: Callable[[str], None] = _noop):
     """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
-    node the model is sure of with ``threshold``). Returns the DataFrame."""
+    node the model is sure of with ``threshold``); ``tta=n`` averages ``n`` fixed views. Returns the DataFrame."""
     import pandas as pd
 
     from taxoclass._files import atomic_write, check_writable
     from taxoclass.metrics import threshold_predictions
 
+    tta = check_tta(tta)
     out_csv = check_writable(out_csv, overwrite=overwrite)
     clf = _load_model(model_path)
     tax = clf.taxonomy_
@@ -283,7 +362,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, ba
         raise TaxoclassError(f"top_k must be between 1 and {tax.n_classes}, got {top_k}.")
     progress(f"predicting {len(data)} images with {Path(model_path).name} ...")
     ds = images_dataset(data, clf, batch_size=batch_size, with_labels=False)
-    proba = clf.predict_proba(ds)
+    proba = predict_proba(clf, ds, tta)
     order = np.argsort(-proba, axis=1)[:, :top_k]
     classes = np.asarray(tax.classes, dtype=object)
     rows = {"file": [data._where(k) for k in data.keys], "predicted_class": classes[order[:, 0]],

@@ -38,6 +38,26 @@ def _prob(text: str) -> float:
     return v
 
 
+def _minutes(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes such as 30 or 0.5, got {text!r}.") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text!r}.")
+    return v
+
+
+def _views(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of views from 1 to 8, got {text!r}.") from None
+    if not 1 <= v <= 8:
+        raise argparse.ArgumentTypeError(f"expected a number of views from 1 (none) to 8, got {text!r}.")
+    return v
+
+
 def _add_pipeline(p, *, size_default=None) -> None:
     g = p.add_argument_group("input pipeline")
     g.add_argument("--image-size", type=int, default=size_default, metavar="N",
@@ -68,8 +88,19 @@ def _add_training(p, *, epochs_default: int) -> None:
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
                    help="dense units of each node head / the flat head (default 64)")
-    g.add_argument("--augment", action="store_true", help="random rotation (0-360, background fill), flips, "
-                                                          "shifts, zoom, brightness")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="plankton augmentation: rotation 0-360 degrees with background fill, flips, zoom 0.8-1.25, "
+                        "shift 6%% (default on; --no-augment turns it off)")
+    g.add_argument("--lr-schedule", choices=("cosine", "constant", "plateau"), default=None,
+                   help="learning-rate schedule: cosine decay with warm-up (default), constant, or plateau "
+                        "(divided by 5 after --reduce-lr epochs without improvement; default with --reduce-lr)")
+    g.add_argument("--time-budget", type=_minutes, default=None, metavar="MINUTES",
+                   help="train for this wall time instead of --epochs: epochs follow from the first one and the "
+                        "cosine schedule is fitted to them")
+    g.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+                   help="weight the loss of every class by its inverse frequency (balanced) or not (none, default)")
+    g.add_argument("--sampling", choices=("natural", "balanced"), default="natural",
+                   help="balanced: draw every class equally often in training (default natural)")
     g.add_argument("--val-size", type=float, default=0.1, metavar="F", help="validation share (default 0.1)")
     g.add_argument("--test-size", type=float, default=0.1, metavar="F", help="test share (default 0.1)")
     g.add_argument("--seed", type=int, default=0, help="seed of the split and the initialisation (default 0)")
@@ -87,17 +118,16 @@ def register(subparsers) -> None:
     t.add_argument("--taxonomy", metavar="FILE", help="taxonomy file (any reader format) for a tree model")
     t.add_argument("--from-confusion", metavar="CM", help="build the tree from this confusion matrix "
                                                             "(cluster-confusion input forms)")
-    t.add_argument("--beta", type=_prob, default=0.05, help="error threshold for --from-confusion (0.05)")
+    t.add_argument("--beta", type=_prob, default=None, help="error threshold for --from-confusion (default: "
+                                                            "chosen from the sweep, printed)")
     t.add_argument("--model", choices=("tree", "flat"), default="tree", help="tree (default) or flat")
     _add_pipeline(p, size_default=64)
     _add_training(p, epochs_default=10)
     g = p.add_argument_group("run")
-    g.add_argument("--class-weight", choices=("balanced",), default=None, help="weight classes by inverse "
-                                                                               "frequency")
-    g.add_argument("--balanced-sampling", action="store_true", help="draw every class equally often")
     g.add_argument("--manifest", metavar="CSV", help="reuse the split of an earlier run (manifest.csv)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
-    g.add_argument("--reduce-lr", type=int, default=None, metavar="PATIENCE")
+    g.add_argument("--reduce-lr", type=int, default=None, metavar="PATIENCE",
+                   help="with --lr-schedule plateau: epochs without improvement before the rate is cut (default 2)")
     g.add_argument("--resume", action="store_true",
                    help="insist on continuing an interrupted run in the output folder (the same command run again "
                         "after a crash or kill continues it anyway)")
@@ -120,6 +150,8 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=_prob, default=None, help="also score predictions stopped at the deepest "
                                                                   "node with probability >= T")
     p.add_argument("-k", type=int, default=5, help="k of top-k accuracy and distance@k (5)")
+    p.add_argument("--tta", type=_views, default=1, metavar="N",
+                   help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for metrics.json, report.md, PNGs")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=evaluate_cmd)
@@ -137,6 +169,8 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=_prob, default=None,
                    help="stop at the deepest node whose probability is >= T (e.g. 0.8)")
     p.add_argument("--top-k", type=int, default=3, help="alternatives to list (3)")
+    p.add_argument("--tta", type=_views, default=1, metavar="N",
+                   help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
     p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV to write")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=predict_cmd)
@@ -152,7 +186,8 @@ def register(subparsers) -> None:
     p.add_argument("--models", default="flat,taxonomy_tree,error_tree",
                    help="comma-separated subset of flat,flat_block,taxonomy_tree,error_tree (flat_block: one "
                         "softmax on the trees' node block, an ablation)")
-    p.add_argument("--beta", type=_prob, default=0.05, help="error threshold of the error-based tree (0.05)")
+    p.add_argument("--beta", type=_prob, default=None, help="error threshold of the error-based tree (default: "
+                                                             "chosen from the sweep, printed)")
     p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
                                                                        "nested merge tree")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
@@ -161,6 +196,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
     _add_pipeline(p)
     _add_training(p, epochs_default=5)
+    p.add_argument("--tta", type=_views, default=8, metavar="N",
+                   help="test-time views of the 'with TTA' scores (default 8; every model is scored with and without)")
     p.add_argument("--save-models", action="store_true", help="also save every trained model")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     p.add_argument("--overwrite", action="store_true")
@@ -184,6 +221,16 @@ def _load_taxonomy(path):
     return load_taxonomy(path)
 
 
+def _schedule(args) -> str:
+    reduce_lr = getattr(args, "reduce_lr", None)
+    if args.lr_schedule is None:
+        return "plateau" if reduce_lr is not None else "cosine"
+    if reduce_lr is not None and args.lr_schedule != "plateau":
+        raise TaxoclassError(f"--reduce-lr applies to --lr-schedule plateau only, not {args.lr_schedule}; drop "
+                             "--reduce-lr or pass --lr-schedule plateau.")
+    return args.lr_schedule
+
+
 def train_cmd(args) -> int:
     from taxoclass.workflows import train_job
 
@@ -203,7 +250,7 @@ def train_cmd(args) -> int:
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=args.augment, class_weight=args.class_weight,
-        sampling="balanced" if args.balanced_sampling else "natural", val_size=args.val_size,
+        sampling=args.sampling, lr_schedule=_schedule(args), time_budget=args.time_budget, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
         reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
         mixed_precision=args.mixed_precision, overwrite=args.overwrite, verbose=2, progress=_progress)
@@ -216,7 +263,7 @@ def evaluate_cmd(args) -> int:
 
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
-                     threshold=args.threshold, k=args.k, overwrite=args.overwrite, progress=_progress)
+                     threshold=args.threshold, k=args.k, tta=args.tta, overwrite=args.overwrite, progress=_progress)
     print(f"accuracy {m['accuracy']:.4f}  top-{m['k']} {m['top_k_accuracy']:.4f}  hF1 {m['hierarchical_f1_micro']:.4f}"
           f"  mistake severity {m['mistake_severity'] if m['mistake_severity'] is not None else '-'}")
     print(f"report written to {args.output}/report.md")
@@ -227,7 +274,7 @@ def predict_cmd(args) -> int:
     from taxoclass.workflows import predict_job, unlabelled_images
 
     data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
-    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k,
+    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta,
                 overwrite=args.overwrite, progress=_progress)
     print(f"predictions written to {args.output}")
     return 0

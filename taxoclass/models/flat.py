@@ -2,8 +2,10 @@
 
 Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
 the frozen backbone (Adam, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
-``fine_tune_at``), re-compiles with ``fine_tune_learning_rate`` and drops to ``final_learning_rate`` for the last
-``final_epochs``. BatchNormalization layers of a pretrained backbone stay in inference mode throughout.
+``fine_tune_at``) and re-compiles with ``fine_tune_learning_rate``. With ``lr_schedule="cosine"`` (default) each
+phase's rate is the peak of a per-step cosine decay with warm-up over all epochs; with ``"constant"`` phase 2 drops
+to ``final_learning_rate`` for the last ``final_epochs``. BatchNormalization layers of a pretrained backbone stay in
+inference mode throughout. From scratch (``weights=None``) use ``epochs=(0, n)``: one phase, the whole network.
 
 It speaks the same language as ``TreeClassifier``: ``predict_proba`` gives leaf probabilities in
 ``taxonomy_.classes`` order, so every metric and report works on both.
@@ -65,8 +67,14 @@ class FlatClassifier(BaseClassifier):
     epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
     learning_rate : Adam learning rate of phase 1 (head only).
     fine_tune_learning_rate : Adam learning rate of phase 2.
-    final_learning_rate : learning rate of the last ``final_epochs`` epochs of phase 2.
+    final_learning_rate : with ``lr_schedule="constant"``: learning rate of the last ``final_epochs`` epochs of
+        phase 2.
     final_epochs : None = a third of phase 2 (``phase2 // 3``).
+    lr_schedule : ``"cosine"`` (default: linear warm-up, then cosine decay per step), ``"constant"`` or
+        ``"plateau"`` (``ReduceLROnPlateau``, patience ``reduce_lr_patience``).
+    restore_best : True (default): the weights of the epoch with the best validation top-1 are restored at the end.
+    time_budget : minutes of training (None: ``epochs`` decide). With a budget, phase 2 (or phase 1 when it is the
+        only one) runs as many epochs as fit, measured from the first epoch; the cosine schedule is fitted to them.
     batch_size, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint, csv_log, tensorboard, resume,
     strategy, mixed_precision, random_state : the shared training-loop options (see ``taxoclass.training``);
         ``resume=True`` + ``output_dir`` continue a killed run at its last finished epoch, in either phase.
@@ -90,7 +98,8 @@ class FlatClassifier(BaseClassifier):
                  epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4, final_learning_rate=1e-5,
                  final_epochs=None, batch_size=32, output_dir=None, early_stopping_patience=None,
                  reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
-                 strategy="auto", mixed_precision=False, random_state=None):
+                 strategy="auto", mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
+                 time_budget=None):
         self.taxonomy = taxonomy
         self.backbone = backbone
         self.input_shape = input_shape
@@ -116,12 +125,15 @@ class FlatClassifier(BaseClassifier):
         self.strategy = strategy
         self.mixed_precision = mixed_precision
         self.random_state = random_state
+        self.lr_schedule = lr_schedule
+        self.restore_best = restore_best
+        self.time_budget = time_budget
 
     # ------------------------------------------------------------------ parameters
     def _param(self, name):
         # the base loop counts epochs in total; the split into phases is kept in self._phases
         if name == "epochs":
-            return sum(_phase_epochs(self.epochs))
+            return sum(_budget_phases(_phase_epochs(self.epochs), self.time_budget))
         return super()._param(name)
 
     def _validate_params(self) -> None:
@@ -220,13 +232,13 @@ class FlatClassifier(BaseClassifier):
         >>> clf.fit(X_train, y_train, validation_data=(X_val, y_val), epochs=(3, 10))   # doctest: +SKIP
         """
         self._validate_params()
-        self._phases = _phase_epochs(self.epochs if epochs is None else epochs)
+        self._phases = _budget_phases(_phase_epochs(self.epochs if epochs is None else epochs), self.time_budget)
         return super().fit(X, y, validation_data=validation_data, epochs=sum(self._phases), batch_size=batch_size,
                            class_weight=class_weight, callbacks=callbacks, verbose=verbose)
 
     def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
         from taxoclass.models.backbones import set_trainable
-        from taxoclass.training import BACKUP_DIR
+        from taxoclass.training import BACKUP_DIR, CosineWarmup
 
         p1, p2 = getattr(self, "_phases", None) or _phase_epochs(self.epochs)
         final = p2 // 3 if self.final_epochs is None else min(int(self.final_epochs), p2)
@@ -237,10 +249,16 @@ class FlatClassifier(BaseClassifier):
         backup_root = Path(self.output_dir) / BACKUP_DIR if backup else None
         phase1_done = backup_root / _PHASE1_DONE if backup else None
 
+        final_lr = float(self.final_learning_rate)
+
         def phase_callbacks(phase):
-            cbs = [_EpochLogger(phase)]
-            if phase == 2:
-                cbs.append(_FinalLearningRate(switch, float(self.final_learning_rate)))
+            for cb in others:  # the cosine schedule peaks at this phase's rate
+                if isinstance(cb, CosineWarmup):
+                    cb.learning_rate = float(self.learning_rate if phase == 1 else self.fine_tune_learning_rate)
+            cbs = [_PhaseLogger(phase)]
+            if phase == 2 and self.lr_schedule == "constant" and final:
+                cbs.append(keras.callbacks.LearningRateScheduler(
+                    lambda epoch, lr: min(lr, final_lr) if epoch >= switch else lr))
             if backup:
                 cbs.append(keras.callbacks.BackupAndRestore(str(backup_root / f"phase{phase}"), save_freq="epoch",
                                                             delete_checkpoint=True))
@@ -271,7 +289,8 @@ class FlatClassifier(BaseClassifier):
         if p2:
             set_trainable(self._backbone_model(), True, fine_tune_at=self.fine_tune_at,
                           batchnorm=self._batchnorm_mode())
-            self._compile_with(self.fine_tune_learning_rate if switch > p1 else self.final_learning_rate)
+            self._compile_with(self.fine_tune_learning_rate if switch > p1 or self.lr_schedule != "constant"
+                               else self.final_learning_rate)
             for cb in others:  # the log of phase 1 continues
                 if isinstance(cb, keras.callbacks.CSVLogger) and p1:
                     cb.append = True
@@ -305,8 +324,9 @@ def _merge_histories(histories):
     return merged
 
 
-class _EpochLogger(keras.callbacks.Callback):
-    """Adds ``phase`` and the optimizer's ``learning_rate`` to each epoch's logs (history, CSV log)."""
+class _PhaseLogger(keras.callbacks.Callback):
+    """Adds the training ``phase`` (1 or 2) to each epoch's logs (history, CSV log); the learning rate is logged
+    by the schedule callbacks (see :func:`taxoclass.training.build_callbacks`)."""
 
     def __init__(self, phase: int):
         super().__init__()
@@ -315,17 +335,13 @@ class _EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["phase"] = self.phase
-            logs["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
 
 
-class _FinalLearningRate(keras.callbacks.Callback):
-    """Lowers the learning rate to ``final`` from epoch ``switch`` on (never raises it)."""
+def _budget_phases(phases: tuple[int, int], time_budget) -> tuple[int, int]:
+    """With a time budget the last phase runs until the budget stops it (an upper limit of epochs)."""
+    from taxoclass.training import MAX_BUDGET_EPOCHS
 
-    def __init__(self, switch: int, final: float):
-        super().__init__()
-        self.switch, self.final = switch, final
-
-    def on_epoch_begin(self, epoch, logs=None):
-        lr = self.model.optimizer.learning_rate
-        if epoch >= self.switch and float(np.asarray(lr)) > self.final:
-            lr.assign(self.final)
+    if time_budget is None:
+        return phases
+    p1, p2 = phases
+    return (p1, MAX_BUDGET_EPOCHS - p1) if p2 else (MAX_BUDGET_EPOCHS, 0)
