@@ -76,10 +76,12 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
 def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = "inception_v3",
                   weights=None, image_size: int | None = None, channels: int = 3, pad_value: float = 255,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
-                  learning_rate: float = 1e-3, beta: float = 0.05, levels=1, max_cluster_size: int | None = None,
+                  learning_rate: float = 1e-3, beta: float | None = None, levels=1,
+                  max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
+                  class_weight="none", sampling: str = "natural", tta: int = 8,
                   block_filters=(32, 64),
                   head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
-                  max_per_class: int | None = None, augment: bool = False, out_dir=None, overwrite: bool = False,
+                  max_per_class: int | None = None, augment: bool = True, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
                   progress: Callable[[str], None] | None = _stderr) -> dict:
     """Train and compare a flat model and tree models on one split; returns the benchmark summary dict.
@@ -95,9 +97,15 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`).
     epochs : training epochs of every model. With pretrained ``weights`` the flat model trains its head for
         ``epochs - fine_tune_epochs`` epochs then fine-tunes for ``fine_tune_epochs`` (default: half).
-    beta, levels, max_cluster_size : error-based tree options (see
-        :func:`taxoclass.clustering.cluster_confusion`); with many classes and a weak flat model a low ``beta`` joins
-        everything into one group unless ``max_cluster_size`` caps the groups.
+    beta, levels, max_cluster_size : error-based tree options. ``beta=None`` (default) chooses beta and the
+        largest group from the sweep (:func:`taxoclass.clustering.error_clustering`, the choice is printed); a
+        given ``beta`` is used as is.
+    augment, lr_schedule, time_budget : the training recipe of every model: plankton augmentation (default on),
+        ``"cosine"`` / ``"constant"`` / ``"plateau"`` learning rate, and ``time_budget`` minutes per model instead
+        of ``epochs`` (equal cost: each model trains for the same wall time; epochs follow from its first epoch).
+    class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
+    tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
+        (``accuracy`` and ``accuracy_tta``; 1 skips the second pass).
     block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
@@ -109,7 +117,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     0.95
     """
     from taxoclass import __version__
-    from taxoclass.clustering import cluster_confusion
+    from taxoclass.clustering import error_clustering
     from taxoclass.data import make_dataset, split, write_manifest
     from taxoclass.metrics import confusion_matrix, evaluate_predictions
     from taxoclass.models.backbones import backbone_spec
@@ -117,7 +125,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     from taxoclass.models.tree import TreeClassifier
     from taxoclass.report import write_report
     from taxoclass.taxonomy import save_taxonomy
-    from taxoclass.workflows import flat_schedule
+    from taxoclass.training import check_schedule_options
+    from taxoclass.workflows import check_imbalance_options, check_tta, epochs_run, flat_schedule, predict_proba
 
     say = progress or (lambda _m: None)
     models = list(dict.fromkeys(models))
@@ -138,6 +147,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         image_size = max(64, spec.min_size)
     if int(epochs) < 1:
         raise ModelError(f"epochs must be >= 1, got {epochs!r}.")
+    cw = check_imbalance_options(class_weight, sampling)
+    check_schedule_options(lr_schedule, time_budget)
+    tta = check_tta(tta)
     out = None
     if out_dir is not None:
         out = Path(out_dir)
@@ -161,13 +173,14 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         write_manifest(manifest, out / "manifest.csv", overwrite=True)
     common = dict(class_order=ref_classes, image_size=image_size, channels=channels, pad_value=pad_value,
                   invert=invert, batch_size=batch_size, seed=seed, cache=True)
-    train_ds = make_dataset(parts["train"], shuffle=True, augment=True if augment else None, **common)
+    train_ds = make_dataset(parts["train"], shuffle=True, augment=bool(augment), sampling=sampling, **common)
     val_ds = make_dataset(parts["val"], **common)
     test_ds = make_dataset(parts["test"], **common)
     y_val = parts["val"].encode(ref_classes)
     y_test = parts["test"].encode(ref_classes)
     input_shape = (int(image_size), int(image_size), int(channels))
-    loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed)
+    loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
+                time_budget=time_budget)
     tree_kw = dict(input_shape=input_shape, block_filters=tuple(block_filters), head_units=tuple(head_units),
                    trunk=trunk, epochs=int(epochs), **loop)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
@@ -177,12 +190,12 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     ref_tax = taxonomy
 
     def train(name, make):
-        say(f"[{name}] training ({epochs} epochs) ...")
+        say(f"[{name}] training (" + (f"{time_budget} min" if time_budget else f"{epochs} epochs") + ") ...")
         clf = make()
         t0 = time.perf_counter()
-        clf.fit(train_ds, validation_data=val_ds, verbose=verbose)
+        clf.fit(train_ds, validation_data=val_ds, class_weight=cw, verbose=verbose)
         secs = time.perf_counter() - t0
-        say(f"[{name}] trained in {secs:.1f} s")
+        say(f"[{name}] trained in {secs:.1f} s, {epochs_run(clf.history_)} epochs")
         fitted[name] = (clf, secs)
         return clf
 
@@ -195,8 +208,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             p_val, _ = _timed_proba(flat, val_ds, ref_classes)
             cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))
             keep = cm.sum(axis=1) > 0
-            clustering = cluster_confusion(cm, beta=beta, labels=ref_classes, drop_empty=not keep.all(),
-                                           max_cluster_size=max_cluster_size)
+            clustering = error_clustering(cm, ref_classes, beta=beta, drop_empty=not keep.all(),
+                                          max_cluster_size=max_cluster_size, progress=lambda m: say(f"[error_tree] {m}"))
             error_tax = clustering.to_taxonomy(levels)
             missing = [c for c in ref_classes if c not in error_tax.classes]
             if missing:  # classes absent from the validation split sit directly under the root
@@ -205,9 +218,6 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                 error_tax = Taxonomy.from_paths(list(error_tax.leaf_paths(include_root=False)) + [[c] for c in missing],
                                                 root=error_tax.root[-1])
             error_tax = error_tax.with_class_order(ref_classes)
-            n_multi = sum(len(c) > 1 for c in clustering.clusters)
-            say(f"[error_tree] beta={beta}: {n_multi} multi-class cluster(s), isolated error "
-                f"{clustering.isolated_error:.3f}")
             if out is not None:
                 save_taxonomy(error_tax, out / "error_taxonomy.tsv", overwrite=True)
     if ref_tax is None:
@@ -223,9 +233,15 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         say(f"[{name}] evaluating on {counts['test']} test images ...")
         p_test, ips = _timed_proba(clf, test_ds, ref_classes)
         metrics = evaluate_predictions(y_test, p_test, ref_tax, k=k)
+        tta_metrics = None
+        if tta > 1:
+            order = [clf.taxonomy_.class_index(c) for c in ref_classes]
+            tta_metrics = evaluate_predictions(y_test, predict_proba(clf, test_ds, tta)[:, order], ref_tax, k=k)
+            metrics["accuracy_tta"] = tta_metrics["accuracy"]
         n_params = int(clf.model_.count_params())
+        n_epochs = epochs_run(clf.history_)
         entry = {"name": name, "metrics": metrics, "history": clf.history_, "train_seconds": secs,
-                 "images_per_second": ips, "n_params": n_params, "taxonomy": ref_tax}
+                 "images_per_second": ips, "n_params": n_params, "taxonomy": ref_tax, "epochs_run": n_epochs}
         results.append(entry)
         summary_models[name] = {
             "accuracy": metrics["accuracy"], "top_k_accuracy": metrics["top_k_accuracy"],
@@ -234,16 +250,23 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             "mistake_severity": metrics["mistake_severity"],
             "hierarchical_distance_at_1": metrics["hierarchical_distance_at_1"],
             "train_seconds": secs, "predict_images_per_second": ips, "n_params": n_params,
-            "classifier_nodes": len(clf.taxonomy_.classifier_nodes)}
+            "epochs_run": n_epochs, "classifier_nodes": len(clf.taxonomy_.classifier_nodes),
+            "tta": tta if tta_metrics else None,
+            "accuracy_tta": tta_metrics["accuracy"] if tta_metrics else None,
+            "hierarchical_f1_micro_tta": tta_metrics["hierarchical_f1_micro"] if tta_metrics else None,
+            "mistake_severity_tta": tta_metrics["mistake_severity"] if tta_metrics else None}
         if save_models and out is not None:
             clf.save(out / f"{name}.taxoclass", overwrite=True)
     summary = {
         "taxoclass_version": __version__, "data": getattr(data, "source", "images"), "n_images": len(data),
         "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),
-        "channels": int(channels), "epochs": int(epochs), "backbone": backbone,
+        "channels": int(channels), "epochs": None if time_budget else int(epochs), "time_budget": time_budget,
+        "augment": bool(augment), "lr_schedule": lr_schedule, "class_weight": class_weight if cw is not None
+        else "none", "sampling": sampling, "tta": tta, "backbone": backbone,
         "weights": None if weights is None else str(weights), "batch_size": int(batch_size),
         "reference_taxonomy": "given taxonomy" if taxonomy is not None else "error-based tree",
-        "beta": beta if error_tax is not None else None,
+        "beta": clustering.beta if clustering is not None else None,
+        "beta_chosen": beta is None if clustering is not None else None,
         "max_cluster_size": max_cluster_size if error_tax is not None else None,
         "error_clusters": None if clustering is None else [list(c) for c in clustering.clusters if len(c) > 1],
         "isolated_error": None if clustering is None else float(clustering.isolated_error),

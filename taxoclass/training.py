@@ -121,9 +121,10 @@ class CosineWarmup(keras.callbacks.Callback):
     """Per-step learning rate: a linear warm-up to ``learning_rate``, then cosine decay to ``alpha`` times it
     (``keras.optimizers.schedules.CosineDecay``) at the end of the last epoch; logs ``learning_rate`` per epoch.
 
-    The schedule spans the ``epochs`` of ``fit`` (counted from epoch 0, so a second ``fit`` with
-    ``initial_epoch`` continues the curve), or, with a :class:`TimeBudget`, the epochs the budget allows (re-planned
-    after every epoch). Warm-up: the first ``warmup`` share of the steps, at most one epoch.
+    The schedule spans the epochs from ``start_epoch`` (0; a two-phase model sets it to the first epoch of each
+    phase) to the ``epochs`` of ``fit``, or, with a :class:`TimeBudget`, to the epochs the budget allows (re-planned
+    after every epoch). Warm-up: the first ``warmup`` share of the steps, at most one epoch. When training ends the
+    optimizer gets its compiled rate back.
 
     >>> cb = CosineWarmup(1e-3)
     >>> cb.rate(step=0, total_steps=100, warmup_steps=10) < cb.rate(step=9, total_steps=100, warmup_steps=10)
@@ -137,6 +138,7 @@ class CosineWarmup(keras.callbacks.Callback):
         super().__init__()
         self.learning_rate = float(learning_rate)
         self.warmup, self.alpha, self.budget = float(warmup), float(alpha), budget
+        self.start_epoch = 0
         self._key = None
 
     def rate(self, step: int, total_steps: int, warmup_steps: int) -> float:
@@ -156,6 +158,7 @@ class CosineWarmup(keras.callbacks.Callback):
         return float(self._schedule(min(int(step) + 1, total_steps)))
 
     def on_train_begin(self, logs=None):
+        self._compiled_rate = float(np.asarray(self.model.optimizer.learning_rate))
         self._steps = self.params.get("steps") if self.params else None
         self._epochs = int(self.params.get("epochs") or 1) if self.params else 1
         self._counted = 0
@@ -169,8 +172,9 @@ class CosineWarmup(keras.callbacks.Callback):
         epochs = self._epochs
         if self.budget is not None:
             epochs = self.budget.planned_epochs or (self._epoch + 1)
+        epoch, epochs = self._epoch - self.start_epoch, epochs - self.start_epoch
         if spe:
-            step, total = self._epoch * spe + batch, epochs * spe
+            step, total = epoch * spe + batch, epochs * spe
             warm = min(spe, int(round(self.warmup * total)))
             if self.budget is not None and self.budget.planned_epochs is None:
                 warm = spe  # the budget's plan is known after the first epoch: warm up over it
@@ -186,6 +190,10 @@ class CosineWarmup(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._last_batch = batch
+
+    def on_train_end(self, logs=None):
+        # leave the optimizer as compiled (not at the schedule's final ~0) for any later plain model.fit
+        self.model.optimizer.learning_rate.assign(self._compiled_rate)
 
     def _batch_seen(self, logs) -> int:
         return int(getattr(self, "_last_batch", -1)) + 1

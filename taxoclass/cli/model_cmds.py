@@ -299,13 +299,17 @@ def benchmark_cmd(args) -> int:
         max_cluster_size=args.max_size,
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
+        lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
+        sampling=args.sampling, tta=args.tta,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
-    rows = [("model", "accuracy", "hF1", "severity", "train s", "img/s", "params")]
+    tta = f"acc TTA{args.tta}" if args.tta > 1 else "acc TTA"
+    rows = [("model", "accuracy", tta, "hF1", "severity", "epochs", "train s", "img/s", "params")]
     for name, m in summary["models"].items():
         sev = m["mistake_severity"]
-        rows.append((name, f"{m['accuracy']:.4f}", f"{m['hierarchical_f1_micro']:.4f}",
-                     "-" if sev is None else f"{sev:.2f}", f"{m['train_seconds']:.1f}",
-                     f"{m['predict_images_per_second']:.0f}", f"{m['n_params']:,}"))
+        rows.append((name, f"{m['accuracy']:.4f}", "-" if m["accuracy_tta"] is None else f"{m['accuracy_tta']:.4f}",
+                     f"{m['hierarchical_f1_micro']:.4f}", "-" if sev is None else f"{sev:.2f}",
+                     str(m["epochs_run"]), f"{m['train_seconds']:.1f}", f"{m['predict_images_per_second']:.0f}",
+                     f"{m['n_params']:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))

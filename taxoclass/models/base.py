@@ -15,7 +15,8 @@ A subclass stores its ``__init__`` arguments unchanged (scikit-learn style) and 
   ``model.fit``), ``_make_taxonomy(self, labels)``, ``_validate_params(self)`` and ``_summary_lines(self)``.
 
 Training-loop arguments read from the instance (each optional; defaults in :data:`TRAINING_DEFAULTS`):
-epochs, batch_size, learning_rate, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint, csv_log,
+epochs, batch_size, learning_rate, lr_schedule, restore_best, time_budget, output_dir, early_stopping_patience,
+reduce_lr_patience, checkpoint, csv_log,
 tensorboard, resume (-> ``BackupAndRestore``), strategy, mixed_precision, random_state.
 
 TensorFlow is imported lazily, so importing this module is cheap.
@@ -40,7 +41,8 @@ __all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "t
 TRAINING_DEFAULTS = {
     "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "output_dir": None, "early_stopping_patience": None,
     "reduce_lr_patience": None, "checkpoint": False, "csv_log": False, "tensorboard": False, "resume": False,
-    "strategy": "auto", "mixed_precision": False, "random_state": None,
+    "strategy": "auto", "mixed_precision": False, "random_state": None, "lr_schedule": "cosine",
+    "restore_best": True, "time_budget": None,
 }
 
 
@@ -79,6 +81,10 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
         lr = self._param("learning_rate")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ModelError(f"learning_rate must be a positive number such as 1e-3, got {lr!r}.")
+        from taxoclass.training import check_schedule_options
+
+        check_schedule_options(self._param("lr_schedule"), self._param("time_budget"), self._param("restore_best"),
+                               self._param("reduce_lr_patience"))
         if self._param("resume") and self._param("output_dir") is None:
             raise ModelError("resume=True needs output_dir (where the backup of an interrupted run is kept); "
                              "pass output_dir='some/folder'.")
@@ -237,8 +243,15 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
 
         >>> clf.fit(X_train, y_train, validation_data=(X_val, y_val), epochs=5)   # doctest: +SKIP
         """
+        import time
+
+        fit_start = time.perf_counter()  # a time budget covers the whole call: model building and tracing too
         self._validate_params()
         epochs = self._param("epochs") if epochs is None else epochs
+        if self._param("time_budget") is not None:  # the budget decides how many epochs run
+            from taxoclass.training import MAX_BUDGET_EPOCHS
+
+            epochs = MAX_BUDGET_EPOCHS
         batch_size = self._param("batch_size") if batch_size is None else batch_size
         for name, v in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -306,7 +319,12 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
                 early_stopping_patience=self._param("early_stopping_patience"),
                 reduce_lr_patience=self._param("reduce_lr_patience"), checkpoint=bool(self._param("checkpoint")),
                 csv_log=bool(self._param("csv_log")), tensorboard=bool(self._param("tensorboard")),
-                backup=bool(self._param("resume")), extra=callbacks)
+                backup=bool(self._param("resume")), extra=callbacks, learning_rate=self._param("learning_rate"),
+                lr_schedule=self._param("lr_schedule"), time_budget=self._param("time_budget"),
+                restore_best=bool(self._param("restore_best")) and val_ds is not None)
+            for cb in cbs:
+                if isinstance(cb, training.TimeBudget):
+                    cb.start = fit_start
             import tensorflow as tf
 
             try:

@@ -255,6 +255,7 @@ class FlatClassifier(BaseClassifier):
             for cb in others:  # the cosine schedule peaks at this phase's rate
                 if isinstance(cb, CosineWarmup):
                     cb.learning_rate = float(self.learning_rate if phase == 1 else self.fine_tune_learning_rate)
+                    cb.start_epoch = 0 if phase == 1 else p1
             cbs = [_PhaseLogger(phase)]
             if phase == 2 and self.lr_schedule == "constant" and final:
                 cbs.append(keras.callbacks.LearningRateScheduler(

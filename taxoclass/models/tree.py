@@ -89,6 +89,11 @@ class TreeClassifier(BaseClassifier):
     routing : ``"gather"`` or ``"mask"``
         ``"gather"`` (default): each node block runs only on the samples under its node. ``"mask"``: every block
         on every sample with the loss masked -- the naive reference, for benchmarks only.
+    lr_schedule : ``"cosine"`` (default: linear warm-up, then cosine decay per step), ``"constant"`` or
+        ``"plateau"`` (``ReduceLROnPlateau``, patience ``reduce_lr_patience``).
+    restore_best : True (default): the weights of the epoch with the best validation top-1 are restored at the end.
+    time_budget : minutes of training; None: ``epochs`` decide. With a budget the epochs follow from the measured
+        first epoch, the cosine schedule is fitted to them and training stops before the budget is spent.
     epochs, batch_size, learning_rate, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint,
     csv_log, tensorboard, resume, strategy, mixed_precision, random_state
         Training loop (see :class:`~taxoclass.models.base.BaseClassifier` and :mod:`taxoclass.training`).
@@ -110,7 +115,8 @@ class TreeClassifier(BaseClassifier):
                  dropout=0.0, level_loss_weights=None, routing="gather", epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
-                 mixed_precision=False, random_state=None):
+                 mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
+                 time_budget=None):
         self.taxonomy = taxonomy
         self.input_shape = input_shape
         self.trunk = trunk
@@ -136,6 +142,9 @@ class TreeClassifier(BaseClassifier):
         self.strategy = strategy
         self.mixed_precision = mixed_precision
         self.random_state = random_state
+        self.lr_schedule = lr_schedule
+        self.restore_best = restore_best
+        self.time_budget = time_budget
 
     # ---------------------------------------------------------------- construction
     @classmethod
