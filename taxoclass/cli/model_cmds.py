@@ -88,9 +88,10 @@ def _add_training(p, *, epochs_default: int) -> None:
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
                    help="dense units of each node head / the flat head (default 64)")
-    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="plankton augmentation: rotation 0-360 degrees with background fill, flips, zoom 0.8-1.25, "
-                        "shift 6%% (default on; --no-augment turns it off)")
+                        "shift 6%% (default on, except for the named --dataset sets, whose images have an up "
+                        "and down; --no-augment turns it off)")
     g.add_argument("--lr-schedule", choices=("cosine", "constant", "plateau"), default=None,
                    help="learning-rate schedule: cosine decay with warm-up (default), constant, or plateau "
                         "(divided by 5 after --reduce-lr epochs without improvement; default with --reduce-lr)")
@@ -221,6 +222,15 @@ def _load_taxonomy(path):
     return load_taxonomy(path)
 
 
+def _augment(args, named) -> bool:
+    if args.augment is not None:
+        return args.augment
+    if named:
+        _progress(f"augmentation off: {named} images have an up and down (--augment turns it on)")
+        return False
+    return True
+
+
 def _schedule(args) -> str:
     reduce_lr = getattr(args, "reduce_lr", None)
     if args.lr_schedule is None:
@@ -249,7 +259,8 @@ def train_cmd(args) -> int:
         backbone=backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, augment=args.augment, class_weight=args.class_weight,
+        learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),
+        class_weight=args.class_weight,
         sampling=args.sampling, lr_schedule=_schedule(args), time_budget=args.time_budget, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
         reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
@@ -298,7 +309,7 @@ def benchmark_cmd(args) -> int:
         learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
         max_cluster_size=args.max_size,
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
-        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
+        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=args.tta,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
