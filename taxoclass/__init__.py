@@ -20,17 +20,21 @@ _LAZY = {
     "read_classes": "taxoclass.taxonomy",
     "evaluate_predictions": "taxoclass.metrics",
     "write_report": "taxoclass.report",
-    "run_benchmark": "taxoclass.benchmark",
+    "run_benchmark": "taxoclass.comparison",
     "load_dataset": "taxoclass.datasets",
     "ImageSet": "taxoclass.data",
 }
 
+_SUBMODULES = {name: name for name in ("metrics", "data", "clustering", "report", "comparison", "datasets", "models",
+                                       "workflows")}
+_SUBMODULES["benchmark"] = "comparison"  # the module's name before it was renamed (taxoclass/benchmark.py)
+
 
 def __getattr__(name):
-    if name in ("metrics", "data", "clustering", "report", "benchmark", "datasets", "models", "workflows"):
+    if name in _SUBMODULES:
         import importlib
 
-        return importlib.import_module(f"taxoclass.{name}")
+        return importlib.import_module(f"taxoclass.{_SUBMODULES[name]}")
     if name in _LAZY:
         import importlib
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from taxoclass import ClassMismatchError, TaxoclassError, Taxonomy, TaxonomyError
 from taxoclass.taxonomy import (WRITE_FORMATS, dumps_taxonomy, format_from_path, load_taxonomy, loads_taxonomy,
                                 read_classes, save_taxonomy)
-from taxoclass.taxonomy.io import _NEWICK_PLAIN, _escape, _split_escaped
+from taxoclass.taxonomy.format_newick import _NEWICK_PLAIN
+from taxoclass.taxonomy.format_table import _escape, _split_escaped
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "taxonomies"

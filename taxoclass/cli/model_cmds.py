@@ -1,6 +1,6 @@
 """``taxoclass train``, ``evaluate``, ``predict`` and ``benchmark``: the commands that train or use models.
 
-Thin layer over :mod:`taxoclass.workflows` and :mod:`taxoclass.benchmark`; TensorFlow is imported only when a
+Thin layer over :mod:`taxoclass.workflows` and :mod:`taxoclass.comparison`; TensorFlow is imported only when a
 command runs, never when the parser is built.
 """
 
@@ -234,7 +234,7 @@ def predict_cmd(args) -> int:
 
 
 def benchmark_cmd(args) -> int:
-    from taxoclass.benchmark import run_benchmark
+    from taxoclass.comparison import run_benchmark
 
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")

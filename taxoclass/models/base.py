@@ -23,71 +23,25 @@ TensorFlow is imported lazily, so importing this module is cheap.
 
 from __future__ import annotations
 
-import importlib
-import json
-import tempfile
 import warnings
-import zipfile
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from taxoclass.exceptions import ClassMismatchError, DataError, ModelError, TaxoclassError
+from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
+from taxoclass.models.model_file import (FORMAT, FORMAT_VERSION, _REGISTRY, _jsonable, read_model_file,
+                                         taxonomy_from_dict, taxonomy_to_dict, write_model_file)
 from taxoclass.taxonomy import Taxonomy
 
 __all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "taxonomy_to_dict",
            "taxonomy_from_dict"]
-
-#: identifies a taxoclass model file; bumped (FORMAT_VERSION) whenever old files cannot be read any more
-FORMAT = "taxoclass-model"
-FORMAT_VERSION = 1
-METADATA_FILE = "metadata.json"
-KERAS_FILE = "model.keras"
 
 TRAINING_DEFAULTS = {
     "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "output_dir": None, "early_stopping_patience": None,
     "reduce_lr_patience": None, "checkpoint": False, "csv_log": False, "tensorboard": False, "resume": False,
     "strategy": "auto", "mixed_precision": False, "random_state": None,
 }
-
-_REGISTRY: dict[str, type] = {}
-
-
-# ---------------------------------------------------------------------------------------------- taxonomy <-> JSON
-def taxonomy_to_dict(tax: Taxonomy) -> dict:
-    """A JSON-able description of a taxonomy (its exact nodes, parents and class order).
-
-    >>> t = Taxonomy.from_paths([["a", "x"], ["b", "y"]])
-    >>> taxonomy_from_dict(taxonomy_to_dict(t)) == t
-    True
-    """
-    nodes = list(tax.nodes)
-    parents = [-1] + [tax.node_index(tax.parent(n)) for n in nodes[1:]]
-    return {"nodes": [list(n) for n in nodes], "parents": parents, "classes": list(tax.classes),
-            "artificial_root": bool(tax.artificial_root), "source": tax.source}
-
-
-def taxonomy_from_dict(d: dict) -> Taxonomy:
-    """Inverse of :func:`taxonomy_to_dict`."""
-    return Taxonomy([tuple(n) for n in d["nodes"]], d["parents"], class_order=d["classes"],
-                    artificial_root=d.get("artificial_root", False), source=d.get("source"))
-
-
-def _jsonable(value):
-    """Parameters as JSON (non-JSON values such as a Keras model or a callable become a description)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    return {"__unserialisable__": repr(value)[:200]}
 
 
 class BaseClassifier(BaseEstimator, ClassifierMixin):
@@ -470,23 +424,13 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
         """Write the fitted model to ONE file (a zip: ``metadata.json`` + ``model.keras``); returns its path.
 
         The file holds the taxonomy, classes and parameters; :meth:`load` restores a model that predicts
-        identically. An existing file is not replaced unless ``overwrite=True``.
+        identically. An existing file is not replaced unless ``overwrite=True``. Format:
+        :mod:`taxoclass.models.model_file`.
 
         >>> clf.save("plankton.taxoclass")            # doctest: +SKIP
         PosixPath('plankton.taxoclass')
         """
-        from taxoclass._files import atomic_write, check_writable
-
-        check_is_fitted(self, "model_")
-        path = check_writable(path, overwrite=overwrite)
-        meta = self._metadata()
-        with tempfile.TemporaryDirectory() as tmp:
-            kpath = Path(tmp) / KERAS_FILE
-            self.model_.save(str(kpath))
-            with atomic_write(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-                zf.writestr(METADATA_FILE, json.dumps(meta, indent=1))
-                zf.write(kpath, KERAS_FILE)
-        return path
+        return write_model_file(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
@@ -498,66 +442,4 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
 
         >>> clf = BaseClassifier.load("plankton.taxoclass")    # doctest: +SKIP
         """
-        path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"model file {path} does not exist.")
-        try:
-            zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
-            raise ModelError(f"{path} is not a taxoclass model file (not a zip archive); expected a file written "
-                             "by model.save().") from None
-        with zf:
-            names = set(zf.namelist())
-            if METADATA_FILE not in names or KERAS_FILE not in names:
-                raise ModelError(f"{path} is not a taxoclass model file: it lacks {METADATA_FILE} or {KERAS_FILE}.")
-            try:
-                meta = json.loads(zf.read(METADATA_FILE))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ModelError(f"{path}: {METADATA_FILE} is not valid JSON ({exc}); the file is damaged.") from None
-            from taxoclass import __version__
-
-            if meta.get("format") != FORMAT:
-                raise ModelError(f"{path} is not a taxoclass model file (format {meta.get('format')!r}).")
-            if meta.get("format_version") != FORMAT_VERSION:
-                raise ModelError(
-                    f"{path} was written by taxoclass {meta.get('taxoclass_version', '?')} in model format "
-                    f"{meta.get('format_version')!r}; this taxoclass {__version__} reads format {FORMAT_VERSION} "
-                    f"only. Load it with taxoclass {meta.get('taxoclass_version', '?')} or retrain the model.")
-            name, module = meta.get("class"), str(meta.get("module", ""))
-            if name not in _REGISTRY and module.startswith("taxoclass."):
-                importlib.import_module(module)  # registers the class and its Keras layers
-            importlib.import_module("taxoclass.models.backbones")  # registers the backbones' custom layers
-            klass = _REGISTRY.get(name)
-            if klass is None:
-                raise ModelError(f"{path} holds a {name!r} model, which this taxoclass {__version__} does not know.")
-            if cls is not BaseClassifier and not issubclass(klass, cls):
-                raise ModelError(f"{path} holds a {name}, not a {cls.__name__}; load it with {name}.load or "
-                                 "BaseClassifier.load.")
-            import keras
-
-            with tempfile.TemporaryDirectory() as tmp:
-                kpath = Path(tmp) / KERAS_FILE
-                kpath.write_bytes(zf.read(KERAS_FILE))
-                try:
-                    model = keras.saving.load_model(str(kpath), compile=False, safe_mode=True)
-                except TaxoclassError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - Keras raises many types on a bad file
-                    raise ModelError(f"{path}: the Keras model inside cannot be loaded ({exc}).") from exc
-        tax = taxonomy_from_dict(meta["taxonomy"])
-        params = {k: (None if isinstance(v, dict) and "__unserialisable__" in v else v)
-                  for k, v in meta.get("params", {}).items()}
-        params = {k: tuple(v) if isinstance(v, list) and k in ("input_shape",) else v for k, v in params.items()}
-        valid = set(klass._get_param_names())
-        kwargs = {k: v for k, v in params.items() if k in valid}
-        if "taxonomy" in valid:
-            kwargs["taxonomy"] = tax
-        obj = klass(**kwargs)
-        obj.taxonomy_ = tax
-        obj.classes_ = np.array(meta["classes"], dtype=object)
-        obj.model_ = model
-        obj.history_ = meta.get("history", {})
-        if meta.get("pipeline") is not None:
-            obj.pipeline_ = meta["pipeline"]  # how images were prepared for training (taxoclass.workflows)
-        obj._restore_extra(meta.get("extra", {}))
-        return obj
+        return read_model_file(path, expected=None if cls is BaseClassifier else cls)

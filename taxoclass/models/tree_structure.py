@@ -1,0 +1,96 @@
+"""The fixed arrays a tree model needs, derived once from a :class:`~taxoclass.taxonomy.Taxonomy`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from taxoclass.exceptions import TaxonomyError
+from taxoclass.taxonomy import Taxonomy
+
+__all__ = ["TreeStructure"]
+
+
+class TreeStructure:
+    """The fixed arrays a tree model needs, derived once from a :class:`Taxonomy`.
+
+    - ``classifier_nodes``: the K nodes with >= 2 children, pre-order (parents before children);
+    - ``n_children[k]``; ``edge_matrix`` (E x L, E = sum of ``n_children``): 1 where edge (node k -> child j) lies
+      on the path of leaf l; ``targets`` (L x K): index of the child of node k on leaf l's path, -1 when leaf l is
+      not under node k; ``levels[k]``: depth of node k (root = 0);
+    - ``next_classifier[k][j]``: the classifier node reached from child j of node k through single-child
+      chains, or -1 when that path ends in a leaf without another decision.
+
+    >>> s = TreeStructure(Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]]))
+    >>> s.n_children, s.targets.tolist()
+    ([2, 2], [[0, 0], [0, 1], [1, -1]])
+    """
+
+    def __init__(self, taxonomy: Taxonomy):
+        tax = taxonomy
+        if tax.n_classes < 2:
+            raise TaxonomyError(f"a tree model needs at least 2 classes, the taxonomy has {tax.n_classes}.")
+        self.taxonomy = tax
+        nodes = list(tax.nodes)
+        index = {n: i for i, n in enumerate(nodes)}
+        self.classifier_nodes = list(tax.classifier_nodes)
+        K, L = len(self.classifier_nodes), tax.n_classes
+        self.cls_index = {n: k for k, n in enumerate(self.classifier_nodes)}
+        self.children = [tax.children(n) for n in self.classifier_nodes]
+        self.n_children = [len(c) for c in self.children]
+        self.levels = np.array([len(n) - 1 for n in self.classifier_nodes], dtype=np.int32)
+        self.n_levels = max(int(tax.height), 1)
+        self.offsets = np.concatenate([[0], np.cumsum(self.n_children)]).astype(np.int64)
+        E = int(self.offsets[-1])
+        self.edge_matrix = np.zeros((E, L), dtype=np.float32)
+        self.targets = np.full((L, K), -1, dtype=np.int32)
+        for li, leaf in enumerate(tax.leaves):
+            for d in range(len(leaf) - 1):
+                k = self.cls_index.get(leaf[:d + 1])
+                if k is None:
+                    continue
+                j = self.children[k].index(leaf[:d + 2])
+                self.targets[li, k] = j
+                self.edge_matrix[self.offsets[k] + j, li] = 1.0
+
+        def below(node):  # follow single-child chains down to the next decision
+            while True:
+                kids = tax.children(node)
+                if len(kids) >= 2:
+                    return self.cls_index[node]
+                if not kids:
+                    return -1
+                node = kids[0]
+
+        self.entry = below(tax.root)
+        self.next_classifier = [[below(c) for c in ch] for ch in self.children]
+        # node tables for walking paths in numpy
+        self.nodes = nodes
+        H = self.n_levels
+        width = max(len(tax.children(n)) for n in nodes) or 1
+        self.child_table = np.full((len(nodes), width), -1, dtype=np.int64)
+        for i, n in enumerate(nodes):
+            for j, c in enumerate(tax.children(n)):
+                self.child_table[i, j] = index[c]
+        self.node_cls = np.array([self.cls_index.get(n, -1) for n in nodes], dtype=np.int64)
+        self.is_leaf = np.array([not tax.children(n) for n in nodes])
+        self.leaf_paths = np.full((L, H + 1), -1, dtype=np.int64)
+        for li, leaf in enumerate(tax.leaves):
+            self.leaf_paths[li, :len(leaf)] = [index[leaf[:d + 1]] for d in range(len(leaf))]
+        self.leaf_pos = np.full(len(nodes), -1, dtype=np.int64)
+        for li, leaf in enumerate(tax.leaves):
+            self.leaf_pos[index[leaf]] = li
+        # ancestor-or-self matrix (L x n_nodes): P(node) = P(leaves) @ anc
+        self.ancestors = np.zeros((L, len(nodes)), dtype=np.float64)
+        for li in range(L):
+            p = self.leaf_paths[li]
+            self.ancestors[li, p[p >= 0]] = 1.0
+        self.names = np.array([n[-1] for n in nodes], dtype=object)
+
+    @property
+    def n_classifiers(self) -> int:
+        return len(self.classifier_nodes)
+
+    def mean_path_classifiers(self, weights=None) -> float:
+        """Average number of classifier nodes on a root-to-leaf path (weighted by ``weights`` per class)."""
+        per_leaf = (self.targets >= 0).sum(axis=1)
+        return float(np.average(per_leaf, weights=weights))

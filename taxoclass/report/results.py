@@ -1,0 +1,107 @@
+"""What every part of a report shares: the results check, summary rows, JSON conversion, names of files."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from taxoclass.exceptions import TaxoclassError
+from taxoclass.taxonomy.tree import Taxonomy
+
+# (metrics key, label, "higher" | "lower" is better, format)
+SUMMARY_ROWS = [
+    ("accuracy", "top-1 accuracy", "higher", "{:.4f}"),
+    ("top_k_accuracy", "top-k accuracy", "higher", "{:.4f}"),
+    ("balanced_accuracy", "balanced accuracy", "higher", "{:.4f}"),
+    ("f1_macro", "macro F1 (flat)", "higher", "{:.4f}"),
+    ("hierarchical_f1_micro", "hierarchical F1 (micro)", "higher", "{:.4f}"),
+    ("hierarchical_f1_macro", "hierarchical F1 (macro)", "higher", "{:.4f}"),
+    ("hierarchical_precision_micro", "hierarchical precision (micro)", "higher", "{:.4f}"),
+    ("hierarchical_recall_micro", "hierarchical recall (micro)", "higher", "{:.4f}"),
+    ("mistake_severity", "mistake severity (mean LCA height of errors)", "lower", "{:.3f}"),
+    ("hierarchical_distance_at_1", "avg hierarchical distance@1", "lower", "{:.3f}"),
+    ("hierarchical_distance_at_k", "avg hierarchical distance@k", "lower", "{:.3f}"),
+    ("n_samples", "test samples", None, "{:d}"),
+]
+COST_ROWS = [
+    ("train_seconds", "training time (s)", "lower", "{:.1f}"),
+    ("images_per_second", "prediction speed (images/s)", "higher", "{:.1f}"),
+    ("n_params", "parameters", "lower", "{:,d}"),
+]
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _jsonable(obj):
+    """Numpy scalars/arrays -> Python; NaN/inf -> None; Taxonomy -> dict; Keras History -> its dict."""
+    if isinstance(obj, Taxonomy):
+        return {"root": obj.root[-1], "artificial_root": bool(obj.artificial_root), "classes": list(obj.classes),
+                "leaf_paths": [list(p) for p in obj.leaf_paths(include_root=True)]}
+    if hasattr(obj, "history") and isinstance(getattr(obj, "history"), dict):
+        return _jsonable(obj.history)
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TaxoclassError(f"cannot write a {type(obj).__name__} to report.json; expected numbers, strings, lists "
+                         "and dicts (as returned by taxoclass.metrics.evaluate_predictions).")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "model"
+
+
+def _history_dict(h) -> dict:
+    if h is None:
+        return {}
+    if hasattr(h, "history") and isinstance(h.history, dict):
+        h = h.history
+    if not isinstance(h, dict):
+        raise TaxoclassError(f"a result's 'history' must be a dict of lists (Keras History.history), got "
+                             f"{type(h).__name__}.")
+    return h
+
+
+def _check_results(results) -> list[dict]:
+    if isinstance(results, dict):
+        results = [results]
+    if not isinstance(results, (list, tuple)) or not results:
+        raise TaxoclassError("write_report needs a non-empty list of result dicts "
+                             "({'name': ..., 'metrics': evaluate_predictions(...), ...}).")
+    seen: dict[str, str] = {}
+    for i, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise TaxoclassError(f"result {i + 1} is a {type(r).__name__}; expected a dict with 'name' and 'metrics'.")
+        name = r.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise TaxoclassError(f"result {i + 1} has no 'name'; give each model a non-empty name.")
+        m = r.get("metrics")
+        if not isinstance(m, dict) or "accuracy" not in m:
+            raise TaxoclassError(f"result {name!r}: 'metrics' must be the dict returned by "
+                                 "taxoclass.metrics.evaluate_predictions.")
+        tax = r.get("taxonomy")
+        if tax is not None and not isinstance(tax, Taxonomy):
+            raise TaxoclassError(f"result {name!r}: 'taxonomy' must be a Taxonomy (or absent), got "
+                                 f"{type(tax).__name__}.")
+        slug = _slug(name)
+        if slug in seen:
+            raise TaxoclassError(f"results {seen[slug]!r} and {name!r} have the same name (for file names); "
+                                 "give each model a distinct name.")
+        seen[slug] = name
+        _history_dict(r.get("history"))
+    return list(results)
