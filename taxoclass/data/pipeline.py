@@ -28,18 +28,6 @@ __all__ = ["make_dataset", "load_images", "get_preprocessing", "fit_to_square", 
 RESIZE_MODES = ("pad", "stretch")
 SAMPLING_MODES = ("natural", "balanced")
 
-# backbone name -> keras.applications module whose preprocess_input maps [0, 255] to what the weights expect
-_PREPROCESS_MODULES = {
-    "inception_v3": "inception_v3",
-    "mobilenet_v2": "mobilenet_v2",
-    "resnet50": "resnet50",
-    "densenet121": "densenet",
-    "efficientnet_b0": "efficientnet",
-    "xception": "xception",
-    "vgg16": "vgg16",
-}
-
-
 def _size(image_size) -> tuple[int, int]:
     if isinstance(image_size, (int, np.integer)):
         image_size = (int(image_size), int(image_size))
@@ -105,27 +93,30 @@ def fit_to_square(image, image_size=64, *, resize: str = "pad", pad_value: float
 
 
 def get_preprocessing(preprocessing) -> Callable | None:
-    """Resolve ``preprocessing``: None, a callable, or a backbone name (``"inception_v3"``, ``"resnet50"``...)
-    whose ``keras.applications`` ``preprocess_input`` maps [0, 255] images to what its weights expect.
+    """Resolve ``preprocessing``: None, a callable, or a registered backbone name (``"inception_v3"``,
+    ``"resnet50"``..., see :func:`taxoclass.models.backbones.backbone_names`) whose ``keras.applications``
+    ``preprocess_input`` maps [0, 255] images to what its weights expect (None for the from-scratch backbones).
 
     >>> f = get_preprocessing("inception_v3")
     >>> float(f(np.array([[0.0, 255.0]]))[0, 1])
     1.0
     """
+    from taxoclass.models.backbones import backbone_names, preprocess_module
+
     if preprocessing is None or callable(preprocessing):
         return preprocessing
     name = str(preprocessing).lower()
     if name in ("none", ""):
         return None
-    if name == "small_cnn":
+    if name not in backbone_names():
+        raise DataError(f"preprocessing={preprocessing!r} is unknown; expected a callable, None or a backbone name "
+                        f"({', '.join(backbone_names())}).")
+    module = preprocess_module(name)
+    if module is None:  # the from-scratch backbones scale their own input
         return None
-    if name not in _PREPROCESS_MODULES:
-        raise DataError(f"preprocessing={preprocessing!r} is unknown; expected a callable or one of "
-                        f"{', '.join(sorted(_PREPROCESS_MODULES))}.")
     import importlib
 
-    mod = importlib.import_module(f"keras.applications.{_PREPROCESS_MODULES[name]}")
-    return mod.preprocess_input
+    return importlib.import_module(f"keras.applications.{module}").preprocess_input
 
 
 def _decoder(data: ImageSet, channels: int, pad_value: float):

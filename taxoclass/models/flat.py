@@ -1,7 +1,7 @@
 """``FlatClassifier``: the flat baseline — one softmax over all classes on a pretrained backbone.
 
 Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
-the frozen backbone (Adam, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
+the frozen backbone (AdamW, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
 ``fine_tune_at``) and re-compiles with ``fine_tune_learning_rate``. With ``lr_schedule="cosine"`` (default) each
 phase's rate is the peak of a per-step cosine decay with warm-up over all epochs; with ``"constant"`` phase 2 drops
 to ``final_learning_rate`` for the last ``final_epochs``. BatchNormalization layers of a pretrained backbone stay in
@@ -53,8 +53,10 @@ class FlatClassifier(BaseClassifier):
     taxonomy : a :class:`~taxoclass.Taxonomy`, a list of class names, or None (the sorted classes of ``y``).
         With a list or None, ``taxonomy_`` is a one-level tree root -> classes; with a taxonomy, ``taxonomy_`` is
         that taxonomy (only its leaf classes matter to a flat model, but hierarchical metrics can use it).
-    backbone : one of ``taxoclass.models.backbones.BACKBONES`` (inception_v3, mobilenet_v2, resnet50,
-        densenet121, efficientnet_b0, small_cnn).
+    backbone : one of :func:`taxoclass.models.backbones.backbone_names` (inception_v3, mobilenet_v2, resnet50,
+        densenet121, efficientnet_b0, resnet_small, vgg_bn, small_cnn).
+    width, depth : size of the from-scratch families ``resnet_small`` and ``vgg_bn`` (first-stage filters,
+        blocks per stage); None = the family's default (32, 1). Refused for the other backbones.
     input_shape : (height, width, channels) of the images; (299, 299, 3) suits InceptionV3 (minimum 75 px).
     weights : ``"imagenet"`` (needs internet once), None (train from scratch) or a local weights file.
     head_units : sizes of the dense layers between the pooled features and the softmax.
@@ -65,8 +67,17 @@ class FlatClassifier(BaseClassifier):
     batchnorm : ``"auto"`` (frozen, i.e. inference mode, with pretrained weights; trained with weights=None),
         ``"frozen"`` or ``"trainable"``.
     epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
-    learning_rate : Adam learning rate of phase 1 (head only).
-    fine_tune_learning_rate : Adam learning rate of phase 2.
+    learning_rate : AdamW learning rate of phase 1 (head only).
+    fine_tune_learning_rate : AdamW learning rate of phase 2.
+    weight_decay : AdamW's decoupled weight decay (each step ``w -= learning_rate * weight_decay * w``; biases
+        and batch-norm parameters are not decayed); 0 = plain Adam.
+    loss : ``"crossentropy"``, ``"soft_labels"`` (targets softened by taxonomy distance) or ``"hxe"``
+        (hierarchical cross-entropy); see :mod:`taxoclass.models.losses`. The hierarchy-aware losses need a
+        ``taxonomy`` with more than one level to differ from cross-entropy.
+    label_smoothing : share of the target spread uniformly over the classes (0.1 = 10 %).
+    soft_labels_beta : ``loss="soft_labels"``: target ``softmax(-beta * LCA height)``; larger = harder labels.
+    hxe_alpha : ``loss="hxe"``: weight ``exp(-alpha * (depth - 1))`` of each decision on the path; 0 = plain
+        cross-entropy, larger = more weight on the coarse decisions.
     final_learning_rate : with ``lr_schedule="constant"``: learning rate of the last ``final_epochs`` epochs of
         phase 2.
     final_epochs : None = a third of phase 2 (``phase2 // 3``).
@@ -94,16 +105,19 @@ class FlatClassifier(BaseClassifier):
     """
 
     def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), weights="imagenet",
-                 head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto",
-                 epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4, final_learning_rate=1e-5,
-                 final_epochs=None, batch_size=32, output_dir=None, early_stopping_patience=None,
-                 reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
+                 width=None, depth=None, head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None,
+                 batchnorm="auto", epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4,
+                 final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4, loss="crossentropy",
+                 label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32, output_dir=None,
+                 early_stopping_patience=None, reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
                  strategy="auto", mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
                  time_budget=None):
         self.taxonomy = taxonomy
         self.backbone = backbone
         self.input_shape = input_shape
         self.weights = weights
+        self.width = width
+        self.depth = depth
         self.head_units = head_units
         self.dropout = dropout
         self.pooling = pooling
@@ -114,6 +128,11 @@ class FlatClassifier(BaseClassifier):
         self.fine_tune_learning_rate = fine_tune_learning_rate
         self.final_learning_rate = final_learning_rate
         self.final_epochs = final_epochs
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.label_smoothing = label_smoothing
+        self.soft_labels_beta = soft_labels_beta
+        self.hxe_alpha = hxe_alpha
         self.batch_size = batch_size
         self.output_dir = output_dir
         self.early_stopping_patience = early_stopping_patience
@@ -137,11 +156,15 @@ class FlatClassifier(BaseClassifier):
         return super()._param(name)
 
     def _validate_params(self) -> None:
-        from taxoclass.models.backbones import backbone_spec
+        from taxoclass.models.backbones import _check_size_args, backbone_spec
+        from taxoclass.models.losses import check_loss_params
+        from taxoclass.models.optim import check_weight_decay
 
         _phase_epochs(self.epochs)
         super()._validate_params()
-        backbone_spec(self.backbone)
+        _check_size_args(backbone_spec(self.backbone), self.width, self.depth)
+        check_loss_params(self.loss, self.label_smoothing, self.soft_labels_beta, self.hxe_alpha)
+        check_weight_decay(self.weight_decay)
         for name in ("fine_tune_learning_rate", "final_learning_rate"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
@@ -198,7 +221,8 @@ class FlatClassifier(BaseClassifier):
     def _build_model(self):
         from taxoclass.models.backbones import build_backbone, set_trainable
 
-        backbone = build_backbone(self.backbone, tuple(self.input_shape), weights=self.weights)
+        backbone = build_backbone(self.backbone, tuple(self.input_shape), weights=self.weights, width=self.width,
+                                  depth=self.depth)
         set_trainable(backbone, False)
         inputs = keras.Input(tuple(int(v) for v in self.input_shape), name="image")
         x = backbone(inputs)
@@ -216,9 +240,13 @@ class FlatClassifier(BaseClassifier):
         return self.model_.get_layer(f"{self.backbone}_backbone")
 
     def _compile_with(self, learning_rate: float) -> None:
+        from taxoclass.models.losses import make_loss
+        from taxoclass.models.optim import make_optimizer
+
         with self._strategy.scope():
-            self.model_.compile(optimizer=keras.optimizers.Adam(float(learning_rate)),
-                                loss=keras.losses.SparseCategoricalCrossentropy(),
+            self.model_.compile(optimizer=make_optimizer(learning_rate, self.weight_decay),
+                                loss=make_loss(self.loss, self.taxonomy_, label_smoothing=self.label_smoothing,
+                                               soft_labels_beta=self.soft_labels_beta, hxe_alpha=self.hxe_alpha),
                                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
     # ------------------------------------------------------------------ training
