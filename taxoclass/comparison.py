@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+from taxoclass.models.backbones import DEFAULT_BACKBONE
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
@@ -80,7 +81,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8,
                   block_filters=(32, 64),
-                  head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
+                  head_units=(64,), trunk=DEFAULT_BACKBONE, val_size: float = 0.1, test_size: float = 0.2,
+                  seed: int = 0,
                   max_per_class: int | None = None, augment: bool = True, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
                   progress: Callable[[str], None] | None = _stderr) -> dict:
@@ -106,7 +108,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
     tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
         (``accuracy`` and ``accuracy_tta``; 1 skips the second pass).
-    block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    block_filters, head_units, trunk : tree node blocks and their shared trunk (default the tree's default
+        trunk; None: none), see :class:`~taxoclass.models.tree.TreeClassifier`.
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
     out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
@@ -209,7 +212,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))
             keep = cm.sum(axis=1) > 0
             clustering = error_clustering(cm, ref_classes, beta=beta, drop_empty=not keep.all(),
-                                          max_cluster_size=max_cluster_size, progress=lambda m: say(f"[error_tree] {m}"))
+                                          max_cluster_size=max_cluster_size,
+                                          progress=lambda m: say(f"[error_tree] {m}"))
             error_tax = clustering.to_taxonomy(levels)
             missing = [c for c in ref_classes if c not in error_tax.classes]
             if missing:  # classes absent from the validation split sit directly under the root

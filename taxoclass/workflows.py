@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+from taxoclass.models.backbones import DEFAULT_BACKBONE
 from taxoclass.training import check_schedule_options
 
 __all__ = ["train_job", "evaluate_job", "predict_job", "PIPELINE_DEFAULTS", "pipeline_of", "images_dataset",
@@ -104,7 +105,8 @@ def _prepare_run_folder(out_dir, *, overwrite: bool, resume: bool = False) -> tu
 
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_labels=None,
-              beta: float = 0.05, levels=1, backbone: str = "small_cnn", weights=None, trunk=None,
+              beta: float | None = None, levels=1, backbone: str = "small_cnn", weights=None,
+              trunk=DEFAULT_BACKBONE,
               trunk_weights=None, block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float = 255, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
@@ -199,7 +201,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
 
     with atomic_write(out / "config.json") as fh:
         json.dump(config, fh, indent=1)
-    progress(f"training a {model} model " + (f"for {time_budget} min ..." if time_budget else f"for {epochs} epochs ..."))
+    progress(f"training a {model} model for " + (f"{time_budget} min ..." if time_budget else f"{epochs} epochs ..."))
     t0 = time.perf_counter()
     clf.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose)
     secs = time.perf_counter() - t0

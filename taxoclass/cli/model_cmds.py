@@ -82,8 +82,9 @@ def _add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--weights", default=None, metavar="W",
                    help="initial backbone weights: imagenet (downloads once) or a local weights file; default: "
                         "none (train from scratch)")
-    g.add_argument("--trunk", default=None, metavar="NAME", help="tree model: shared trunk backbone under the "
-                                                                 "node blocks (default: none)")
+    g.add_argument("--trunk", default="resnet_small", metavar="NAME",
+                   help="tree model: shared trunk backbone under the node blocks (default resnet_small; none = "
+                        "every node block reads the image)")
     g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
@@ -231,6 +232,10 @@ def _augment(args, named) -> bool:
     return True
 
 
+def _trunk(args):
+    return None if args.trunk.lower() == "none" else args.trunk
+
+
 def _schedule(args) -> str:
     reduce_lr = getattr(args, "reduce_lr", None)
     if args.lr_schedule is None:
@@ -256,7 +261,7 @@ def train_cmd(args) -> int:
     backbone = args.backbone or "small_cnn"
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_labels=labels, beta=args.beta,
-        backbone=backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
+        backbone=backbone, weights=args.weights, trunk=_trunk(args), block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),
@@ -308,7 +313,7 @@ def benchmark_cmd(args) -> int:
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
         max_cluster_size=args.max_size,
-        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
+        block_filters=args.block_filters, head_units=args.head_units, trunk=_trunk(args), val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=args.tta,

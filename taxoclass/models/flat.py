@@ -109,7 +109,8 @@ class FlatClassifier(BaseClassifier):
                  batchnorm="auto", epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4,
                  final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4, loss="crossentropy",
                  label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32, output_dir=None,
-                 early_stopping_patience=None, reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
+                 early_stopping_patience=None, reduce_lr_patience=None, checkpoint=False, csv_log=False,
+                 tensorboard=False, resume=False,
                  strategy="auto", mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
                  time_budget=None):
         self.taxonomy = taxonomy

@@ -136,7 +136,8 @@ class TreeClassifier(BaseClassifier):
                  trunk_weights=None, trunk_trainable=True, width=None, depth=None, node_block="small_cnn",
                  block_filters=(32, 64), head_units=(64,), dropout=0.0, level_loss_weights=None,
                  level_schedule=None, flat_head=False, combine="mean", routing="gather", weight_decay=5e-4,
-                 label_smoothing=0.1, epochs=10, batch_size=32, learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
+                 label_smoothing=0.1, epochs=10, batch_size=32, learning_rate=1e-3, output_dir=None,
+                 early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
                  mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
                  time_budget=None):
@@ -233,6 +234,9 @@ class TreeClassifier(BaseClassifier):
                              f"{self.level_schedule!r}.")
         if self.level_schedule is not None and self.level_loss_weights is not None:
             raise ModelError("give level_loss_weights (fixed) or level_schedule (changing), not both.")
+        if self.level_schedule is not None and self.time_budget is not None:
+            raise ModelError(f"level_schedule={self.level_schedule!r} stages its level weights over a known number "
+                             "of epochs; with time_budget that number is not known in advance. Drop one of them.")
         if not isinstance(self.flat_head, bool):
             raise ModelError(f"flat_head must be True or False, got {self.flat_head!r}.")
         if self.combine not in COMBINES:
