@@ -28,34 +28,22 @@ def _ints(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _prob(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}.") from None
-    if not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}.")
-    return v
+def _number(cast, ok, expected: str):
+    """An argparse type: ``cast(text)`` that must pass ``ok``; one message naming what was expected."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}.") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}.")
+        return v
+    return parse
 
 
-def _minutes(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of minutes such as 30 or 0.5, got {text!r}.") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text!r}.")
-    return v
-
-
-def _views(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of views from 1 to 8, got {text!r}.") from None
-    if not 1 <= v <= 8:
-        raise argparse.ArgumentTypeError(f"expected a number of views from 1 (none) to 8, got {text!r}.")
-    return v
+_prob = _number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
+_minutes = _number(float, lambda v: v > 0, "a positive number of minutes such as 30 or 0.5")
+_views = _number(int, lambda v: 1 <= v <= 8, "a number of test-time views from 1 (none) to 8")
 
 
 def _add_pipeline(p, *, size_default=None) -> None:
