@@ -38,7 +38,6 @@ from taxoclass.exceptions import ModelError
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.models.blocks import block_flops, build_branch
-from taxoclass.models.fused_adam import FusedAdam
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
 from taxoclass.models.losses import check_loss_params
 from taxoclass.models.optim import check_weight_decay, make_optimizer
@@ -46,7 +45,7 @@ from taxoclass.models.tree_model import COMBINES, ROUTINGS, TreeModel
 from taxoclass.models.tree_structure import TreeStructure
 from taxoclass.taxonomy import Taxonomy
 
-__all__ = ["TreeClassifier", "TreeModel", "FusedAdam", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
+__all__ = ["TreeClassifier", "TreeModel", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
            "PREDICT_MODES"]
 
 PREDICT_MODES = ("soft", "greedy")
