@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from taxoclass.exceptions import DataError
+from taxoclass.taxonomy.io import taxonomy_dir
 
 __all__ = ["DATASETS", "load_dataset", "shipped_taxonomy", "TAXONOMY_DIR"]
 
-#: folder of the taxonomy files shipped with taxoclass
-TAXONOMY_DIR = Path(__file__).resolve().parents[1] / "taxonomies"
+#: folder of the taxonomy files shipped with taxoclass (package data; the top-level taxonomies/ of a checkout)
+TAXONOMY_DIR = taxonomy_dir()
 
 #: name -> (background pixel value, shipped taxonomy file or None, what ``path`` may be)
 DATASETS = {
@@ -51,7 +52,8 @@ def shipped_taxonomy(name: str):
         return None
     path = TAXONOMY_DIR / fname
     if not path.is_file():
-        raise DataError(f"the shipped taxonomy {path} is missing; reinstall taxoclass from its source tree.")
+        raise DataError(f"the shipped taxonomy {path} is missing: this taxoclass installation is incomplete; "
+                        "reinstall taxoclass (pip install taxoclass, or pip install . in a clone).")
     return load_taxonomy(path)
 
 

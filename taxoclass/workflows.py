@@ -274,7 +274,6 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, ba
     import pandas as pd
 
     from taxoclass._files import atomic_write, check_writable
-    from taxoclass.metrics import threshold_predictions
 
     out_csv = check_writable(out_csv, overwrite=overwrite)
     clf = _load_model(model_path)
@@ -292,12 +291,12 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, ba
     for j in range(1, top_k):
         rows[f"top{j + 1}_class"] = classes[order[:, j]]
         rows[f"top{j + 1}_probability"] = proba[np.arange(len(proba)), order[:, j]]
-    if threshold is not None:
-        nodes = threshold_predictions(proba, tax, float(threshold))
+    if threshold is not None:  # the one threshold rule (Taxonomy.threshold), as TreeClassifier.predict(threshold=)
+        sure = tax.threshold(proba, float(threshold))
+        nodes = [tax.nodes[v] for v in sure]
         rows["sure_node"] = [n[-1] for n in nodes]
         rows["sure_lineage"] = [" > ".join(n[1:] if tax.artificial_root else n) for n in nodes]
-        rows["sure_probability"] = [float(proba[i, [tax.class_index(c) for c in tax.classes_under(n)]].sum())
-                                    for i, n in enumerate(nodes)]
+        rows["sure_probability"] = tax.node_proba(proba)[np.arange(len(proba)), sure]
     df = pd.DataFrame(rows)
     with atomic_write(out_csv) as fh:
         df.to_csv(fh, index=False, float_format="%.6g")

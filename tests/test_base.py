@@ -132,3 +132,53 @@ def test_taxonomy_json_roundtrip_keeps_order_and_artificial_root():
     t = Taxonomy.from_paths([["a", "x"], ["b", "y"], ["b", "z"]]).with_class_order(["z", "x", "y"])
     back = taxonomy_from_dict(json.loads(json.dumps(taxonomy_to_dict(t))))
     assert back == t and back.classes == ("z", "x", "y") and back.artificial_root
+
+
+def test_scikit_learn_contract_is_classifier_clone_and_params_round_trip():
+    """Issue 11, defect 5: ClassifierMixin first (is_classifier is False on scikit-learn >= 1.6 otherwise)."""
+    from sklearn.base import clone, is_classifier
+
+    from taxoclass.models import FlatClassifier, TreeClassifier
+
+    for clf in (TinyClassifier(TAX, epochs=3), TreeClassifier(TAX, input_shape=(8, 8, 3), epochs=2),
+                FlatClassifier(backbone="small_cnn", input_shape=(8, 8, 3), weights=None)):
+        assert is_classifier(clf), type(clf).__name__
+        params = clf.get_params()
+        twin = clone(clf)
+        assert type(twin) is type(clf) and twin is not clf
+        assert twin.get_params().keys() == params.keys()
+        assert all(twin.get_params()[k] is v or twin.get_params()[k] == v for k, v in params.items())
+        rebuilt = type(clf)(**params)
+        assert rebuilt.get_params().keys() == params.keys()
+        assert clf.set_params(batch_size=7) is clf and clf.get_params()["batch_size"] == 7
+    X, y = colour_data(24)
+    fitted = TinyClassifier(TAX, epochs=1).fit(X, y, verbose=0)
+    assert not hasattr(clone(fitted), "model_")
+
+
+def test_fit_keeps_the_callers_random_state_and_random_state_still_reproduces():
+    """Issue 11, defect 5: fit used keras.utils.set_random_seed, which reseeded random, numpy and TensorFlow."""
+    import random
+
+    import tensorflow as tf
+
+    X, y = colour_data(24)
+    weights = []
+    # the caller's Python and NumPy seeds differ: random_state decides the initial weights, dropout and
+    # augmentation; TensorFlow's global seed (11 both times) still combines with the shuffle's op seed, as TF does
+    for caller_seed in (5, 6):
+        def seed_everything():
+            random.seed(caller_seed)
+            np.random.seed(caller_seed)
+            tf.random.set_seed(11)
+
+        seed_everything()
+        expected = (random.random(), np.random.random(), tf.random.uniform([4]).numpy())
+        seed_everything()
+        clf = TinyClassifier(TAX, epochs=2, random_state=3).fit(X, y, verbose=0)
+        assert random.random() == expected[0]
+        assert np.random.random() == expected[1]
+        np.testing.assert_array_equal(tf.random.uniform([4]).numpy(), expected[2])
+        weights.append([w.copy() for w in clf.model_.get_weights()])
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)

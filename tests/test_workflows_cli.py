@@ -101,6 +101,28 @@ def test_predict_writes_csv_with_lineage_and_threshold(trained_run, image_folder
     assert main(["predict", str(trained_run / "model.taxoclass"), str(files[0]), "-o", str(out)]) == 2
 
 
+def test_predict_cli_threshold_agrees_with_tree_classifier_predict(trained_run, image_folder, tmp_path):
+    """`taxoclass predict --threshold` and TreeClassifier.predict(threshold=) use one rule (issue 11, defect 1)."""
+    from taxoclass.models import load_model
+    from taxoclass.workflows import images_dataset, unlabelled_images
+
+    root, _ = image_folder
+    files = sorted(root.rglob("*.png"))[::7]
+    clf = load_model(trained_run / "model.taxoclass")
+    ds = images_dataset(unlabelled_images(list(map(str, files))), clf, batch_size=64, with_labels=False)
+    proba = clf.predict_proba(ds)
+    for t in (0.0, 0.3, 0.6, 0.9, 0.99, 1.0):
+        out = tmp_path / f"pred_{t}.csv"
+        assert main(["predict", str(trained_run / "model.taxoclass"), *map(str, files), "--threshold", str(t),
+                     "-o", str(out)]) == 0
+        df = pd.read_csv(out)
+        assert df["sure_node"].tolist() == clf.predict(ds, threshold=t).tolist(), t
+        node_p = proba.astype(np.float64) @ clf.taxonomy_.membership
+        assert (df["sure_probability"] >= t - 1e-5).all()
+        assert np.allclose(df["sure_probability"], node_p[np.arange(len(df)), clf.taxonomy_.threshold(proba, t)],
+                           atol=1e-5)
+
+
 def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     root, tax = image_folder
     out = tmp_path / "bench"

@@ -23,6 +23,8 @@ TensorFlow is imported lazily, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import warnings
 
 import numpy as np
@@ -44,7 +46,34 @@ TRAINING_DEFAULTS = {
 }
 
 
-class BaseClassifier(BaseEstimator, ClassifierMixin):
+@contextlib.contextmanager
+def local_random_seed(seed):
+    """Seed the random draws of one fit without touching the caller's random state.
+
+    Keras draws the default seeds of its initialisers, dropout and augmentation layers (``seed=None``) from
+    Python's ``random`` module; inside this block that module is seeded with ``seed`` and its previous state is
+    restored on exit. NumPy's and TensorFlow's global generators are left alone: taxoclass seeds its shuffles and
+    augmentation explicitly. ``seed=None`` changes nothing.
+
+    >>> import random
+    >>> state = random.getstate()
+    >>> with local_random_seed(0):
+    ...     a = random.random()
+    >>> random.getstate() == state, round(a, 4)
+    (True, 0.8444)
+    """
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(int(seed))
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+class BaseClassifier(ClassifierMixin, BaseEstimator):
     """Shared base of :class:`~taxoclass.models.tree.TreeClassifier` and ``FlatClassifier``.
 
     Not used directly: subclasses define ``__init__`` (storing their arguments) and ``_build_model``.
@@ -286,36 +315,33 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
                     raise DataError(f"validation X has {len(Xv)} images but validation y has {len(val[2])} labels.")
                 val_ds = self._arrays_dataset(Xv, val[2], batch_size=int(batch_size))
         # 3. model
-        import keras
+        import tensorflow as tf
 
         from taxoclass import training
 
-        seed = self._param("random_state")
-        if seed is not None:
-            keras.utils.set_random_seed(int(seed))
         self.taxonomy_ = tax
         self.classes_ = np.array(tax.classes, dtype=object)
         previous_policy = training.set_mixed_precision(bool(self._param("mixed_precision")))
         try:
-            self._strategy = training.get_strategy(self._param("strategy"))
-            with self._strategy.scope():
-                self.model_ = self._build_model()
-            cbs = training.build_callbacks(
-                output_dir=self._param("output_dir"),
-                monitor="val_loss" if val_ds is not None else "loss",
-                early_stopping_patience=self._param("early_stopping_patience"),
-                reduce_lr_patience=self._param("reduce_lr_patience"), checkpoint=bool(self._param("checkpoint")),
-                csv_log=bool(self._param("csv_log")), tensorboard=bool(self._param("tensorboard")),
-                backup=bool(self._param("resume")), extra=callbacks)
-            import tensorflow as tf
-
-            try:
+            # random_state seeds this fit only (initialisers, dropout, augmentation); the caller's state is kept
+            with local_random_seed(self._param("random_state")):
+                self._strategy = training.get_strategy(self._param("strategy"))
+                with self._strategy.scope():
+                    self.model_ = self._build_model()
+                cbs = training.build_callbacks(
+                    output_dir=self._param("output_dir"),
+                    monitor="val_loss" if val_ds is not None else "loss",
+                    early_stopping_patience=self._param("early_stopping_patience"),
+                    reduce_lr_patience=self._param("reduce_lr_patience"),
+                    checkpoint=bool(self._param("checkpoint")), csv_log=bool(self._param("csv_log")),
+                    tensorboard=bool(self._param("tensorboard")), backup=bool(self._param("resume")),
+                    extra=callbacks)
                 history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
-            except tf.errors.InvalidArgumentError as exc:
-                if "not a class index" in str(exc) or "negative label" in str(exc):
-                    raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
-                                             "must be class indices in taxonomy.classes order.") from None
-                raise
+        except tf.errors.InvalidArgumentError as exc:
+            if "not a class index" in str(exc) or "negative label" in str(exc):
+                raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
+                                         "must be class indices in taxonomy.classes order.") from None
+            raise
         finally:
             training.set_mixed_precision(previous_policy == "mixed_float16")
         self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}

@@ -227,15 +227,16 @@ class FlatClassifier(BaseClassifier):
     def _backbone_model(self):
         return self.model_.get_layer(f"{self.backbone}_backbone")
 
-    def _compile_with(self, learning_rate: float) -> None:
+    def _compile_with(self, learning_rate: float, model=None) -> None:
         from taxoclass.models.losses import make_loss
         from taxoclass.models.optim import make_optimizer
 
         with self._strategy.scope():
-            self.model_.compile(optimizer=make_optimizer(learning_rate, self.weight_decay),
-                                loss=make_loss(self.loss, self.taxonomy_, label_smoothing=self.label_smoothing,
-                                               soft_labels_beta=self.soft_labels_beta, hxe_alpha=self.hxe_alpha),
-                                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+            (self.model_ if model is None else model).compile(
+                optimizer=make_optimizer(learning_rate, self.weight_decay),
+                loss=make_loss(self.loss, self.taxonomy_, label_smoothing=self.label_smoothing,
+                               soft_labels_beta=self.soft_labels_beta, hxe_alpha=self.hxe_alpha),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,
@@ -274,21 +275,18 @@ class FlatClassifier(BaseClassifier):
                                                             delete_checkpoint=True))
             return cbs + others
 
-        def fit(**kwargs):
-            try:
-                return self.model_.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose,
-                                       shuffle=False, **kwargs)
-            finally:
-                # BackupAndRestore sets the model's starting epoch and Keras never clears it: without this,
-                # phase 2 would start at the epoch phase 1 resumed from
-                if hasattr(self.model_, "_initial_epoch"):
-                    self.model_._initial_epoch = None
+        def fit(model, **kwargs):
+            return model.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose,
+                             shuffle=False, **kwargs)
 
         histories = []
         if p1 and not (backup and phase1_done.is_file()):
             set_trainable(self._backbone_model(), False)
-            self._compile_with(self.learning_rate)
-            histories.append(fit(epochs=p1, callbacks=phase_callbacks(1)))
+            # phase 1 trains a second Keras model over the same layers (the weights are shared): a resumed
+            # BackupAndRestore records its starting epoch on the model it trains, which phase 2 must not inherit
+            phase1 = keras.Model(self.model_.inputs, self.model_.outputs, name=self.model_.name)
+            self._compile_with(self.learning_rate, phase1)
+            histories.append(fit(phase1, epochs=p1, callbacks=phase_callbacks(1)))
             if backup and p2:
                 backup_root.mkdir(exist_ok=True)
                 tmp = backup_root / f".tmp_{_PHASE1_DONE}"
@@ -303,7 +301,7 @@ class FlatClassifier(BaseClassifier):
             for cb in others:  # the log of phase 1 continues
                 if isinstance(cb, keras.callbacks.CSVLogger) and p1:
                     cb.append = True
-            histories.append(fit(initial_epoch=p1, epochs=p1 + p2, callbacks=phase_callbacks(2)))
+            histories.append(fit(self.model_, initial_epoch=p1, epochs=p1 + p2, callbacks=phase_callbacks(2)))
         if backup:
             shutil.rmtree(backup_root, ignore_errors=True)
         return _merge_histories(histories)

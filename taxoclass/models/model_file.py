@@ -9,6 +9,7 @@ history) and ``model.keras``; written by ``BaseClassifier.save`` and read by ``B
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import tempfile
 import zipfile
@@ -147,7 +148,8 @@ def read_model_file(path, *, expected: type | None = None):
     params = {k: (None if isinstance(v, dict) and "__unserialisable__" in v else v)
               for k, v in meta.get("params", {}).items()}
     params = {k: tuple(v) if isinstance(v, list) and k in ("input_shape",) else v for k, v in params.items()}
-    valid = set(klass._get_param_names())
+    valid = {name for name, p in inspect.signature(klass.__init__).parameters.items()
+             if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     kwargs = {k: v for k, v in params.items() if k in valid}
     if "taxonomy" in valid:
         kwargs["taxonomy"] = tax

@@ -348,8 +348,13 @@ class TreeClassifier(BaseClassifier):
 
         - ``mode="soft"`` (default): argmax of the leaf distribution (every node evaluated, one model call).
         - ``mode="greedy"``: top-down argmax at each node, evaluating only the nodes on the chosen path.
-        - ``threshold=t``: along that path, stop at the deepest node whose path probability is >= t; an
-          internal node's name is returned when the model is not sure enough ("copepod, not sure which").
+        - ``threshold=t``: the node the model is sure of, by taxoclass' one threshold rule
+          (:meth:`Taxonomy.threshold <taxoclass.taxonomy.arrays.TaxonomyArrays.threshold>`, also used by
+          ``evaluate_predictions`` and ``taxoclass predict``): from the root, move to the most probable child while
+          its probability (the sum of its classes' probabilities) is >= t. An internal node's name is returned
+          when the model is not sure enough ("copepod, not sure which"). With ``mode="greedy"`` the same walk runs
+          on the probabilities of the greedy path (the product of the chosen children's conditional
+          probabilities), the only ones that mode computes.
 
         >>> clf.predict(X, threshold=0.8)           # doctest: +SKIP
         array(['calanoid', 'copepods', 'root'], dtype=object)
@@ -360,6 +365,8 @@ class TreeClassifier(BaseClassifier):
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                       or not 0 <= threshold <= 1):
             raise ModelError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
+        if mode == "soft":  # threshold is not None here
+            return self.structure_.names[self.taxonomy_.threshold(self.predict_proba(X, batch_size), threshold)]
         nodes, probs = self._paths(X, mode, batch_size)
         if threshold is None:
             last = nodes[np.arange(len(nodes)), (nodes >= 0).sum(axis=1) - 1]
