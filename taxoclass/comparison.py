@@ -9,7 +9,12 @@
 2. ``taxonomy_tree``: a :class:`~taxoclass.models.tree.TreeClassifier` on the biological taxonomy (when one is
    given or the data carries one);
 3. ``error_tree``: a TreeClassifier on the error-based tree: the flat model's confusion on the *validation*
-   split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure).
+   split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure);
+4. ``combined`` (optional): the taxonomy tree with a flat softmax head on the same trunk, trained jointly, leaf
+   probabilities averaged per leaf.
+
+The trees' shared trunk is the flat model's backbone (cut before its last stage), so tree and flat compare like
+for like; every model is built by :func:`taxoclass.models.factory.make_estimator`.
 
 Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
 reference tree (the biological taxonomy, or the error-based tree when there is none) and the report (JSON,
@@ -27,10 +32,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+from taxoclass.models import MODEL_NAMES
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
-MODEL_KINDS = ("flat", "flat_block", "taxonomy_tree", "error_tree")
+MODEL_KINDS = MODEL_NAMES  # one list, in taxoclass.models
 DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
 
 
@@ -88,8 +94,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     ----------
     data : ImageSet (see :mod:`taxoclass.data`; its ``taxonomy`` is used when ``taxonomy`` is None).
     taxonomy : the biological tree for ``taxonomy_tree`` and for the hierarchical metrics.
-    models : which of ``"flat"``, ``"flat_block"``, ``"taxonomy_tree"``, ``"error_tree"`` to run
-        (``error_tree`` needs ``flat``).
+    models : which of :data:`taxoclass.models.MODEL_NAMES` to run (``"flat"``, ``"flat_block"``,
+        ``"taxonomy_tree"``, ``"error_tree"``, ``"combined"``; see :func:`taxoclass.models.factory.make_estimator`);
+        ``error_tree`` needs ``flat``.
     backbone, weights : the flat model's backbone and its initial weights (None, ``"imagenet"`` or a file).
     image_size : side of the square model input (default: the backbone's minimum or 64).
     channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`).
@@ -98,7 +105,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     beta, levels, max_cluster_size : error-based tree options (see
         :func:`taxoclass.clustering.cluster_confusion`); with many classes and a weak flat model a low ``beta`` joins
         everything into one group unless ``max_cluster_size`` caps the groups.
-    block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
+        its last stage), ``"none"`` = node blocks on the image, or another backbone name.
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
     out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
@@ -114,7 +123,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     from taxoclass.metrics import confusion_matrix, evaluate_predictions
     from taxoclass.models.backbones import backbone_spec
     from taxoclass.models.flat import FlatClassifier
-    from taxoclass.models.tree import TreeClassifier
+    from taxoclass.models.factory import make_estimator
     from taxoclass.report import write_report
     from taxoclass.taxonomy import save_taxonomy
     from taxoclass.workflows import flat_schedule
@@ -128,9 +137,10 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     if "error_tree" in models and "flat" not in models:
         raise TaxoclassError("error_tree is built from the flat model's confusion: add 'flat' to models.")
     taxonomy = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
-    if "taxonomy_tree" in models and taxonomy is None:
-        say("no taxonomy given: skipping taxonomy_tree (pass taxonomy=... / --taxonomy FILE to add it)")
-        models.remove("taxonomy_tree")
+    for needs_tax in ("taxonomy_tree", "combined"):
+        if needs_tax in models and taxonomy is None:
+            say(f"no taxonomy given: skipping {needs_tax} (pass taxonomy=... / --taxonomy FILE to add it)")
+            models.remove(needs_tax)
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
     spec = backbone_spec(backbone)
@@ -212,12 +222,14 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                 save_taxonomy(error_tax, out / "error_taxonomy.tsv", overwrite=True)
     if ref_tax is None:
         ref_tax = error_tax if error_tax is not None else _flat_tax(ref_classes)
-    if "flat_block" in models:
-        train("flat_block", lambda: TreeClassifier(_flat_tax(ref_classes), **tree_kw))
-    if "taxonomy_tree" in models:
-        train("taxonomy_tree", lambda: TreeClassifier(taxonomy.with_class_order(ref_classes), **tree_kw))
-    if "error_tree" in models:
-        train("error_tree", lambda: TreeClassifier(error_tax, **tree_kw))
+    # the trees' shared trunk is the flat model's backbone (and weights) unless trunk names another ("none": no trunk)
+    tree_trunk = "auto" if trunk is None else (None if trunk == "none" else trunk)
+    for name, tax in (("flat_block", _flat_tax(ref_classes)), ("taxonomy_tree", taxonomy), ("error_tree", error_tax),
+                      ("combined", taxonomy)):
+        if name in models:
+            train(name, lambda name=name, tax=tax: make_estimator(
+                name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights,
+                **{**tree_kw, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")
