@@ -128,12 +128,15 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     out = tmp_path / "bench"
     rc = main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "small_cnn", "--image-size", "24",
                "--epochs", "2", "--block-filters", "8", "--head-units", "8", "--batch-size", "32",
-               "--models", "flat,flat_block,taxonomy_tree,error_tree", "-o", str(out)])
+               "--models", "flat,flat_block,taxonomy_tree,error_tree,combined", "-o", str(out)])
     assert rc == 0
     summary = json.loads((out / "benchmark.json").read_text())
-    assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree"}
+    assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree", "combined"}
     assert summary["models"]["flat_block"]["classifier_nodes"] == 1
     assert summary["models"]["taxonomy_tree"]["classifier_nodes"] == 3  # root, warm, cold
+    assert summary["models"]["combined"]["classifier_nodes"] == 3
+    # the trees share the flat model's backbone as trunk; the combined model adds a flat head to the tree
+    assert summary["models"]["combined"]["n_params"] > summary["models"]["taxonomy_tree"]["n_params"]
     for m in summary["models"].values():
         assert 0 <= m["accuracy"] <= 1 and m["train_seconds"] > 0 and m["n_params"] > 0
     for name in ("report.json", "report.md", "manifest.csv", "error_taxonomy.tsv", "training_curves.png",

@@ -426,4 +426,7 @@ class TreeClassifier(BaseClassifier):
             sel = depth == d
             per_level.append(f"level {d}: {int(sel.sum())} nodes, {int((sel & s.is_leaf).sum())} classes")
         lines.append("classes per level: " + "; ".join(per_level))
+        if m.flat_head is not None:
+            lines.append(f"flat head: {len(self.classes_)}-way softmax on the trunk, {m.flat_head.count_params():,} "
+                         f"parameters; leaf probabilities combined by {m.combine}")
         return lines
