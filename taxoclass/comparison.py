@@ -80,7 +80,7 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
 
 
 def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = "inception_v3",
-                  weights=None, image_size: int | None = None, channels: int = 3, pad_value: float = 255,
+                  weights=None, image_size: int | None = None, channels: int = 3, pad_value: float | None = None,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
                   learning_rate: float = 1e-3, beta: float = 0.05, levels=1, max_cluster_size: int | None = None,
                   block_filters=(32, 64),
@@ -99,7 +99,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         ``error_tree`` needs ``flat``.
     backbone, weights : the flat model's backbone and its initial weights (None, ``"imagenet"`` or a file).
     image_size : side of the square model input (default: the backbone's minimum or 64).
-    channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`).
+    channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`), saved with every model
+        as its input spec; ``pad_value=None``: the data's own background (``load_dataset`` sets it: 0 for digits
+        and Fashion-MNIST), else 255.
     epochs : training epochs of every model. With pretrained ``weights`` the flat model trains its head for
         ``epochs - fine_tune_epochs`` epochs then fine-tunes for ``fine_tune_epochs`` (default: half).
     beta, levels, max_cluster_size : error-based tree options (see
@@ -107,7 +109,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         everything into one group unless ``max_cluster_size`` caps the groups.
     block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
-        its last stage), ``"none"`` = node blocks on the image, or another backbone name.
+        its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
+        also its initial weights).
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
     out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
@@ -169,8 +172,11 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         raise DataError(f"the split left an empty part ({counts}); use more images or other val/test sizes.")
     if out is not None:
         write_manifest(manifest, out / "manifest.csv", overwrite=True)
-    common = dict(class_order=ref_classes, image_size=image_size, channels=channels, pad_value=pad_value,
-                  invert=invert, batch_size=batch_size, seed=seed, cache=True)
+    if pad_value is None:
+        pad_value = 255.0 if getattr(data, "background", None) is None else data.background
+    spec = dict(pad_value=float(pad_value), invert=bool(invert))  # every model's input spec
+    common = dict(class_order=ref_classes, image_size=image_size, channels=channels, batch_size=batch_size,
+                  seed=seed, cache=True, **spec)
     train_ds = make_dataset(parts["train"], shuffle=True, augment=True if augment else None, **common)
     val_ds = make_dataset(parts["val"], **common)
     test_ds = make_dataset(parts["test"], **common)
@@ -178,8 +184,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     y_test = parts["test"].encode(ref_classes)
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed)
-    tree_kw = dict(input_shape=input_shape, block_filters=tuple(block_filters), head_units=tuple(head_units),
-                   trunk=trunk, epochs=int(epochs), **loop)
+    tree_kw = dict(input_shape=input_shape, **spec, block_filters=tuple(block_filters), head_units=tuple(head_units),
+                   trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
 
     results, summary_models, fitted = [], {}, {}
@@ -197,7 +203,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         return clf
 
     if "flat" in models:
-        flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape,
+        flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape, **spec,
                                                     weights=weights, head_units=(max(head_units[-1] * 2, 64),)
                                                     if backbone == "small_cnn" else (1024,),
                                                     **flat_phases, **loop))
@@ -229,7 +235,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         if name in models:
             train(name, lambda name=name, tax=tax: make_estimator(
                 name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights,
-                **{**tree_kw, "trunk": tree_trunk}))
+                **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights"}, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")

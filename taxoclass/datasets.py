@@ -99,6 +99,7 @@ def load_dataset(name: str, path=None, *, split: str = "train", check: bool = Tr
         x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
         ds = ImageSet.from_arrays(x, [str(v) for v in d.target], classes=[str(i) for i in range(10)],
                                   source="digits")
+        ds.background = DATASETS[name][0]
         return ds
     if name == "fashion_mnist":
         if path is not None:
@@ -130,6 +131,7 @@ def load_dataset(name: str, path=None, *, split: str = "train", check: bool = Tr
                             "its class folders (a folder or zip source) with --taxonomy taxonomies/cifar100.tsv.")
         x, y = _keras_download(name, split)
         ds = ImageSet.from_arrays(x, [tax.classes[i] for i in y], classes=list(tax.classes), source="cifar100")
+    ds.background = DATASETS[name][0]  # the pipeline pads with it (taxoclass train / benchmark --pad-value)
     tax.check_classes(ds.classes, source=f"{name} images")
     ds.taxonomy = tax.with_class_order(ds.classes) if tuple(ds.classes) != tax.classes else tax
     return ds

@@ -182,3 +182,55 @@ def test_fit_keeps_the_callers_random_state_and_random_state_still_reproduces():
         weights.append([w.copy() for w in clf.model_.get_weights()])
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_input_spec_is_an_estimator_parameter_saved_with_the_model(tmp_path):
+    """Issue 11: image size, channels, pad value, invert and resize belong to the model (not attached by train_job),
+    and model files written before they were parameters (spec under "pipeline" only) still load with theirs."""
+    from sklearn.base import clone
+
+    from taxoclass.models import TreeClassifier
+
+    X, y = colour_data(24)
+    X8 = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)
+    clf = TreeClassifier(TAX, input_shape=(8, 8, 3), pad_value=0, invert=True, resize="stretch", block_filters=(4,),
+                         head_units=(4,), epochs=1, random_state=0).fit(X8, y, verbose=0)
+    spec = {"image_size": 8, "channels": 3, "pad_value": 0.0, "invert": True, "resize": "stretch"}
+    assert clf.input_spec() == spec and clone(clf).input_spec() == spec
+    path = clf.save(tmp_path / "m.taxoclass")
+    assert BaseClassifier.load(path).input_spec() == spec
+    # an older file: the spec only in metadata["pipeline"]
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+        keras_bytes = zf.read("model.keras")
+    for key in ("pad_value", "invert", "resize"):
+        del meta["params"][key]
+    old = tmp_path / "old.taxoclass"
+    with zipfile.ZipFile(old, "w") as zf:
+        zf.writestr("metadata.json", json.dumps(meta))
+        zf.writestr("model.keras", keras_bytes)
+    assert BaseClassifier.load(old).input_spec() == spec
+    with pytest.raises(ModelError, match="pad_value must be a pixel value"):
+        TreeClassifier(TAX, input_shape=(8, 8, 3), pad_value=300, epochs=1).fit(X8, y, verbose=0)
+    with pytest.raises(ModelError, match="resize must be"):
+        TreeClassifier(TAX, input_shape=(8, 8, 3), resize="crop", epochs=1).fit(X8, y, verbose=0)
+
+
+def test_train_job_uses_the_datasets_own_background(tmp_path):
+    """Issue 11: the dataset defaults of taxoclass.datasets are the ones used (digits: black background, pad 0)."""
+    from taxoclass.datasets import load_dataset
+    from taxoclass.workflows import train_job
+
+    digits = load_dataset("digits")
+    assert digits.background == 0
+    small = digits.subset(np.arange(200))
+    assert small.background == 0
+    train_job(small, tmp_path / "run", model="flat", image_size=8, channels=1, epochs=1, head_units=(8,),
+              verbose=0)
+    model = BaseClassifier.load(tmp_path / "run" / "model.taxoclass")
+    assert model.input_spec()["pad_value"] == 0.0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["pipeline"] == model.input_spec()
+    train_job(small, tmp_path / "run255", model="flat", image_size=8, channels=1, epochs=1, head_units=(8,),
+              pad_value=255, verbose=0)
+    assert BaseClassifier.load(tmp_path / "run255" / "model.taxoclass").input_spec()["pad_value"] == 255.0

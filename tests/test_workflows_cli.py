@@ -156,6 +156,9 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     (["predict", "MODEL", "-o", "OUT/p.csv"], "no images"),
     (["benchmark", "--dataset", "digits", "--models", "flat,forest", "-o", "OUT"], "unknown model kind"),
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
+    # issue 11, defect 6: a tree used to ignore these two flags silently (and record them in config.json)
+    (["train", "SRC", "--taxonomy", "TAX", "--backbone", "mobilenet_v2", "-o", "OUT"], "pass --trunk mobilenet_v2"),
+    (["train", "SRC", "--taxonomy", "TAX", "--weights", "imagenet", "-o", "OUT"], "add --trunk NAME"),
 ])
 def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, capsys):
     root, tax = image_folder
@@ -171,6 +174,29 @@ def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, 
     assert message in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_tree_weights_flag_sets_the_trunk_weights(image_folder, tmp_path):
+    """Issue 11, defect 6: `train --trunk NAME --weights FILE` builds the tree's trunk from FILE."""
+    from taxoclass.models import load_model
+    from taxoclass.models.backbones import build_backbone
+
+    root, tax = image_folder
+    source = build_backbone("small_cnn", (24, 24, 3)).get_layer("features")
+    path = tmp_path / "trunk.weights.h5"
+    source.save_weights(path)
+    out = tmp_path / "run"
+    assert main(["train", str(root), "--taxonomy", str(tax), "--trunk", "small_cnn", "--weights", str(path),
+                 "--image-size", "24", "--epochs", "1", "--learning-rate", "1e-12", "--block-filters", "8",
+                 "--head-units", "8", "-o", str(out)]) == 0
+    clf = load_model(out / "model.taxoclass")
+    assert clf.trunk == "small_cnn" and clf.trunk_weights == str(path)
+    assert json.loads((out / "config.json").read_text())["weights"] == str(path)
+    kernel = np.asarray(source.weights[0])
+    matches = [w for w in clf.model_.weights if tuple(w.shape) == kernel.shape]
+    assert any(np.allclose(np.asarray(w), kernel, atol=1e-6) for w in matches)
+    fresh = build_backbone("small_cnn", (24, 24, 3)).get_layer("features")  # so the check above can fail
+    assert not np.allclose(np.asarray(fresh.weights[0]), kernel, atol=1e-6)
 
 
 def test_rerun_into_a_finished_run_folder_is_refused(trained_run, image_folder, capsys):

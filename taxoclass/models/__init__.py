@@ -16,6 +16,10 @@ _LAZY = {
 MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
 
 
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name):
     if name in _LAZY:
         import importlib

@@ -42,7 +42,8 @@ __all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "t
 TRAINING_DEFAULTS = {
     "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "output_dir": None, "early_stopping_patience": None,
     "reduce_lr_patience": None, "checkpoint": False, "csv_log": False, "tensorboard": False, "resume": False,
-    "strategy": "auto", "mixed_precision": False, "random_state": None,
+    "strategy": "auto", "mixed_precision": False, "random_state": None, "pad_value": 255.0, "invert": False,
+    "resize": "pad",
 }
 
 
@@ -108,6 +109,14 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         lr = self._param("learning_rate")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ModelError(f"learning_rate must be a positive number such as 1e-3, got {lr!r}.")
+        pad = self._param("pad_value")
+        if isinstance(pad, bool) or not isinstance(pad, (int, float, np.integer, np.floating)) or not 0 <= pad <= 255:
+            raise ModelError(f"pad_value must be a pixel value between 0 and 255 (the background), got {pad!r}.")
+        if not isinstance(self._param("invert"), (bool, np.bool_)):
+            raise ModelError(f"invert must be True or False, got {self._param('invert')!r}.")
+        if self._param("resize") not in ("pad", "stretch"):
+            raise ModelError(f"resize must be 'pad' (keep the aspect ratio) or 'stretch', got "
+                             f"{self._param('resize')!r}.")
         if self._param("resume") and self._param("output_dir") is None:
             raise ModelError("resume=True needs output_dir (where the backup of an interrupted run is kept); "
                              "pass output_dir='some/folder'.")
@@ -120,6 +129,22 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             raise ModelError(f"taxonomy must be a taxoclass.Taxonomy (e.g. taxoclass.load_taxonomy('tree.tsv')), "
                              f"got {type(tax).__name__}.")
         return tax
+
+    def input_spec(self) -> dict:
+        """How image files are prepared for this model: ``image_size``, ``channels`` (from ``input_shape``),
+        ``pad_value``, ``invert`` and ``resize`` (estimator parameters). Saved with the model; ``taxoclass
+        evaluate`` / ``predict`` and :func:`taxoclass.workflows.images_dataset` prepare images with it.
+
+        >>> from taxoclass.models import TreeClassifier
+        >>> from taxoclass import Taxonomy
+        >>> TreeClassifier(Taxonomy.from_paths([["a"], ["b"]]), input_shape=(32, 32, 1), pad_value=0).input_spec()
+        {'image_size': 32, 'channels': 1, 'pad_value': 0.0, 'invert': False, 'resize': 'pad'}
+        """
+        shape = self._expected_input_shape()
+        return {"image_size": None if shape is None else int(shape[0]),
+                "channels": None if shape is None else int(shape[-1]),
+                "pad_value": float(self._param("pad_value")), "invert": bool(self._param("invert")),
+                "resize": str(self._param("resize"))}
 
     def _expected_input_shape(self):
         shape = getattr(self, "input_shape", None)
@@ -436,7 +461,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "taxoclass_version": __version__,
                 "class": type(self).__name__, "module": type(self).__module__, "params": params,
                 "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
-                "history": getattr(self, "history_", {}), "pipeline": getattr(self, "pipeline_", None),
+                "history": getattr(self, "history_", {}), "pipeline": self.input_spec(),
                 "extra": self._extra_metadata()}
 
     def _extra_metadata(self) -> dict:

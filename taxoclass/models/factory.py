@@ -42,6 +42,7 @@ def make_estimator(name: str, taxonomy, *, backbone: str = "resnet_small", weigh
       every model; ``"flat_block"`` uses only its classes).
     - ``backbone``, ``weights``, ``width``, ``depth``: the flat model's backbone; also the trees' shared trunk
       unless ``trunk`` names another one (``trunk=None``: node blocks on the image; ``"auto"``: the backbone).
+      ``weights`` initialise the trunk whenever it is a named backbone.
     - ``epochs``: every model's epochs (a from-scratch flat model trains all of them as its fine-tuning phase;
       with pretrained ``weights`` half train the head first).
     - ``head_units``: the node heads' (and the flat model's) dense layers; ``block_filters``: the node blocks.
@@ -71,8 +72,8 @@ def make_estimator(name: str, taxonomy, *, backbone: str = "resnet_small", weigh
                               **{**phases, **common, **(flat_options or {})})
     if isinstance(trunk, str) and trunk == "auto":
         trunk_kw = {"trunk": backbone, "trunk_weights": weights, "width": width, "depth": depth}
-    else:
-        trunk_kw = {"trunk": trunk}
+    else:  # another named trunk also starts from ``weights``; a keras.Model or None has no weights to load
+        trunk_kw = {"trunk": trunk, "trunk_weights": weights if isinstance(trunk, str) else None}
     tax = Taxonomy.from_paths([[c] for c in taxonomy.classes], root="root") if name == "flat_block" else taxonomy
     return TreeClassifier(tax, input_shape=tuple(input_shape), block_filters=tuple(block_filters),
                           head_units=tuple(head_units), epochs=epochs, flat_head=name == "combined", **trunk_kw,

@@ -1,7 +1,8 @@
 """``FlatClassifier``: the flat baseline — one softmax over all classes on a pretrained backbone.
 
 Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
-the frozen backbone (AdamW, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
+the frozen backbone (AdamW, ``learning_rate``) -- with ``weights=None`` there is nothing pretrained to protect and
+phase 1 trains the whole network from scratch --; phase 2 unfreezes the backbone (all of it, or from
 ``fine_tune_at``), re-compiles with ``fine_tune_learning_rate`` and drops to ``final_learning_rate`` for the last
 ``final_epochs``. BatchNormalization layers of a pretrained backbone stay in inference mode throughout.
 
@@ -56,6 +57,8 @@ class FlatClassifier(BaseClassifier):
     width, depth : size of the from-scratch families ``resnet_small`` and ``vgg_bn`` (first-stage filters,
         blocks per stage); None = the family's default (32, 1). Refused for the other backbones.
     input_shape : (height, width, channels) of the images; (299, 299, 3) suits InceptionV3 (minimum 75 px).
+    pad_value, invert, resize : the rest of the model's input spec, as for ``TreeClassifier`` (how image files are
+        fitted to ``input_shape``; saved with the model).
     weights : ``"imagenet"`` (needs internet once), None (train from scratch) or a local weights file.
     head_units : sizes of the dense layers between the pooled features and the softmax.
     dropout : dropout rate after each head layer.
@@ -65,7 +68,7 @@ class FlatClassifier(BaseClassifier):
     batchnorm : ``"auto"`` (frozen, i.e. inference mode, with pretrained weights; trained with weights=None),
         ``"frozen"`` or ``"trainable"``.
     epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
-    learning_rate : AdamW learning rate of phase 1 (head only).
+    learning_rate : AdamW learning rate of phase 1 (head only; the whole network with ``weights=None``).
     fine_tune_learning_rate : AdamW learning rate of phase 2.
     weight_decay : AdamW's decoupled weight decay (each step ``w -= learning_rate * weight_decay * w``; biases
         and batch-norm parameters are not decayed); 0 = plain Adam.
@@ -96,16 +99,20 @@ class FlatClassifier(BaseClassifier):
     ['copepod', 'diatom']
     """
 
-    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), weights="imagenet",
-                 width=None, depth=None, head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None,
-                 batchnorm="auto", epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4,
-                 final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4, loss="crossentropy",
-                 label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32, output_dir=None, early_stopping_patience=None,
+    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), pad_value=255.0,
+                 invert=False, resize="pad", weights="imagenet", width=None, depth=None, head_units=(1024,),
+                 dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto", epochs=(5, 5), learning_rate=1e-3,
+                 fine_tune_learning_rate=1e-4, final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4,
+                 loss="crossentropy", label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32,
+                 output_dir=None, early_stopping_patience=None,
                  reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
                  strategy="auto", mixed_precision=False, random_state=None):
         self.taxonomy = taxonomy
         self.backbone = backbone
         self.input_shape = input_shape
+        self.pad_value = pad_value
+        self.invert = invert
+        self.resize = resize
         self.weights = weights
         self.width = width
         self.depth = depth
@@ -281,7 +288,10 @@ class FlatClassifier(BaseClassifier):
 
         histories = []
         if p1 and not (backup and phase1_done.is_file()):
-            set_trainable(self._backbone_model(), False)
+            if self.weights is None:  # from scratch: no pretrained features to protect, the whole network trains
+                set_trainable(self._backbone_model(), True, batchnorm=self._batchnorm_mode())
+            else:
+                set_trainable(self._backbone_model(), False)
             # phase 1 trains a second Keras model over the same layers (the weights are shared): a resumed
             # BackupAndRestore records its starting epoch on the model it trains, which phase 2 must not inherit
             phase1 = keras.Model(self.model_.inputs, self.model_.outputs, name=self.model_.name)

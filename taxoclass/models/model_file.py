@@ -151,6 +151,9 @@ def read_model_file(path, *, expected: type | None = None):
     valid = {name for name, p in inspect.signature(klass.__init__).parameters.items()
              if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     kwargs = {k: v for k, v in params.items() if k in valid}
+    for key in ("pad_value", "invert", "resize"):  # files written before these were estimator parameters
+        if key in valid and key not in kwargs and key in (meta.get("pipeline") or {}):
+            kwargs[key] = meta["pipeline"][key]
     if "taxonomy" in valid:
         kwargs["taxonomy"] = tax
     obj = klass(**kwargs)
@@ -158,7 +161,5 @@ def read_model_file(path, *, expected: type | None = None):
     obj.classes_ = np.array(meta["classes"], dtype=object)
     obj.model_ = model
     obj.history_ = meta.get("history", {})
-    if meta.get("pipeline") is not None:
-        obj.pipeline_ = meta["pipeline"]  # how images were prepared for training (taxoclass.workflows)
     obj._restore_extra(meta.get("extra", {}))
     return obj

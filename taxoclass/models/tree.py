@@ -67,6 +67,11 @@ class TreeClassifier(BaseClassifier):
         The tree; its leaves are the classes (class order = ``taxonomy.classes``).
     input_shape : (height, width, channels)
         Image size the model takes; images are float32 [0, 255] pixel values.
+    pad_value, invert, resize :
+        The rest of the model's input spec (see :meth:`~taxoclass.models.base.BaseClassifier.input_spec`): how
+        image files are fitted to ``input_shape`` -- background value of the padding (255 = white), whether
+        images are inverted, ``"pad"`` (keep the aspect ratio) or ``"stretch"``. Saved with the model and used by
+        ``taxoclass evaluate`` and ``predict``.
     trunk : backbone name (default ``"resnet_small"``, the default backbone of the flat model; see
         :func:`taxoclass.models.backbones.backbone_names`), a ``keras.Model`` or None
         Shared lower layers under every node block (HD-CNN: shared trunk, small node blocks on its feature map).
@@ -126,15 +131,19 @@ class TreeClassifier(BaseClassifier):
     array(['red', 'warm', 'blue'], dtype=object)
     """
 
-    def __init__(self, taxonomy, input_shape=(64, 64, 3), trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto",
-                 trunk_weights=None, trunk_trainable=True, width=None, depth=None, node_block="small_cnn",
-                 block_filters=(32, 64), head_units=(64,), dropout=0.0, level_loss_weights=None,
-                 level_schedule=None, flat_head=False, combine="mean", routing="gather", weight_decay=5e-4,
-                 label_smoothing=0.1, epochs=10, batch_size=32, learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
+    def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad",
+                 trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
+                 width=None, depth=None, node_block="small_cnn", block_filters=(32, 64), head_units=(64,),
+                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, combine="mean",
+                 routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
+                 learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
                  mixed_precision=False, random_state=None):
         self.taxonomy = taxonomy
         self.input_shape = input_shape
+        self.pad_value = pad_value
+        self.invert = invert
+        self.resize = resize
         self.trunk = trunk
         self.trunk_layer = trunk_layer
         self.trunk_weights = trunk_weights

@@ -81,7 +81,7 @@ def format_from_path(path, format: str | None = None) -> str:
     if suffix not in EXTENSIONS:
         raise TaxonomyError(
             f"{path}: cannot tell the taxonomy format from the extension {suffix or '(none)'!r}; expected one of "
-            f"{', '.join(sorted(EXTENSIONS))}, or pass format= (--format) with one of {', '.join(FORMATS)}.")
+            f"{', '.join(sorted(EXTENSIONS))}, or pass format= (--from on the command line) with one of {', '.join(FORMATS)}.")
     return EXTENSIONS[suffix]
 
 
