@@ -42,6 +42,11 @@ def __getattr__(name):
     raise AttributeError(f"module 'taxoclass' has no attribute {name!r}")
 
 
+def __dir__():
+    """The module's names, the lazy ones included (so that tab completion and ``dir(taxoclass)`` list them)."""
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
+
+
 __all__ = ["Taxonomy", "TreeClassifier", "FlatClassifier", "load_model", "cluster_confusion", "load_taxonomy",
            "save_taxonomy", "read_classes", "ImageSet", "evaluate_predictions", "write_report", "run_benchmark",
            "load_dataset", "TaxoclassError", "TaxonomyError", "ClassMismatchError", "ClusteringError",

@@ -9,7 +9,12 @@
 2. ``taxonomy_tree``: a :class:`~taxoclass.models.tree.TreeClassifier` on the biological taxonomy (when one is
    given or the data carries one);
 3. ``error_tree``: a TreeClassifier on the error-based tree: the flat model's confusion on the *validation*
-   split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure).
+   split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure);
+4. ``combined`` (optional): the taxonomy tree with a flat softmax head on the same trunk, trained jointly, leaf
+   probabilities averaged per leaf.
+
+The trees' shared trunk is the flat model's backbone (cut before its last stage), so tree and flat compare like
+for like; every model is built by :func:`taxoclass.models.factory.make_estimator`.
 
 Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
 reference tree (the biological taxonomy, or the error-based tree when there is none) and the report (JSON,
@@ -27,11 +32,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
-from taxoclass.models.backbones import DEFAULT_BACKBONE
+from taxoclass.models import MODEL_NAMES
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
-MODEL_KINDS = ("flat", "flat_block", "taxonomy_tree", "error_tree")
+MODEL_KINDS = MODEL_NAMES  # one list, in taxoclass.models
 DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
 
 
@@ -75,13 +80,13 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
 
 
 def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = "inception_v3",
-                  weights=None, image_size: int | None = None, channels: int = 3, pad_value: float = 255,
+                  weights=None, image_size: int | None = None, channels: int = 3, pad_value: float | None = None,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
                   learning_rate: float = 1e-3, beta: float | None = None, levels=1,
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8,
                   block_filters=(32, 64),
-                  head_units=(64,), trunk=DEFAULT_BACKBONE, val_size: float = 0.1, test_size: float = 0.2,
+                  head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
                   seed: int = 0,
                   max_per_class: int | None = None, augment: bool = True, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
@@ -92,11 +97,14 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     ----------
     data : ImageSet (see :mod:`taxoclass.data`; its ``taxonomy`` is used when ``taxonomy`` is None).
     taxonomy : the biological tree for ``taxonomy_tree`` and for the hierarchical metrics.
-    models : which of ``"flat"``, ``"flat_block"``, ``"taxonomy_tree"``, ``"error_tree"`` to run
-        (``error_tree`` needs ``flat``).
+    models : which of :data:`taxoclass.models.MODEL_NAMES` to run (``"flat"``, ``"flat_block"``,
+        ``"taxonomy_tree"``, ``"error_tree"``, ``"combined"``; see :func:`taxoclass.models.factory.make_estimator`);
+        ``error_tree`` needs ``flat``.
     backbone, weights : the flat model's backbone and its initial weights (None, ``"imagenet"`` or a file).
     image_size : side of the square model input (default: the backbone's minimum or 64).
-    channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`).
+    channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`), saved with every model
+        as its input spec; ``pad_value=None``: the data's own background (``load_dataset`` sets it: 0 for digits
+        and Fashion-MNIST), else 255.
     epochs : training epochs of every model. With pretrained ``weights`` the flat model trains its head for
         ``epochs - fine_tune_epochs`` epochs then fine-tunes for ``fine_tune_epochs`` (default: half).
     beta, levels, max_cluster_size : error-based tree options. ``beta=None`` (default) chooses beta and the
@@ -108,8 +116,10 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
     tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
         (``accuracy`` and ``accuracy_tta``; 1 skips the second pass).
-    block_filters, head_units, trunk : tree node blocks and their shared trunk (default the tree's default
-        trunk; None: none), see :class:`~taxoclass.models.tree.TreeClassifier`.
+    block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
+        its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
+        also its initial weights).
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
     out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
@@ -125,7 +135,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     from taxoclass.metrics import confusion_matrix, evaluate_predictions
     from taxoclass.models.backbones import backbone_spec
     from taxoclass.models.flat import FlatClassifier
-    from taxoclass.models.tree import TreeClassifier
+    from taxoclass.models.factory import make_estimator
     from taxoclass.report import write_report
     from taxoclass.taxonomy import save_taxonomy
     from taxoclass.training import check_schedule_options
@@ -140,9 +150,10 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     if "error_tree" in models and "flat" not in models:
         raise TaxoclassError("error_tree is built from the flat model's confusion: add 'flat' to models.")
     taxonomy = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
-    if "taxonomy_tree" in models and taxonomy is None:
-        say("no taxonomy given: skipping taxonomy_tree (pass taxonomy=... / --taxonomy FILE to add it)")
-        models.remove("taxonomy_tree")
+    for needs_tax in ("taxonomy_tree", "combined"):
+        if needs_tax in models and taxonomy is None:
+            say(f"no taxonomy given: skipping {needs_tax} (pass taxonomy=... / --taxonomy FILE to add it)")
+            models.remove(needs_tax)
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
     spec = backbone_spec(backbone)
@@ -174,8 +185,11 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         raise DataError(f"the split left an empty part ({counts}); use more images or other val/test sizes.")
     if out is not None:
         write_manifest(manifest, out / "manifest.csv", overwrite=True)
-    common = dict(class_order=ref_classes, image_size=image_size, channels=channels, pad_value=pad_value,
-                  invert=invert, batch_size=batch_size, seed=seed, cache=True)
+    if pad_value is None:
+        pad_value = 255.0 if getattr(data, "background", None) is None else data.background
+    spec = dict(pad_value=float(pad_value), invert=bool(invert))  # every model's input spec
+    common = dict(class_order=ref_classes, image_size=image_size, channels=channels, batch_size=batch_size,
+                  seed=seed, cache=True, **spec)
     train_ds = make_dataset(parts["train"], shuffle=True, augment=bool(augment), sampling=sampling, **common)
     val_ds = make_dataset(parts["val"], **common)
     test_ds = make_dataset(parts["test"], **common)
@@ -184,8 +198,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
                 time_budget=time_budget)
-    tree_kw = dict(input_shape=input_shape, block_filters=tuple(block_filters), head_units=tuple(head_units),
-                   trunk=trunk, epochs=int(epochs), **loop)
+    tree_kw = dict(input_shape=input_shape, **spec, block_filters=tuple(block_filters), head_units=tuple(head_units),
+                   trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
 
     results, summary_models, fitted = [], {}, {}
@@ -203,7 +217,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         return clf
 
     if "flat" in models:
-        flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape,
+        flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape, **spec,
                                                     weights=weights, head_units=(max(head_units[-1] * 2, 64),)
                                                     if backbone == "small_cnn" else (1024,),
                                                     **flat_phases, **loop))
@@ -226,12 +240,14 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                 save_taxonomy(error_tax, out / "error_taxonomy.tsv", overwrite=True)
     if ref_tax is None:
         ref_tax = error_tax if error_tax is not None else _flat_tax(ref_classes)
-    if "flat_block" in models:
-        train("flat_block", lambda: TreeClassifier(_flat_tax(ref_classes), **tree_kw))
-    if "taxonomy_tree" in models:
-        train("taxonomy_tree", lambda: TreeClassifier(taxonomy.with_class_order(ref_classes), **tree_kw))
-    if "error_tree" in models:
-        train("error_tree", lambda: TreeClassifier(error_tax, **tree_kw))
+    # the trees' shared trunk is the flat model's backbone (and weights) unless trunk names another ("none": no trunk)
+    tree_trunk = "auto" if trunk is None else (None if trunk == "none" else trunk)
+    for name, tax in (("flat_block", _flat_tax(ref_classes)), ("taxonomy_tree", taxonomy), ("error_tree", error_tax),
+                      ("combined", taxonomy)):
+        if name in models:
+            train(name, lambda name=name, tax=tax: make_estimator(
+                name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights,
+                **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights"}, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")

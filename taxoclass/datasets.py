@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from taxoclass.exceptions import DataError
+from taxoclass.taxonomy.io import taxonomy_dir
 
 __all__ = ["DATASETS", "load_dataset", "shipped_taxonomy", "TAXONOMY_DIR"]
 
-#: folder of the taxonomy files shipped with taxoclass
-TAXONOMY_DIR = Path(__file__).resolve().parents[1] / "taxonomies"
+#: folder of the taxonomy files shipped with taxoclass (package data; the top-level taxonomies/ of a checkout)
+TAXONOMY_DIR = taxonomy_dir()
 
 #: name -> (background pixel value, shipped taxonomy file or None, what ``path`` may be)
 DATASETS = {
@@ -51,7 +52,8 @@ def shipped_taxonomy(name: str):
         return None
     path = TAXONOMY_DIR / fname
     if not path.is_file():
-        raise DataError(f"the shipped taxonomy {path} is missing; reinstall taxoclass from its source tree.")
+        raise DataError(f"the shipped taxonomy {path} is missing: this taxoclass installation is incomplete; "
+                        "reinstall taxoclass (pip install taxoclass, or pip install . in a clone).")
     return load_taxonomy(path)
 
 
@@ -97,6 +99,7 @@ def load_dataset(name: str, path=None, *, split: str = "train", check: bool = Tr
         x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
         ds = ImageSet.from_arrays(x, [str(v) for v in d.target], classes=[str(i) for i in range(10)],
                                   source="digits")
+        ds.background = DATASETS[name][0]
         return ds
     if name == "fashion_mnist":
         if path is not None:
@@ -128,6 +131,7 @@ def load_dataset(name: str, path=None, *, split: str = "train", check: bool = Tr
                             "its class folders (a folder or zip source) with --taxonomy taxonomies/cifar100.tsv.")
         x, y = _keras_download(name, split)
         ds = ImageSet.from_arrays(x, [tax.classes[i] for i in y], classes=list(tax.classes), source="cifar100")
+    ds.background = DATASETS[name][0]  # the pipeline pads with it (taxoclass train / benchmark --pad-value)
     tax.check_classes(ds.classes, source=f"{name} images")
     ds.taxonomy = tax.with_class_order(ds.classes) if tuple(ds.classes) != tax.classes else tax
     return ds

@@ -16,40 +16,24 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
-from taxoclass.models.backbones import DEFAULT_BACKBONE
 from taxoclass.training import check_schedule_options
 
-__all__ = ["train_job", "evaluate_job", "predict_job", "PIPELINE_DEFAULTS", "pipeline_of", "images_dataset",
-           "predict_proba", "check_tta", "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
+__all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset", "predict_proba", "check_tta",
+           "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
 
 #: input pipeline options stored with every model, so that evaluate/predict prepare images exactly as training did
-PIPELINE_DEFAULTS = {"image_size": 64, "channels": 3, "pad_value": 255.0, "invert": False, "resize": "pad"}
 
 
 def _noop(_msg: str) -> None:
     pass
 
 
-def pipeline_of(model) -> dict:
-    """The input pipeline a model was trained with (image size, channels, pad value, invert, resize).
-
-    Models trained outside :func:`train_job` fall back to their ``input_shape`` and the defaults.
-    """
-    pipe = dict(PIPELINE_DEFAULTS)
-    shape = getattr(model, "input_shape", None)
-    if shape is not None:
-        pipe["image_size"], pipe["channels"] = int(shape[0]), int(shape[-1])
-    pipe.update(getattr(model, "pipeline_", None) or {})
-    return pipe
-
-
 def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = True):
-    """A tf.data.Dataset of ``data`` prepared with the model's stored pipeline, labels in its class order."""
+    """A tf.data.Dataset of ``data`` prepared with the model's input spec (``model.input_spec()``, saved with the
+    model), labels in its class order."""
     from taxoclass.data import make_dataset
 
-    pipe = pipeline_of(model)
-    kw = dict(image_size=pipe["image_size"], channels=pipe["channels"], pad_value=pipe["pad_value"],
-              invert=pipe["invert"], resize=pipe["resize"], batch_size=batch_size, cache=False)
+    kw = dict(**model.input_spec(), batch_size=batch_size, cache=False)
     if with_labels:
         return make_dataset(data, class_order=list(model.taxonomy_.classes), **kw)
     return make_dataset(data, with_labels=False, **kw)
@@ -105,10 +89,9 @@ def _prepare_run_folder(out_dir, *, overwrite: bool, resume: bool = False) -> tu
 
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_labels=None,
-              beta: float | None = None, levels=1, backbone: str = "small_cnn", weights=None,
-              trunk=DEFAULT_BACKBONE,
-              trunk_weights=None, block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
-              image_size: int = 64, channels: int = 3, pad_value: float = 255, invert: bool = False,
+              beta: float | None = None, levels=1, backbone: str | None = None, weights=None, trunk=None,
+              block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
+              image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 1e-3, augment: bool = True, class_weight="none", sampling: str = "natural",
               lr_schedule: str = "cosine", time_budget: float | None = None,
@@ -120,10 +103,12 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
     confusion matrix, with ``confusion_labels``; ``beta=None`` chooses beta and the group size from the sweep, see
-    :func:`taxoclass.clustering.choose_beta`). The recipe defaults: plankton augmentation (``augment=True``),
-    cosine learning-rate decay with warm-up (``lr_schedule``), best validation top-1 weights restored;
-    ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"`` or
-    ``sampling="balanced"`` counter class imbalance. Returns a summary dict (paths, accuracy on the validation
+    :func:`taxoclass.clustering.error_clustering`). ``backbone`` is the flat model's (default ``small_cnn``); a
+    tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of the flat model's
+    backbone or the tree's ``trunk``; a tree without a trunk refuses them. The recipe defaults: plankton
+    augmentation (``augment=True``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
+    top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"``
+    or ``sampling="balanced"`` counter class imbalance. Returns a summary dict (paths, accuracy on the validation
     split, train seconds, epochs run).
 
     >>> from taxoclass.datasets import load_dataset                                # doctest: +SKIP
@@ -136,6 +121,17 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         raise TaxoclassError(f"model must be 'tree' or 'flat', got {model!r}.")
     class_weight = check_imbalance_options(class_weight, sampling)
     check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
+    if model == "tree" and backbone is not None:
+        raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a tree model's shared backbone is "
+                             f"its trunk: pass --trunk {backbone} (or --model flat).")
+    if model == "tree" and weights is not None and trunk is None:
+        raise TaxoclassError(f"--weights {weights} would set the initial weights of a backbone, but this tree model has "
+                             "none: add --trunk NAME (its weights are then --weights) or drop --weights.")
+    if model == "flat" and trunk is not None:
+        raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
+    backbone = "small_cnn" if backbone is None else backbone
+    if pad_value is None:  # the data's own background (load_dataset knows it), else white
+        pad_value = 255.0 if getattr(data, "background", None) is None else data.background
     if taxonomy is None:
         taxonomy = getattr(data, "taxonomy", None)
     if confusion is not None:
@@ -165,9 +161,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     write_manifest(man, out / "manifest.csv", overwrite=True)
     train, val = data.select(man, "train"), data.select(man, "val")
     progress(f"split: {len(train)} train, {len(val)} val, {int((man['split'] == 'test').sum())} test images")
-    pipe = {"image_size": int(image_size), "channels": int(channels), "pad_value": float(pad_value),
-            "invert": bool(invert), "resize": resize}
-    common = dict(class_order=classes, batch_size=batch_size, seed=seed, **pipe)
+    spec = dict(pad_value=float(pad_value), invert=bool(invert), resize=resize)  # the model's input spec
+    common = dict(class_order=classes, batch_size=batch_size, seed=seed, image_size=int(image_size),
+                  channels=int(channels), **spec)
     train_ds = make_dataset(train, shuffle=True, augment=True if augment else None, sampling=sampling, **common)
     val_ds = make_dataset(val, **common) if len(val) else None
     input_shape = (int(image_size), int(image_size), int(channels))
@@ -178,14 +174,14 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if model == "tree":
         from taxoclass.models.tree import TreeClassifier
 
-        clf = TreeClassifier(taxonomy, input_shape=input_shape, trunk=trunk, trunk_weights=trunk_weights,
+        clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
                              block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
                              epochs=int(epochs), **loop)
     else:
         from taxoclass.models.flat import FlatClassifier
 
         clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
-                             input_shape=input_shape, weights=weights, head_units=tuple(head_units) or (128,),
+                             input_shape=input_shape, **spec, weights=weights, head_units=tuple(head_units) or (128,),
                              dropout=dropout, **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate),
                              **loop)
     config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
@@ -193,7 +189,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "batch_size": int(batch_size), "learning_rate": learning_rate, "augment": bool(augment),
               "class_weight": class_weight or "none", "sampling": sampling, "lr_schedule": lr_schedule,
               "time_budget": time_budget, "seed": seed, "beta": res.beta if confusion is not None else None,
-              "pipeline": pipe, "data": getattr(data, "source", "images"), "n_images": len(data),
+              "pipeline": clf.input_spec(), "data": getattr(data, "source", "images"), "n_images": len(data),
               "classes": classes}
     if taxonomy is not None:
         save_taxonomy(taxonomy, out / "taxonomy.tsv", overwrite=True)
@@ -205,7 +201,6 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     t0 = time.perf_counter()
     clf.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose)
     secs = time.perf_counter() - t0
-    clf.pipeline_ = pipe
     clf.save(model_path, overwrite=True)
     summary = {"model_file": str(model_path), "train_seconds": secs, "history": clf.history_,
                "epochs_run": epochs_run(clf.history_)}
@@ -354,7 +349,6 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, ba
     import pandas as pd
 
     from taxoclass._files import atomic_write, check_writable
-    from taxoclass.metrics import threshold_predictions
 
     tta = check_tta(tta)
     out_csv = check_writable(out_csv, overwrite=overwrite)
@@ -373,12 +367,12 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, ba
     for j in range(1, top_k):
         rows[f"top{j + 1}_class"] = classes[order[:, j]]
         rows[f"top{j + 1}_probability"] = proba[np.arange(len(proba)), order[:, j]]
-    if threshold is not None:
-        nodes = threshold_predictions(proba, tax, float(threshold))
+    if threshold is not None:  # the one threshold rule (Taxonomy.threshold), as TreeClassifier.predict(threshold=)
+        sure = tax.threshold(proba, float(threshold))
+        nodes = [tax.nodes[v] for v in sure]
         rows["sure_node"] = [n[-1] for n in nodes]
         rows["sure_lineage"] = [" > ".join(n[1:] if tax.artificial_root else n) for n in nodes]
-        rows["sure_probability"] = [float(proba[i, [tax.class_index(c) for c in tax.classes_under(n)]].sum())
-                                    for i, n in enumerate(nodes)]
+        rows["sure_probability"] = tax.node_proba(proba)[np.arange(len(proba)), sure]
     df = pd.DataFrame(rows)
     with atomic_write(out_csv) as fh:
         df.to_csv(fh, index=False, float_format="%.6g")

@@ -132,3 +132,105 @@ def test_taxonomy_json_roundtrip_keeps_order_and_artificial_root():
     t = Taxonomy.from_paths([["a", "x"], ["b", "y"], ["b", "z"]]).with_class_order(["z", "x", "y"])
     back = taxonomy_from_dict(json.loads(json.dumps(taxonomy_to_dict(t))))
     assert back == t and back.classes == ("z", "x", "y") and back.artificial_root
+
+
+def test_scikit_learn_contract_is_classifier_clone_and_params_round_trip():
+    """Issue 11, defect 5: ClassifierMixin first (is_classifier is False on scikit-learn >= 1.6 otherwise)."""
+    from sklearn.base import clone, is_classifier
+
+    from taxoclass.models import FlatClassifier, TreeClassifier
+
+    for clf in (TinyClassifier(TAX, epochs=3), TreeClassifier(TAX, input_shape=(8, 8, 3), epochs=2),
+                FlatClassifier(backbone="small_cnn", input_shape=(8, 8, 3), weights=None)):
+        assert is_classifier(clf), type(clf).__name__
+        params = clf.get_params()
+        twin = clone(clf)
+        assert type(twin) is type(clf) and twin is not clf
+        assert twin.get_params().keys() == params.keys()
+        assert all(twin.get_params()[k] is v or twin.get_params()[k] == v for k, v in params.items())
+        rebuilt = type(clf)(**params)
+        assert rebuilt.get_params().keys() == params.keys()
+        assert clf.set_params(batch_size=7) is clf and clf.get_params()["batch_size"] == 7
+    X, y = colour_data(24)
+    fitted = TinyClassifier(TAX, epochs=1).fit(X, y, verbose=0)
+    assert not hasattr(clone(fitted), "model_")
+
+
+def test_fit_keeps_the_callers_random_state_and_random_state_still_reproduces():
+    """Issue 11, defect 5: fit used keras.utils.set_random_seed, which reseeded random, numpy and TensorFlow."""
+    import random
+
+    import tensorflow as tf
+
+    X, y = colour_data(24)
+    weights = []
+    # the caller's Python and NumPy seeds differ: random_state decides the initial weights, dropout and
+    # augmentation; TensorFlow's global seed (11 both times) still combines with the shuffle's op seed, as TF does
+    for caller_seed in (5, 6):
+        def seed_everything():
+            random.seed(caller_seed)
+            np.random.seed(caller_seed)
+            tf.random.set_seed(11)
+
+        seed_everything()
+        expected = (random.random(), np.random.random(), tf.random.uniform([4]).numpy())
+        seed_everything()
+        clf = TinyClassifier(TAX, epochs=2, random_state=3).fit(X, y, verbose=0)
+        assert random.random() == expected[0]
+        assert np.random.random() == expected[1]
+        np.testing.assert_array_equal(tf.random.uniform([4]).numpy(), expected[2])
+        weights.append([w.copy() for w in clf.model_.get_weights()])
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_input_spec_is_an_estimator_parameter_saved_with_the_model(tmp_path):
+    """Issue 11: image size, channels, pad value, invert and resize belong to the model (not attached by train_job),
+    and model files written before they were parameters (spec under "pipeline" only) still load with theirs."""
+    from sklearn.base import clone
+
+    from taxoclass.models import TreeClassifier
+
+    X, y = colour_data(24)
+    X8 = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)
+    clf = TreeClassifier(TAX, input_shape=(8, 8, 3), pad_value=0, invert=True, resize="stretch", block_filters=(4,),
+                         head_units=(4,), epochs=1, random_state=0).fit(X8, y, verbose=0)
+    spec = {"image_size": 8, "channels": 3, "pad_value": 0.0, "invert": True, "resize": "stretch"}
+    assert clf.input_spec() == spec and clone(clf).input_spec() == spec
+    path = clf.save(tmp_path / "m.taxoclass")
+    assert BaseClassifier.load(path).input_spec() == spec
+    # an older file: the spec only in metadata["pipeline"]
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+        keras_bytes = zf.read("model.keras")
+    for key in ("pad_value", "invert", "resize"):
+        del meta["params"][key]
+    old = tmp_path / "old.taxoclass"
+    with zipfile.ZipFile(old, "w") as zf:
+        zf.writestr("metadata.json", json.dumps(meta))
+        zf.writestr("model.keras", keras_bytes)
+    assert BaseClassifier.load(old).input_spec() == spec
+    with pytest.raises(ModelError, match="pad_value must be a pixel value"):
+        TreeClassifier(TAX, input_shape=(8, 8, 3), pad_value=300, epochs=1).fit(X8, y, verbose=0)
+    with pytest.raises(ModelError, match="resize must be"):
+        TreeClassifier(TAX, input_shape=(8, 8, 3), resize="crop", epochs=1).fit(X8, y, verbose=0)
+
+
+def test_train_job_uses_the_datasets_own_background(tmp_path):
+    """Issue 11: the dataset defaults of taxoclass.datasets are the ones used (digits: black background, pad 0)."""
+    from taxoclass.datasets import load_dataset
+    from taxoclass.workflows import train_job
+
+    digits = load_dataset("digits")
+    assert digits.background == 0
+    small = digits.subset(np.arange(200))
+    assert small.background == 0
+    train_job(small, tmp_path / "run", model="flat", image_size=8, channels=1, epochs=1, head_units=(8,),
+              verbose=0)
+    model = BaseClassifier.load(tmp_path / "run" / "model.taxoclass")
+    assert model.input_spec()["pad_value"] == 0.0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["pipeline"] == model.input_spec()
+    train_job(small, tmp_path / "run255", model="flat", image_size=8, channels=1, epochs=1, head_units=(8,),
+              pad_value=255, verbose=0)
+    assert BaseClassifier.load(tmp_path / "run255" / "model.taxoclass").input_spec()["pad_value"] == 255.0

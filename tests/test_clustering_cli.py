@@ -61,7 +61,7 @@ def test_every_input_form_gives_the_same_clusters(files, capsys, name, needs_lab
     expected = cluster_confusion(CM, 0.05, labels=LABELS)
     argv = ["cluster-confusion", files / name, "--beta", "0.05", "--format", "json"]
     if needs_labels:
-        argv += ["--labels", files / "classes.txt"]
+        argv += ["--classes", files / "classes.txt"]
     rc, out, err = run(argv, capsys)
     assert rc == 0, err
     d = json.loads(out)
@@ -73,7 +73,7 @@ def test_every_input_form_gives_the_same_clusters(files, capsys, name, needs_lab
 
 
 def test_default_text_output_lists_clusters_then_isolated_error(files, capsys):
-    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--beta", "0.1", "--labels", files / "classes.txt"],
+    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--beta", "0.1", "--classes", files / "classes.txt"],
                      capsys)
     assert rc == 0
     lines = out.strip().splitlines()
@@ -121,14 +121,14 @@ def test_sweep_table_text_and_json(files, capsys):
 
 
 def test_levels_all_prints_the_nested_tree(files, capsys):
-    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--labels", files / "classes.txt", "--levels", "all"],
+    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--classes", files / "classes.txt", "--levels", "all"],
                      capsys)
     assert rc == 0
     assert "cluster_1.1.1  (2 classes, height 1)" in out
 
 
 def test_spectral_from_the_command_line(files, capsys):
-    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--labels", files / "classes.txt", "--method",
+    rc, out, _ = run(["cluster-confusion", files / "cm.npy", "--classes", files / "classes.txt", "--method",
                       "spectral", "--n-clusters", "2", "--format", "json"], capsys)
     d = json.loads(out)
     assert rc == 0 and d["method"] == "spectral" and len(d["clusters"]) == 2
@@ -138,8 +138,8 @@ def test_spectral_from_the_command_line(files, capsys):
 def test_out_writes_a_taxonomy_that_validates_and_reloads(files, capsys, ext, levels):
     io = pytest.importorskip("taxoclass.taxonomy.io")
     out_path = files / f"tree{ext}"
-    rc, out, err = run(["cluster-confusion", files / "cm.npy", "--labels", files / "classes.txt", "--beta", "0.1",
-                        "--levels", levels, "--out", out_path], capsys)
+    rc, out, err = run(["cluster-confusion", files / "cm.npy", "--classes", files / "classes.txt", "--beta", "0.1",
+                        "--levels", levels, "--output", out_path], capsys)
     assert rc == 0, err
     assert f"wrote {out_path}" in out
     expected = cluster_confusion(CM, 0.1, labels=LABELS).to_taxonomy(1 if levels == "1" else "all")
@@ -150,9 +150,9 @@ def test_out_writes_a_taxonomy_that_validates_and_reloads(files, capsys, ext, le
     assert rc == 0, err
     # never silently overwritten; --overwrite replaces it
     before = out_path.read_bytes()
-    rc, _, err = run(["cluster-confusion", files / "cm.npy", "--beta", "0.5", "--out", out_path], capsys)
+    rc, _, err = run(["cluster-confusion", files / "cm.npy", "--beta", "0.5", "--output", out_path], capsys)
     assert rc == 2 and "already exists" in err and out_path.read_bytes() == before
-    rc, _, err = run(["cluster-confusion", files / "cm.npy", "--beta", "0.5", "--out", out_path, "--overwrite"],
+    rc, _, err = run(["cluster-confusion", files / "cm.npy", "--beta", "0.5", "--output", out_path, "--overwrite"],
                      capsys)
     assert rc == 0, err
     assert io.load_taxonomy(out_path).n_classes == 5 and out_path.read_bytes() != before
@@ -170,8 +170,8 @@ def test_out_with_the_real_fashion_mnist_class_names(tmp_path, capsys):
     np.save(tmp_path / "cm.npy", cm)
     for ext in (".tsv", ".json", ".nwk"):
         out = tmp_path / f"t{ext}"
-        rc, _, err = run(["cluster-confusion", tmp_path / "cm.npy", "--labels", tmp_path / "classes.txt",
-                          "--levels", "all", "--out", out], capsys)
+        rc, _, err = run(["cluster-confusion", tmp_path / "cm.npy", "--classes", tmp_path / "classes.txt",
+                          "--levels", "all", "--output", out], capsys)
         assert rc == 0, err
         tax = io.load_taxonomy(out)
         assert sorted(tax.classes) == sorted(names), ext
@@ -188,9 +188,9 @@ BAD = [
     ("beta", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--beta", "1.5"]),
     ("beta", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--beta", "-0.01"]),
     ("3 labels", lambda d: (np.save(d / "x.npy", np.ones((2, 2))), (d / "l.txt").write_text("a\nb\nc\n")),
-     "x.npy", ["--labels", "l.txt"]),
+     "x.npy", ["--classes", "l.txt"]),
     ("labels", lambda d: ((d / "x.csv").write_text("a,b\n1,2\n3,4\n"), (d / "l.txt").write_text("a\nc\n")),
-     "x.csv", ["--labels", "l.txt"]),
+     "x.csv", ["--classes", "l.txt"]),
     ("not a readable .npy", lambda d: (d / "x.npy").write_bytes(b"garbage"), "x.npy", []),
     ("no such file", lambda d: None, "missing.npy", []),
     ("file type", lambda d: (d / "x.xlsx").write_bytes(b"PK"), "x.xlsx", []),
@@ -201,11 +201,11 @@ BAD = [
     ("UTF-8", lambda d: (d / "x.csv").write_bytes(b"\xff\xfe1,2\n"), "x.csv", []),
     ("n_clusters", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--method", "spectral"]),
     ("invalid", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--levels", "2"]),
-    ("--sweep", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--sweep", "--out", "o.json"]),
+    ("--sweep", lambda d: np.save(d / "x.npy", np.ones((3, 3))), "x.npy", ["--sweep", "--output", "o.json"]),
     ("differ", lambda d: (d / "x.tsv").write_text("\ta\tb\nc\t1\t2\nb\t3\t4\n"), "x.tsv", []),
     ("twice", lambda d: (d / "x.csv").write_text("a,a\n1,2\n3,4\n"), "x.csv", []),
     ("labels", lambda d: ((d / "p.csv").write_text("true,pred\na,b\nb,z\n"), (d / "l.txt").write_text("a\nb\n")),
-     "p.csv", ["--labels", "l.txt"]),
+     "p.csv", ["--classes", "l.txt"]),
 ]
 
 
@@ -216,8 +216,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, mo
     make(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
     argv = ["cluster-confusion", name, *extra]
-    if "--out" not in extra:
-        argv += ["--out", "out.json"]
+    if "--output" not in extra:
+        argv += ["--output", "out.json"]
     try:
         rc = main([str(a) for a in argv])
     except SystemExit as exc:  # argparse's own errors (usage line + one error line)
@@ -272,7 +272,7 @@ def test_command_does_not_import_tensorflow(files):
         "cluster_cmd.register(sub)\n"
         f"a = p.parse_args(['cluster-confusion', {str(files / 'cm.npy')!r}, '--sweep'])\n"
         "rc = a.func(a)\n"
-        f"a = p.parse_args(['cluster-confusion', {str(files / 'cm.npy')!r}, '--levels', 'all', '--out', "
+        f"a = p.parse_args(['cluster-confusion', {str(files / 'cm.npy')!r}, '--levels', 'all', '--output', "
         f"{str(files / 'o.json')!r}])\n"
         "rc = a.func(a)\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'\n"

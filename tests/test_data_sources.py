@@ -220,3 +220,49 @@ def test_idx_parser_round_trip(tmp_path_factory, n, h, w, n_classes, gz, data):
     (tmp / "cut").write_bytes(raw[:-1])
     with pytest.raises(DataError, match="truncated IDX"):
         from_idx(tmp / "cut", tmp / f"l{suffix}", classes=[f"k{i}" for i in range(n_classes)])
+
+
+def test_ecotaxa_export_gives_the_same_tree_as_load_taxonomy(tmp_path):
+    """One EcoTaxa parser (issue 11, defect 2): same nodes, same classes, no spurious `tail/tail<...` node."""
+    from taxoclass.taxonomy import load_taxonomy
+
+    rows = ["img_file_name\tobject_annotation_category\tobject_annotation_hierarchy",
+            "[t]\t[t]\t[t]",
+            "imgs/1.jpg\ttail<Appendicularia\tliving>Appendicularia>tail",
+            "imgs/2.jpg\tOikopleuridae\tliving>Appendicularia>Oikopleuridae",
+            "imgs/3.jpg\ttail<Chaetognatha\tliving>Chaetognatha>tail",
+            "imgs/4.jpg\tSagittoidea\tliving>Chaetognatha>Sagittoidea",
+            "imgs/5.jpg\tdetritus\tnot-living>detritus",
+            "imgs/6.jpg\ttail<Appendicularia\tliving>Appendicularia>tail"]
+    for i in range(1, 7):
+        _img(tmp_path / "imgs" / f"{i}.jpg")
+    (tmp_path / "export.tsv").write_text("\n".join(rows) + "\n")
+    from_file = load_taxonomy(tmp_path / "export.tsv")
+    from_images = ImageSet.from_ecotaxa(tmp_path / "export.tsv").taxonomy
+    assert from_images.nodes == from_file.nodes and from_images.classes == from_file.classes
+    assert from_file.classes == ("tail<Appendicularia", "Oikopleuridae", "tail<Chaetognatha", "Sagittoidea",
+                                 "detritus")
+    assert from_images.lineage("tail<Appendicularia") == ["living", "Appendicularia", "tail<Appendicularia"]
+    assert len(from_images.nodes) == 10  # root, living, 2 groups, 4 classes, not-living, detritus
+
+
+@pytest.mark.parametrize("text, message", [("shirt\n\nshoe\nbag\n", "line 2: blank line"),
+                                           ("shirt\nshoe\nshirt\n", "line 3: class 'shirt' is listed twice")])
+def test_every_reader_refuses_a_classes_file_with_blank_lines_or_duplicates(tmp_path, text, message):
+    """One classes.txt reader (issue 11, defect 3): a blank line would shift every later label index."""
+    from taxoclass.taxonomy import read_classes
+
+    x = np.zeros((3, 4, 4), dtype=np.uint8)
+    _write_idx(tmp_path / "img-idx3-ubyte.gz", x)
+    _write_idx(tmp_path / "lab-idx1-ubyte.gz", np.array([0, 1, 2], np.uint8))
+    for name in ("shirt", "shoe", "bag"):
+        _img(tmp_path / "folder" / name / "1.png")
+    (tmp_path / "classes.txt").write_text(text)
+    with pytest.raises(TaxonomyError, match=message):
+        read_classes(tmp_path / "classes.txt")
+    with pytest.raises(TaxonomyError, match=message):
+        load_source(tmp_path / "img-idx3-ubyte.gz", tmp_path / "lab-idx1-ubyte.gz")  # finds classes.txt
+    with pytest.raises(TaxonomyError, match=message):
+        from_idx(tmp_path / "img-idx3-ubyte.gz", tmp_path / "lab-idx1-ubyte.gz", classes=tmp_path / "classes.txt")
+    with pytest.raises(TaxonomyError, match=message):
+        ImageSet.from_folder(tmp_path / "folder", classes=tmp_path / "classes.txt")

@@ -265,3 +265,22 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_and_predicts(tmp_path):
     assert result["shape"] == [64, 3]
     np.testing.assert_allclose(result["row_sums"], 1.0, rtol=1e-5)
     assert set(result["predicted"]) <= set(CLASSES)
+
+
+def test_from_scratch_phase_one_trains_the_whole_network():
+    """Issue 11, defect 6: with weights=None there is no pretrained backbone to keep frozen; phase 1 used to train
+    only the head on a frozen random backbone, silently."""
+
+    class BackboneChange(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.before = [w.copy() for w in self.model.get_layer("small_cnn_backbone").get_weights()]
+
+        def on_train_end(self, logs=None):
+            after = self.model.get_layer("small_cnn_backbone").get_weights()
+            self.changed = sum(not np.array_equal(a, b) for a, b in zip(self.before, after))
+
+    X, y = stripes(24, size=16)
+    probe = BackboneChange()
+    FlatClassifier(backbone="small_cnn", input_shape=(16, 16, 1), weights=None, head_units=(8,), epochs=1,
+                   batch_size=8, random_state=0).fit(X, y, callbacks=[probe], verbose=0)
+    assert probe.changed >= 4  # the conv kernels and biases of the backbone moved in phase 1

@@ -63,7 +63,7 @@ def test_reader_options_on_the_command_line(capsys, tmp_path):
     q.write_text("(a,b)r;")
     rc, out, err = run(capsys, "taxonomy", "show", str(q))
     assert rc == 2 and "cannot tell the taxonomy format from the extension '.dat'" in err
-    rc, out, err = run(capsys, "taxonomy", "show", str(q), "--format", "newick")
+    rc, out, err = run(capsys, "taxonomy", "show", str(q), "--from", "newick")
     assert rc == 0 and out.splitlines()[1:] == ["r  (2 classes, height 1)", "  a", "  b"]
 
 

@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from taxoclass.models.base import BaseClassifier  # noqa: E402
-from taxoclass.models.tree import FusedAdam, LevelWeightSchedule, TreeClassifier, TreeStructure  # noqa: E402
+from taxoclass.models.tree import LevelWeightSchedule, TreeClassifier, TreeStructure  # noqa: E402
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 SHAPES = ("square", "disc", "bar")
@@ -323,27 +323,6 @@ def test_bad_parameters():
         TreeClassifier(TAX, routing="magic", **SMALL).fit(X, y)
     with pytest.raises(ModelError, match="node_block"):
         TreeClassifier(TAX, node_block="resnet_block", epochs=1, **SMALL).fit(X, y, verbose=0)
-
-
-@pytest.mark.parametrize("compiled", [False, True])
-def test_fused_adam_matches_keras_adam(compiled):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(32, 5)).astype("float32")
-    y = rng.integers(0, 3, 32)
-    weights = None
-    results = []
-    for opt in (keras.optimizers.Adam(0.01), FusedAdam(0.01)):
-        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)])
-        if weights is None:
-            weights = model.get_weights()
-        model.set_weights(weights)
-        model.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=not compiled)
-        for _ in range(5):
-            model.train_on_batch(X, y)
-        results.append(model.get_weights())
-    assert not np.allclose(results[0][0], weights[0])
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_sample_and_class_weights_weight_the_node_losses(trained):

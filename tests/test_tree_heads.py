@@ -138,6 +138,7 @@ def test_combined_model_averages_the_tree_and_flat_heads(combined, tmp_path):
     again = BaseClassifier.load(combined.save(tmp_path / "combined.taxoclass"))
     np.testing.assert_allclose(again.predict_proba(X), p, rtol=1e-5, atol=1e-7)
     assert again.model_.flat_head is not None and again.model_.combine == "mean"
+    assert "flat head: 9-way softmax on the trunk" in again.summary()
 
 
 def test_geometric_combination_is_the_normalised_geometric_mean(combined):

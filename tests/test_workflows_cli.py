@@ -60,7 +60,6 @@ def test_train_writes_a_complete_run_folder(trained_run):
     # the recipe: cosine schedule and no class weights by default; augmentation switched off here
     assert (cfg["augment"], cfg["lr_schedule"], cfg["class_weight"], cfg["sampling"]) == (False, "cosine", "none",
                                                                                            "natural")
-    assert cfg["trunk"] == "resnet_small"
     man = pd.read_csv(trained_run / "manifest.csv")
     assert set(man["split"]) == {"train", "val", "test"} and len(man) == 120
     log = pd.read_csv(trained_run / "training_log.csv")
@@ -128,17 +127,42 @@ def test_predict_writes_csv_with_lineage_and_threshold(trained_run, image_folder
     assert main(["predict", str(trained_run / "model.taxoclass"), str(files[0]), "-o", str(out)]) == 2
 
 
+def test_predict_cli_threshold_agrees_with_tree_classifier_predict(trained_run, image_folder, tmp_path):
+    """`taxoclass predict --threshold` and TreeClassifier.predict(threshold=) use one rule (issue 11, defect 1)."""
+    from taxoclass.models import load_model
+    from taxoclass.workflows import images_dataset, unlabelled_images
+
+    root, _ = image_folder
+    files = sorted(root.rglob("*.png"))[::7]
+    clf = load_model(trained_run / "model.taxoclass")
+    ds = images_dataset(unlabelled_images(list(map(str, files))), clf, batch_size=64, with_labels=False)
+    proba = clf.predict_proba(ds)
+    for t in (0.0, 0.3, 0.6, 0.9, 0.99, 1.0):
+        out = tmp_path / f"pred_{t}.csv"
+        assert main(["predict", str(trained_run / "model.taxoclass"), *map(str, files), "--threshold", str(t),
+                     "-o", str(out)]) == 0
+        df = pd.read_csv(out)
+        assert df["sure_node"].tolist() == clf.predict(ds, threshold=t).tolist(), t
+        node_p = proba.astype(np.float64) @ clf.taxonomy_.membership
+        assert (df["sure_probability"] >= t - 1e-5).all()
+        assert np.allclose(df["sure_probability"], node_p[np.arange(len(df)), clf.taxonomy_.threshold(proba, t)],
+                           atol=1e-5)
+
+
 def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     root, tax = image_folder
     out = tmp_path / "bench"
     rc = main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "small_cnn", "--image-size", "24",
                "--epochs", "2", "--block-filters", "8", "--head-units", "8", "--batch-size", "32",
-               "--models", "flat,flat_block,taxonomy_tree,error_tree", "-o", str(out)])
+               "--models", "flat,flat_block,taxonomy_tree,error_tree,combined", "-o", str(out)])
     assert rc == 0
     summary = json.loads((out / "benchmark.json").read_text())
-    assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree"}
+    assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree", "combined"}
     assert summary["models"]["flat_block"]["classifier_nodes"] == 1
     assert summary["models"]["taxonomy_tree"]["classifier_nodes"] == 3  # root, warm, cold
+    assert summary["models"]["combined"]["classifier_nodes"] == 3
+    # the trees share the flat model's backbone as trunk; the combined model adds a flat head to the tree
+    assert summary["models"]["combined"]["n_params"] > summary["models"]["taxonomy_tree"]["n_params"]
     for m in summary["models"].values():
         assert 0 <= m["accuracy"] <= 1 and m["train_seconds"] > 0 and m["n_params"] > 0
         assert m["epochs_run"] == 2 and 0 <= m["accuracy_tta"] <= 1 and m["tta"] == 8
@@ -162,6 +186,9 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     (["predict", "MODEL", "-o", "OUT/p.csv"], "no images"),
     (["benchmark", "--dataset", "digits", "--models", "flat,forest", "-o", "OUT"], "unknown model kind"),
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
+    # issue 11, defect 6: a tree used to ignore these two flags silently (and record them in config.json)
+    (["train", "SRC", "--taxonomy", "TAX", "--backbone", "mobilenet_v2", "-o", "OUT"], "pass --trunk mobilenet_v2"),
+    (["train", "SRC", "--taxonomy", "TAX", "--weights", "imagenet", "-o", "OUT"], "add --trunk NAME"),
 ])
 def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, capsys):
     root, tax = image_folder
@@ -177,6 +204,29 @@ def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, 
     assert message in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_tree_weights_flag_sets_the_trunk_weights(image_folder, tmp_path):
+    """Issue 11, defect 6: `train --trunk NAME --weights FILE` builds the tree's trunk from FILE."""
+    from taxoclass.models import load_model
+    from taxoclass.models.backbones import build_backbone
+
+    root, tax = image_folder
+    source = build_backbone("small_cnn", (24, 24, 3)).get_layer("features")
+    path = tmp_path / "trunk.weights.h5"
+    source.save_weights(path)
+    out = tmp_path / "run"
+    assert main(["train", str(root), "--taxonomy", str(tax), "--trunk", "small_cnn", "--weights", str(path),
+                 "--image-size", "24", "--epochs", "1", "--learning-rate", "1e-12", "--block-filters", "8",
+                 "--head-units", "8", "-o", str(out)]) == 0
+    clf = load_model(out / "model.taxoclass")
+    assert clf.trunk == "small_cnn" and clf.trunk_weights == str(path)
+    assert json.loads((out / "config.json").read_text())["weights"] == str(path)
+    kernel = np.asarray(source.weights[0])
+    matches = [w for w in clf.model_.weights if tuple(w.shape) == kernel.shape]
+    assert any(np.allclose(np.asarray(w), kernel, atol=1e-6) for w in matches)
+    fresh = build_backbone("small_cnn", (24, 24, 3)).get_layer("features")  # so the check above can fail
+    assert not np.allclose(np.asarray(fresh.weights[0]), kernel, atol=1e-6)
 
 
 def test_rerun_into_a_finished_run_folder_is_refused(trained_run, image_folder, capsys):

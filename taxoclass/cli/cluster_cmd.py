@@ -2,9 +2,9 @@
 
 Examples::
 
-    taxoclass cluster-confusion cm.npy --beta 0.05 --labels classes.txt
+    taxoclass cluster-confusion cm.npy --beta 0.05 --classes classes.txt
     taxoclass cluster-confusion cm.csv --sweep                      # choose beta
-    taxoclass cluster-confusion predictions.csv --levels all --out error_tree.json
+    taxoclass cluster-confusion predictions.csv --levels all -o error_tree.json
     taxoclass cluster-confusion cm.tsv --method spectral --n-clusters 4 --format json
 """
 
@@ -39,22 +39,26 @@ def register(subparsers) -> None:
     p.add_argument("cm", metavar="CM", help="confusion matrix (.npy, .csv, .tsv, .txt) or predictions table")
     p.add_argument("--beta", type=float, default=0.05,
                    help="similarities <= beta are ignored: the confusion you accept, in [0, 1] (default 0.05)")
-    p.add_argument("--labels", metavar="CLASSES_TXT", help="class names, one per line (line i = class i)")
+    p.add_argument("--classes", metavar="CLASSES_TXT", help="class names, one per line (line i = class i)")
+    p.add_argument("--labels", dest="classes", help=argparse.SUPPRESS)  # deprecated name of --classes
     p.add_argument("--symmetrize", choices=["product", "hadamard", "mean"], default="product",
                    help="S = C C^T (product, default), C * C^T (hadamard) or (C + C^T) / 2 (mean)")
     p.add_argument("--linkage", choices=["sum", "mean", "max"], default="sum",
                    help="similarity of a merged cluster: sum (default), mean or max of its classes'")
-    p.add_argument("--max-size", type=int, metavar="N", help="never build a cluster of more than N classes")
+    p.add_argument("--max-cluster-size", type=int, metavar="N", help="never build a cluster of more than N classes")
+    p.add_argument("--max-size", dest="max_cluster_size", type=int, help=argparse.SUPPRESS)  # deprecated name
     p.add_argument("--method", choices=["greedy", "spectral"], default="greedy",
                    help="greedy (default) or scikit-learn spectral clustering (needs --n-clusters)")
     p.add_argument("--n-clusters", type=int, metavar="K", help="number of clusters of --method spectral")
     p.add_argument("--drop-empty", action="store_true", help="leave out classes without any image (zero rows)")
     p.add_argument("--levels", type=_levels, default=1, metavar="1|all",
-                   help="taxonomy written by --out: one level of clusters (1, default) or the nested merge tree (all)")
-    p.add_argument("--out", metavar="FILE", help="write the clusters as a taxonomy file (format from the "
-                                                 "extension: .json .yaml .tsv .nwk, or --to)")
-    p.add_argument("--to", choices=FORMATS, help="format of --out (default: from its extension)")
-    p.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
+                   help="taxonomy written by --output: one level of clusters (1, default) or the nested merge tree "
+                        "(all)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the clusters as a taxonomy file (format from the "
+                                                          "extension: .json .yaml .tsv .nwk, or --to)")
+    p.add_argument("--out", dest="output", help=argparse.SUPPRESS)  # deprecated name of --output
+    p.add_argument("--to", choices=FORMATS, help="format of --output (default: from its extension)")
+    p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output on stdout (default text)")
     p.add_argument("--sweep", nargs="*", type=float, metavar="BETA",
                    help="instead of one clustering, a table over a range of beta (default 0 ... 0.5): number of "
@@ -75,16 +79,16 @@ def _run(args) -> int:
     from taxoclass._files import check_writable
     from taxoclass.clustering import cluster_confusion, load_confusion, sweep
 
-    if args.out is not None and args.sweep is not None:
-        raise ClusteringError("--out writes one clustering, --sweep prints a table over several betas; use one of "
+    if args.output is not None and args.sweep is not None:
+        raise ClusteringError("--output writes one clustering, --sweep prints a table over several betas; use one of "
                               "the two.")
-    if args.to is not None and args.out is None:
-        raise ClusteringError("--to sets the format of --out; give --out FILE too.")
-    if args.out is not None:
-        check_writable(args.out, overwrite=args.overwrite, inputs=[args.cm, args.labels])
-    cm, labels = load_confusion(args.cm, labels=args.labels)
+    if args.to is not None and args.output is None:
+        raise ClusteringError("--to sets the format of --output; give --output FILE too.")
+    if args.output is not None:
+        check_writable(args.output, overwrite=args.overwrite, inputs=[args.cm, args.classes])
+    cm, labels = load_confusion(args.cm, labels=args.classes)
     opts = dict(labels=labels, symmetrize=args.symmetrize, linkage=args.linkage,
-                max_cluster_size=args.max_size, drop_empty=args.drop_empty)
+                max_cluster_size=args.max_cluster_size, drop_empty=args.drop_empty)
     if args.sweep is not None:
         if args.method != "greedy" or args.n_clusters is not None:
             raise ClusteringError("--sweep varies beta, which only --method greedy uses; drop --method spectral / "
@@ -94,21 +98,21 @@ def _run(args) -> int:
         sys.stdout.write(out + "\n")
         return 0
     res = cluster_confusion(cm, args.beta, method=args.method, n_clusters=args.n_clusters, **opts)
-    tax = res.to_taxonomy(args.levels) if (args.out is not None or args.levels == "all") else None
-    if args.out is not None:
+    tax = res.to_taxonomy(args.levels) if (args.output is not None or args.levels == "all") else None
+    if args.output is not None:
         from taxoclass.taxonomy.io import save_taxonomy
 
-        save_taxonomy(tax, args.out, format=args.to, overwrite=args.overwrite)
+        save_taxonomy(tax, args.output, format=args.to, overwrite=args.overwrite)
     if args.format == "json":
         d = res.to_dict()
-        if args.out is not None:
-            d["out"] = str(args.out)
+        if args.output is not None:
+            d["output"] = str(args.output)
         out = json.dumps(d, indent=1, ensure_ascii=False)
     else:
         out = res.summary()
         if args.levels == "all":
             out += "\n\n" + tax.format_tree()
-        if args.out is not None:
-            out += f"\nwrote {args.out}"
+        if args.output is not None:
+            out += f"\nwrote {args.output}"
     sys.stdout.write(out + "\n")
     return 0

@@ -52,8 +52,9 @@ def _add_pipeline(p, *, size_default=None) -> None:
                    help="side of the square model input in pixels" + (f" (default {size_default})"
                                                                        if size_default else ""))
     g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 = gray, 3 = RGB (default 3)")
-    g.add_argument("--pad-value", type=float, default=255.0, metavar="V",
-                   help="background used to pad images to a square (plankton: 255 = white; default 255)")
+    g.add_argument("--pad-value", type=float, default=None, metavar="V",
+                   help="background used to pad images to a square (plankton: 255 = white); default: the "
+                        "--dataset's own (0 for digits and fashion_mnist), else 255")
     g.add_argument("--invert", action="store_true", help="invert images so that the background is 0")
 
 
@@ -70,9 +71,8 @@ def _add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--weights", default=None, metavar="W",
                    help="initial backbone weights: imagenet (downloads once) or a local weights file; default: "
                         "none (train from scratch)")
-    g.add_argument("--trunk", default="resnet_small", metavar="NAME",
-                   help="tree model: shared trunk backbone under the node blocks (default resnet_small; none = "
-                        "every node block reads the image)")
+    g.add_argument("--trunk", default=None, metavar="NAME", help="tree model: shared trunk backbone under the "
+                                                                 "node blocks (default: none)")
     g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
@@ -180,7 +180,8 @@ def register(subparsers) -> None:
                                                              "chosen from the sweep, printed)")
     p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
                                                                        "nested merge tree")
-    p.add_argument("--max-size", type=int, default=None, metavar="N",
+    p.add_argument("--max-size", dest="max_cluster_size", type=int, help=argparse.SUPPRESS)  # deprecated name
+    p.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
                    help="error tree: never grow a group beyond N classes (a low beta on many classes otherwise "
                         "gives one giant group)")
     p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
@@ -220,10 +221,6 @@ def _augment(args, named) -> bool:
     return True
 
 
-def _trunk(args):
-    return None if args.trunk.lower() == "none" else args.trunk
-
-
 def _schedule(args) -> str:
     reduce_lr = getattr(args, "reduce_lr", None)
     if args.lr_schedule is None:
@@ -246,10 +243,9 @@ def train_cmd(args) -> int:
         from taxoclass.clustering import load_confusion
 
         cm, labels = load_confusion(args.from_confusion)
-    backbone = args.backbone or "small_cnn"
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_labels=labels, beta=args.beta,
-        backbone=backbone, weights=args.weights, trunk=_trunk(args), block_filters=args.block_filters,
+        backbone=args.backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),
@@ -289,19 +285,16 @@ def benchmark_cmd(args) -> int:
 
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")
-    named = getattr(args, "dataset", None) or ("digits" if not (args.source or args.table or args.ecotaxa) else None)
-    pad = args.pad_value
-    if named in ("digits", "fashion_mnist") and pad == 255.0:
-        pad = 0.0  # these images are light objects on a black background
+    named = getattr(args, "dataset", None) or (None if (args.source or args.table or args.ecotaxa) else "digits")
     backbone = args.backbone or "inception_v3"
     size = args.image_size
     summary = run_benchmark(
         data, taxonomy=tax, models=[m.strip() for m in args.models.split(",") if m.strip()], backbone=backbone,
-        weights=args.weights, image_size=size, channels=args.channels, pad_value=pad, invert=args.invert,
+        weights=args.weights, image_size=size, channels=args.channels, pad_value=args.pad_value, invert=args.invert,
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
-        max_cluster_size=args.max_size,
-        block_filters=args.block_filters, head_units=args.head_units, trunk=_trunk(args), val_size=args.val_size,
+        max_cluster_size=args.max_cluster_size,
+        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=args.tta,

@@ -22,8 +22,8 @@ FORMATS_HELP = ("json (.json), yaml (.yaml/.yml), tsv (.tsv), csv (.csv), ecotax
 def _reader_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("reader options")
-    g.add_argument("--format", dest="in_format", metavar="FORMAT",
-                   help=f"input format; default from the extension: {FORMATS_HELP}")
+    g.add_argument("--from", dest="in_format", metavar="FORMAT",
+                   help=f"format of FILE; default from the extension: {FORMATS_HELP}")
     g.add_argument("--levels", metavar="COL,COL,...",
                    help="TSV/CSV: level columns from the top down to the class, e.g. supergroup,group,class")
     g.add_argument("--lineage", metavar="COL", help="TSV/CSV: the column with the whole path (default: lineage)")

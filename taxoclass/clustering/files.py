@@ -43,7 +43,7 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
 
 
 def _order_labels(names: list[str], labels: list[str] | None, path: Path) -> tuple[list[str], np.ndarray | None]:
-    """Check file names against --labels; return (labels, permutation from file order to label order)."""
+    """Check file names against --classes; return (labels, permutation from file order to label order)."""
     if labels is None:
         return names, None
     if len(labels) != len(names):
@@ -58,7 +58,7 @@ def _order_labels(names: list[str], labels: list[str] | None, path: Path) -> tup
                               + (f"not in the file: {', '.join(missing[:10])}" if missing else "")
                               + ("; " if missing and extra else "")
                               + (f"not in the labels: {', '.join(extra[:10])}" if extra else "")
-                              + "; expected the same classes (or leave out --labels).")
+                              + "; expected the same classes (or leave out --classes).")
     pos = {x: k for k, x in enumerate(names)}
     return labels, np.array([pos[x] for x in labels])
 

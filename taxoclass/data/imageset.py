@@ -90,6 +90,9 @@ class ImageSet(ImageSources):
         (height, width) of each image, measured by the check.
     bad_files : list of FileCheck
         Files dropped because they could not be read.
+    background : float or None
+        Pixel value of the image background when known (``load_dataset`` sets it: 0 for digits and
+        Fashion-MNIST); training pads images with it unless told otherwise (``--pad-value``).
 
     Examples
     --------
@@ -100,7 +103,7 @@ class ImageSet(ImageSources):
     """
 
     def __init__(self, keys, labels, classes=None, *, taxonomy=None, root=None, archive=None, array=None,
-                 convert=None, sizes=None, modes=None, bad_files=(), source: str = "images"):
+                 convert=None, sizes=None, modes=None, bad_files=(), source: str = "images", background=None):
         self.keys = np.asarray(list(keys), dtype=object)
         self.labels = np.asarray([str(x) for x in labels], dtype=object)
         if len(self.keys) != len(self.labels):
@@ -128,6 +131,7 @@ class ImageSet(ImageSources):
         self.modes = None if modes is None else np.asarray(modes, dtype=object)
         self.bad_files = list(bad_files)
         self.source = source
+        self.background = background  # pixel value of the image background when known (load_dataset), else None
         self._zip = _ZipReader(self.archive) if self.archive is not None else None
 
     # ------------------------------------------------------------------ basics

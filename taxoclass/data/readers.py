@@ -17,6 +17,7 @@ import numpy as np
 
 from taxoclass.data.checks import DEFAULT_MAX_PIXELS
 from taxoclass.exceptions import DataError
+from taxoclass.taxonomy.io import read_classes
 
 if TYPE_CHECKING:
     from taxoclass.data.imageset import ImageSet
@@ -28,14 +29,6 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", 
 def _is_image_name(name: str) -> bool:
     base = PurePosixPath(name).name
     return not base.startswith(".") and PurePosixPath(base).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _read_text_classes(path) -> list[str]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    names = [ln.strip() for ln in lines if ln.strip()]
-    if not names:
-        raise DataError(f"{path}: no class names found; expected one class name per line (line i = label i).")
-    return names
 
 
 class ImageSources:
@@ -141,7 +134,7 @@ class ImageSources:
             taxonomy = Taxonomy.from_paths([lineage[c] for c in folder_order], root=None, source=where,
                                            origins=[f"folder {'/'.join(lineage[c])}" for c in folder_order])
         if classes is not None:
-            classes = _read_text_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
+            classes = read_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
         else:
             classes = sorted(set(labels))
         if taxonomy is not None:
@@ -205,7 +198,7 @@ class ImageSources:
                             + ", ".join(f"{f} (line {ln})" for ln, f in missing)
                             + "; fix the paths, the image root (--image-root), or remove those rows.")
         if classes is not None:
-            classes = _read_text_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
+            classes = read_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
         else:
             classes = list(dict.fromkeys(labels))
         ds = cls(files, labels, classes, root=root, taxonomy=taxonomy, source=str(table))
@@ -225,7 +218,7 @@ class ImageSources:
         """
         import pandas as pd
 
-        from taxoclass.taxonomy import Taxonomy
+        from taxoclass.taxonomy.format_ecotaxa import ecotaxa_taxonomy, is_type_row
 
         tsv = Path(tsv)
         if not tsv.is_file():
@@ -241,29 +234,20 @@ class ImageSources:
             raise DataError(f"{tsv}: column(s) {', '.join(absent)} missing; an EcoTaxa export needs "
                             f"{', '.join(need)} (found: {', '.join(map(str, df.columns[:12]))}).")
         offset = 2
-        if len(df) and all(str(v).strip().startswith("[") and str(v).strip().endswith("]") for v in df.iloc[0]):
+        if len(df) and is_type_row(map(str, df.iloc[0])):
             df = df.iloc[1:]
             offset = 3
         df = df.reset_index(drop=True)
         unclassified = df["object_annotation_category"].str.strip() == ""
+        row_numbers = (np.flatnonzero(~unclassified.to_numpy()) + offset).tolist()
         df = df[~unclassified].reset_index(drop=True)
-        lineages: dict[str, tuple] = {}
-        origin: dict[str, str] = {}
-        for i, (cat, hier) in enumerate(zip(df["object_annotation_category"], df["object_annotation_hierarchy"])):
-            cat = cat.strip()
-            parts = tuple(s.strip() for s in hier.split(">") if s.strip()) or (cat,)
-            if parts[-1] != cat:
-                parts = parts + (cat,) if cat not in parts else parts[:parts.index(cat) + 1]
-            prev = lineages.setdefault(cat, parts)
-            origin.setdefault(cat, f"{tsv.name} row {i + offset}")
-            if prev != parts:
-                raise DataError(f"{tsv}: category {cat!r} has two hierarchies: {'>'.join(prev)} ({origin[cat]}) and "
-                                f"{'>'.join(parts)} (row {i + offset}); make the hierarchy column consistent.")
-        if not lineages:
+        if not len(df):
             raise DataError(f"{tsv}: no classified objects (object_annotation_category is empty everywhere).")
-        classes = list(lineages)
-        taxonomy = Taxonomy.from_paths([lineages[c] for c in classes], source=str(tsv),
-                                       origins=[origin[c] for c in classes])
+        # the one EcoTaxa parser (also behind load_taxonomy): the same tree, the same class names
+        taxonomy = ecotaxa_taxonomy(((f"row {r}", h, c) for r, c, h in zip(
+            row_numbers, df["object_annotation_category"], df["object_annotation_hierarchy"])), str(tsv))
+        df["object_annotation_category"] = df["object_annotation_category"].str.strip()  # = the class names
+        classes = list(taxonomy.classes)
         root = Path(image_root) if image_root is not None else tsv.parent
         return cls._from_rows(df, "img_file_name", "object_annotation_category", root, tsv, classes=classes,
                               check=check, on_error=on_error, max_pixels=max_pixels, n_jobs=n_jobs,
@@ -330,7 +314,7 @@ class ImageSources:
             beside = Path(images).parent / "classes.txt"
             classes = beside if beside.is_file() else None
         if isinstance(classes, (str, os.PathLike)):
-            classes = _read_text_classes(classes)
+            classes = read_classes(classes)
         return cls.from_arrays(x, y.astype(np.int64), classes=classes, source=str(images))
 
 

@@ -13,25 +13,16 @@ from taxoclass.taxonomy.tree import Taxonomy
 
 # ---------------------------------------------------------------------------------------------------- input handling
 class _Structure:
-    """Array views of a taxonomy used by the vectorised metrics (node indices follow ``taxonomy.nodes``)."""
+    """The taxonomy's cached arrays under the short names the vectorised metrics use (no copy is built here)."""
 
     def __init__(self, tax: Taxonomy):
-        nodes = tax.nodes
-        index = {n: i for i, n in enumerate(nodes)}
         self.tax = tax
-        self.depth = np.array([len(n) - 1 for n in nodes], dtype=np.int64)
-        self.max_depth = int(self.depth.max())
-        anc = np.full((len(nodes), self.max_depth + 1), -1, dtype=np.int64)
-        for i, n in enumerate(nodes):
-            anc[i, :len(n)] = [index[n[:d + 1]] for d in range(len(n))]
-        self.anc = anc  # anc[v, d] = ancestor of v at depth d (v itself at its own depth), -1 below v
-        self.leaf_node = np.array([index[leaf] for leaf in tax.leaves], dtype=np.int64)  # class index -> node
-        self.class_of_node = np.full(len(nodes), -1, dtype=np.int64)
-        self.class_of_node[self.leaf_node] = np.arange(tax.n_classes)
-        n_children = np.zeros(len(nodes), dtype=np.int64)
-        for n in nodes[1:]:
-            n_children[index[n[:-1]]] += 1
-        self.n_children = n_children
+        self.depth = tax.depths
+        self.max_depth = int(tax.height)
+        self.anc = tax.ancestor_table  # anc[v, d] = ancestor of v at depth d (v itself at its own depth), -1 below v
+        self.leaf_node = tax.leaf_nodes  # class index -> node
+        self.class_of_node = tax.class_of_node
+        self.n_children = (tax.child_table >= 0).sum(axis=1)
 
     def lca_depth(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Depth of the LCA of node arrays ``a`` and ``b`` = ``|anc(a) & anc(b)|`` (root excluded)."""
@@ -58,35 +49,19 @@ def _as_list(y, what: str) -> list | np.ndarray:
 
 
 def _encode_classes(y, tax: Taxonomy, what: str = "y_true") -> np.ndarray:
-    """Class names or indices -> class indices (int64); unknown names / bad indices -> ClassMismatchError."""
+    """Class names or indices -> class indices (int64), with :meth:`Taxonomy.encode`; integral floats are indices."""
     y = _as_list(y, what)
     if len(y) == 0:
         raise DataError(f"{what} is empty; expected at least one sample.")
     arr = np.asarray(y) if not isinstance(y, np.ndarray) else y
-    if arr.dtype.kind in "iu":
-        bad = np.unique(arr[(arr < 0) | (arr >= tax.n_classes)])
-        if bad.size:
-            raise ClassMismatchError(
-                f"{what} has class indices outside 0..{tax.n_classes - 1}: {', '.join(map(str, bad[:10].tolist()))}; "
-                f"indices must follow the taxonomy's {tax.n_classes} classes (taxonomy.classes).")
-        return arr.astype(np.int64)
     if arr.dtype.kind == "f":
         if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            return _encode_classes(arr.astype(np.int64), tax, what)
-        raise DataError(f"{what} holds non-integer numbers; expected class names or integer class indices.")
-    if arr.dtype.kind == "b":
-        raise DataError(f"{what} holds booleans; expected class names or integer class indices.")
-    labels = [str(v) for v in arr.tolist()] if arr.dtype.kind in "US" else list(arr.tolist())
-    ci = {c: k for k, c in enumerate(tax.classes)}
-    missing = sorted({str(v) for v in labels if v not in ci})
-    if missing:
-        internal = [m for m in missing if m in tax]
-        hint = (f" ({', '.join(internal[:5])} {'is an internal node' if len(internal) == 1 else 'are internal nodes'}"
-                "; true labels must be classes)") if internal else ""
-        raise ClassMismatchError(
-            f"{what}: {len(missing)} label(s) are not classes of the taxonomy: {', '.join(missing[:20])}"
-            f"{' ...' if len(missing) > 20 else ''}{hint}. Fix the labels or add the classes to the taxonomy.")
-    return np.fromiter((ci[v] for v in labels), dtype=np.int64, count=len(labels))
+            arr = arr.astype(np.int64)
+        else:
+            raise DataError(f"{what} holds non-integer numbers; expected class names or integer class indices.")
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
+    return tax.encode(arr, what=what)
 
 
 def _encode_nodes(y, tax: Taxonomy, st: _Structure, what: str = "y_pred") -> np.ndarray:

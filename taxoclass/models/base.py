@@ -24,6 +24,8 @@ TensorFlow is imported lazily, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import warnings
 
 import numpy as np
@@ -41,12 +43,39 @@ __all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "t
 TRAINING_DEFAULTS = {
     "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "output_dir": None, "early_stopping_patience": None,
     "reduce_lr_patience": None, "checkpoint": False, "csv_log": False, "tensorboard": False, "resume": False,
-    "strategy": "auto", "mixed_precision": False, "random_state": None, "lr_schedule": "cosine",
-    "restore_best": True, "time_budget": None,
+    "strategy": "auto", "mixed_precision": False, "random_state": None, "pad_value": 255.0, "invert": False,
+    "resize": "pad", "lr_schedule": "cosine", "restore_best": True, "time_budget": None,
 }
 
 
-class BaseClassifier(BaseEstimator, ClassifierMixin):
+@contextlib.contextmanager
+def local_random_seed(seed):
+    """Seed the random draws of one fit without touching the caller's random state.
+
+    Keras draws the default seeds of its initialisers, dropout and augmentation layers (``seed=None``) from
+    Python's ``random`` module; inside this block that module is seeded with ``seed`` and its previous state is
+    restored on exit. NumPy's and TensorFlow's global generators are left alone: taxoclass seeds its shuffles and
+    augmentation explicitly. ``seed=None`` changes nothing.
+
+    >>> import random
+    >>> state = random.getstate()
+    >>> with local_random_seed(0):
+    ...     a = random.random()
+    >>> random.getstate() == state, round(a, 4)
+    (True, 0.8444)
+    """
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(int(seed))
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+class BaseClassifier(ClassifierMixin, BaseEstimator):
     """Shared base of :class:`~taxoclass.models.tree.TreeClassifier` and ``FlatClassifier``.
 
     Not used directly: subclasses define ``__init__`` (storing their arguments) and ``_build_model``.
@@ -85,6 +114,14 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
 
         check_schedule_options(self._param("lr_schedule"), self._param("time_budget"), self._param("restore_best"),
                                self._param("reduce_lr_patience"))
+        pad = self._param("pad_value")
+        if isinstance(pad, bool) or not isinstance(pad, (int, float, np.integer, np.floating)) or not 0 <= pad <= 255:
+            raise ModelError(f"pad_value must be a pixel value between 0 and 255 (the background), got {pad!r}.")
+        if not isinstance(self._param("invert"), (bool, np.bool_)):
+            raise ModelError(f"invert must be True or False, got {self._param('invert')!r}.")
+        if self._param("resize") not in ("pad", "stretch"):
+            raise ModelError(f"resize must be 'pad' (keep the aspect ratio) or 'stretch', got "
+                             f"{self._param('resize')!r}.")
         if self._param("resume") and self._param("output_dir") is None:
             raise ModelError("resume=True needs output_dir (where the backup of an interrupted run is kept); "
                              "pass output_dir='some/folder'.")
@@ -97,6 +134,22 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
             raise ModelError(f"taxonomy must be a taxoclass.Taxonomy (e.g. taxoclass.load_taxonomy('tree.tsv')), "
                              f"got {type(tax).__name__}.")
         return tax
+
+    def input_spec(self) -> dict:
+        """How image files are prepared for this model: ``image_size``, ``channels`` (from ``input_shape``),
+        ``pad_value``, ``invert`` and ``resize`` (estimator parameters). Saved with the model; ``taxoclass
+        evaluate`` / ``predict`` and :func:`taxoclass.workflows.images_dataset` prepare images with it.
+
+        >>> from taxoclass.models import TreeClassifier
+        >>> from taxoclass import Taxonomy
+        >>> TreeClassifier(Taxonomy.from_paths([["a"], ["b"]]), input_shape=(32, 32, 1), pad_value=0).input_spec()
+        {'image_size': 32, 'channels': 1, 'pad_value': 0.0, 'invert': False, 'resize': 'pad'}
+        """
+        shape = self._expected_input_shape()
+        return {"image_size": None if shape is None else int(shape[0]),
+                "channels": None if shape is None else int(shape[-1]),
+                "pad_value": float(self._param("pad_value")), "invert": bool(self._param("invert")),
+                "resize": str(self._param("resize"))}
 
     def _expected_input_shape(self):
         shape = getattr(self, "input_shape", None)
@@ -299,41 +352,38 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
                     raise DataError(f"validation X has {len(Xv)} images but validation y has {len(val[2])} labels.")
                 val_ds = self._arrays_dataset(Xv, val[2], batch_size=int(batch_size))
         # 3. model
-        import keras
+        import tensorflow as tf
 
         from taxoclass import training
 
-        seed = self._param("random_state")
-        if seed is not None:
-            keras.utils.set_random_seed(int(seed))
         self.taxonomy_ = tax
         self.classes_ = np.array(tax.classes, dtype=object)
         previous_policy = training.set_mixed_precision(bool(self._param("mixed_precision")))
         try:
-            self._strategy = training.get_strategy(self._param("strategy"))
-            with self._strategy.scope():
-                self.model_ = self._build_model()
-            cbs = training.build_callbacks(
-                output_dir=self._param("output_dir"),
-                monitor="val_loss" if val_ds is not None else "loss",
-                early_stopping_patience=self._param("early_stopping_patience"),
-                reduce_lr_patience=self._param("reduce_lr_patience"), checkpoint=bool(self._param("checkpoint")),
-                csv_log=bool(self._param("csv_log")), tensorboard=bool(self._param("tensorboard")),
-                backup=bool(self._param("resume")), extra=callbacks, learning_rate=self._param("learning_rate"),
-                lr_schedule=self._param("lr_schedule"), time_budget=self._param("time_budget"),
-                restore_best=bool(self._param("restore_best")) and val_ds is not None)
-            for cb in cbs:
-                if isinstance(cb, training.TimeBudget):
-                    cb.start = fit_start
-            import tensorflow as tf
-
-            try:
+            # random_state seeds this fit only (initialisers, dropout, augmentation); the caller's state is kept
+            with local_random_seed(self._param("random_state")):
+                self._strategy = training.get_strategy(self._param("strategy"))
+                with self._strategy.scope():
+                    self.model_ = self._build_model()
+                cbs = training.build_callbacks(
+                    output_dir=self._param("output_dir"),
+                    monitor="val_loss" if val_ds is not None else "loss",
+                    early_stopping_patience=self._param("early_stopping_patience"),
+                    reduce_lr_patience=self._param("reduce_lr_patience"),
+                    checkpoint=bool(self._param("checkpoint")), csv_log=bool(self._param("csv_log")),
+                    tensorboard=bool(self._param("tensorboard")), backup=bool(self._param("resume")),
+                    extra=callbacks, learning_rate=self._param("learning_rate"),
+                    lr_schedule=self._param("lr_schedule"), time_budget=self._param("time_budget"),
+                    restore_best=bool(self._param("restore_best")) and val_ds is not None)
+                for cb in cbs:
+                    if isinstance(cb, training.TimeBudget):
+                        cb.start = fit_start
                 history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
-            except tf.errors.InvalidArgumentError as exc:
-                if "not a class index" in str(exc) or "negative label" in str(exc):
-                    raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
-                                             "must be class indices in taxonomy.classes order.") from None
-                raise
+        except tf.errors.InvalidArgumentError as exc:
+            if "not a class index" in str(exc) or "negative label" in str(exc):
+                raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
+                                         "must be class indices in taxonomy.classes order.") from None
+            raise
         finally:
             training.set_mixed_precision(previous_policy == "mixed_float16")
         self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
@@ -428,7 +478,7 @@ class BaseClassifier(BaseEstimator, ClassifierMixin):
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "taxoclass_version": __version__,
                 "class": type(self).__name__, "module": type(self).__module__, "params": params,
                 "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
-                "history": getattr(self, "history_", {}), "pipeline": getattr(self, "pipeline_", None),
+                "history": getattr(self, "history_", {}), "pipeline": self.input_spec(),
                 "extra": self._extra_metadata()}
 
     def _extra_metadata(self) -> dict:

@@ -1,11 +1,12 @@
 """``FlatClassifier``: the flat baseline — one softmax over all classes on a pretrained backbone.
 
 Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
-the frozen backbone (AdamW, ``learning_rate``); phase 2 unfreezes the backbone (all of it, or from
+the frozen backbone (AdamW, ``learning_rate``) -- with ``weights=None`` there is nothing pretrained to protect and
+phase 1 trains the whole network from scratch --; phase 2 unfreezes the backbone (all of it, or from
 ``fine_tune_at``) and re-compiles with ``fine_tune_learning_rate``. With ``lr_schedule="cosine"`` (default) each
-phase's rate is the peak of a per-step cosine decay with warm-up over all epochs; with ``"constant"`` phase 2 drops
-to ``final_learning_rate`` for the last ``final_epochs``. BatchNormalization layers of a pretrained backbone stay in
-inference mode throughout. From scratch (``weights=None``) use ``epochs=(0, n)``: one phase, the whole network.
+phase's rate is the peak of a per-step cosine decay with warm-up over that phase's epochs; with ``"constant"``
+phase 2 drops to ``final_learning_rate`` for the last ``final_epochs``. BatchNormalization layers of a pretrained
+backbone stay in inference mode throughout.
 
 It speaks the same language as ``TreeClassifier``: ``predict_proba`` gives leaf probabilities in
 ``taxonomy_.classes`` order, so every metric and report works on both.
@@ -58,6 +59,8 @@ class FlatClassifier(BaseClassifier):
     width, depth : size of the from-scratch families ``resnet_small`` and ``vgg_bn`` (first-stage filters,
         blocks per stage); None = the family's default (32, 1). Refused for the other backbones.
     input_shape : (height, width, channels) of the images; (299, 299, 3) suits InceptionV3 (minimum 75 px).
+    pad_value, invert, resize : the rest of the model's input spec, as for ``TreeClassifier`` (how image files are
+        fitted to ``input_shape``; saved with the model).
     weights : ``"imagenet"`` (needs internet once), None (train from scratch) or a local weights file.
     head_units : sizes of the dense layers between the pooled features and the softmax.
     dropout : dropout rate after each head layer.
@@ -67,7 +70,7 @@ class FlatClassifier(BaseClassifier):
     batchnorm : ``"auto"`` (frozen, i.e. inference mode, with pretrained weights; trained with weights=None),
         ``"frozen"`` or ``"trainable"``.
     epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
-    learning_rate : AdamW learning rate of phase 1 (head only).
+    learning_rate : AdamW learning rate of phase 1 (head only; the whole network with ``weights=None``).
     fine_tune_learning_rate : AdamW learning rate of phase 2.
     weight_decay : AdamW's decoupled weight decay (each step ``w -= learning_rate * weight_decay * w``; biases
         and batch-norm parameters are not decayed); 0 = plain Adam.
@@ -104,18 +107,21 @@ class FlatClassifier(BaseClassifier):
     ['copepod', 'diatom']
     """
 
-    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), weights="imagenet",
-                 width=None, depth=None, head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None,
-                 batchnorm="auto", epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4,
-                 final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4, loss="crossentropy",
-                 label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32, output_dir=None,
-                 early_stopping_patience=None, reduce_lr_patience=None, checkpoint=False, csv_log=False,
-                 tensorboard=False, resume=False,
+    def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), pad_value=255.0,
+                 invert=False, resize="pad", weights="imagenet", width=None, depth=None, head_units=(1024,),
+                 dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto", epochs=(5, 5), learning_rate=1e-3,
+                 fine_tune_learning_rate=1e-4, final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4,
+                 loss="crossentropy", label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32,
+                 output_dir=None, early_stopping_patience=None,
+                 reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
                  strategy="auto", mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
                  time_budget=None):
         self.taxonomy = taxonomy
         self.backbone = backbone
         self.input_shape = input_shape
+        self.pad_value = pad_value
+        self.invert = invert
+        self.resize = resize
         self.weights = weights
         self.width = width
         self.depth = depth
@@ -240,15 +246,16 @@ class FlatClassifier(BaseClassifier):
     def _backbone_model(self):
         return self.model_.get_layer(f"{self.backbone}_backbone")
 
-    def _compile_with(self, learning_rate: float) -> None:
+    def _compile_with(self, learning_rate: float, model=None) -> None:
         from taxoclass.models.losses import make_loss
         from taxoclass.models.optim import make_optimizer
 
         with self._strategy.scope():
-            self.model_.compile(optimizer=make_optimizer(learning_rate, self.weight_decay),
-                                loss=make_loss(self.loss, self.taxonomy_, label_smoothing=self.label_smoothing,
-                                               soft_labels_beta=self.soft_labels_beta, hxe_alpha=self.hxe_alpha),
-                                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+            (self.model_ if model is None else model).compile(
+                optimizer=make_optimizer(learning_rate, self.weight_decay),
+                loss=make_loss(self.loss, self.taxonomy_, label_smoothing=self.label_smoothing,
+                               soft_labels_beta=self.soft_labels_beta, hxe_alpha=self.hxe_alpha),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,
@@ -294,21 +301,21 @@ class FlatClassifier(BaseClassifier):
                                                             delete_checkpoint=True))
             return cbs + others
 
-        def fit(**kwargs):
-            try:
-                return self.model_.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose,
-                                       shuffle=False, **kwargs)
-            finally:
-                # BackupAndRestore sets the model's starting epoch and Keras never clears it: without this,
-                # phase 2 would start at the epoch phase 1 resumed from
-                if hasattr(self.model_, "_initial_epoch"):
-                    self.model_._initial_epoch = None
+        def fit(model, **kwargs):
+            return model.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose,
+                             shuffle=False, **kwargs)
 
         histories = []
         if p1 and not (backup and phase1_done.is_file()):
-            set_trainable(self._backbone_model(), False)
-            self._compile_with(self.learning_rate)
-            histories.append(fit(epochs=p1, callbacks=phase_callbacks(1)))
+            if self.weights is None:  # from scratch: no pretrained features to protect, the whole network trains
+                set_trainable(self._backbone_model(), True, batchnorm=self._batchnorm_mode())
+            else:
+                set_trainable(self._backbone_model(), False)
+            # phase 1 trains a second Keras model over the same layers (the weights are shared): a resumed
+            # BackupAndRestore records its starting epoch on the model it trains, which phase 2 must not inherit
+            phase1 = keras.Model(self.model_.inputs, self.model_.outputs, name=self.model_.name)
+            self._compile_with(self.learning_rate, phase1)
+            histories.append(fit(phase1, epochs=p1, callbacks=phase_callbacks(1)))
             if backup and p2:
                 backup_root.mkdir(exist_ok=True)
                 tmp = backup_root / f".tmp_{_PHASE1_DONE}"
@@ -324,7 +331,7 @@ class FlatClassifier(BaseClassifier):
             for cb in others:  # the log of phase 1 continues
                 if isinstance(cb, keras.callbacks.CSVLogger) and p1:
                     cb.append = True
-            histories.append(fit(initial_epoch=p1, epochs=p1 + p2, callbacks=phase_callbacks(2)))
+            histories.append(fit(self.model_, initial_epoch=p1, epochs=p1 + p2, callbacks=phase_callbacks(2)))
         if backup:
             shutil.rmtree(backup_root, ignore_errors=True)
         return _merge_histories(histories)

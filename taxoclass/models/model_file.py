@@ -9,6 +9,7 @@ history) and ``model.keras``; written by ``BaseClassifier.save`` and read by ``B
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import tempfile
 import zipfile
@@ -147,8 +148,12 @@ def read_model_file(path, *, expected: type | None = None):
     params = {k: (None if isinstance(v, dict) and "__unserialisable__" in v else v)
               for k, v in meta.get("params", {}).items()}
     params = {k: tuple(v) if isinstance(v, list) and k in ("input_shape",) else v for k, v in params.items()}
-    valid = set(klass._get_param_names())
+    valid = {name for name, p in inspect.signature(klass.__init__).parameters.items()
+             if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     kwargs = {k: v for k, v in params.items() if k in valid}
+    for key in ("pad_value", "invert", "resize"):  # files written before these were estimator parameters
+        if key in valid and key not in kwargs and key in (meta.get("pipeline") or {}):
+            kwargs[key] = meta["pipeline"][key]
     if "taxonomy" in valid:
         kwargs["taxonomy"] = tax
     obj = klass(**kwargs)
@@ -156,7 +161,5 @@ def read_model_file(path, *, expected: type | None = None):
     obj.classes_ = np.array(meta["classes"], dtype=object)
     obj.model_ = model
     obj.history_ = meta.get("history", {})
-    if meta.get("pipeline") is not None:
-        obj.pipeline_ = meta["pipeline"]  # how images were prepared for training (taxoclass.workflows)
     obj._restore_extra(meta.get("extra", {}))
     return obj

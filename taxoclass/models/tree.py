@@ -38,7 +38,6 @@ from taxoclass.exceptions import ModelError
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.models.blocks import block_flops, build_branch
-from taxoclass.models.fused_adam import FusedAdam
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
 from taxoclass.models.losses import check_loss_params
 from taxoclass.models.optim import check_weight_decay, make_optimizer
@@ -46,7 +45,7 @@ from taxoclass.models.tree_model import COMBINES, ROUTINGS, TreeModel
 from taxoclass.models.tree_structure import TreeStructure
 from taxoclass.taxonomy import Taxonomy
 
-__all__ = ["TreeClassifier", "TreeModel", "FusedAdam", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
+__all__ = ["TreeClassifier", "TreeModel", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
            "PREDICT_MODES"]
 
 PREDICT_MODES = ("soft", "greedy")
@@ -68,6 +67,11 @@ class TreeClassifier(BaseClassifier):
         The tree; its leaves are the classes (class order = ``taxonomy.classes``).
     input_shape : (height, width, channels)
         Image size the model takes; images are float32 [0, 255] pixel values.
+    pad_value, invert, resize :
+        The rest of the model's input spec (see :meth:`~taxoclass.models.base.BaseClassifier.input_spec`): how
+        image files are fitted to ``input_shape`` -- background value of the padding (255 = white), whether
+        images are inverted, ``"pad"`` (keep the aspect ratio) or ``"stretch"``. Saved with the model and used by
+        ``taxoclass evaluate`` and ``predict``.
     trunk : backbone name (default ``"resnet_small"``, the default backbone of the flat model; see
         :func:`taxoclass.models.backbones.backbone_names`), a ``keras.Model`` or None
         Shared lower layers under every node block (HD-CNN: shared trunk, small node blocks on its feature map).
@@ -132,17 +136,20 @@ class TreeClassifier(BaseClassifier):
     array(['red', 'warm', 'blue'], dtype=object)
     """
 
-    def __init__(self, taxonomy, input_shape=(64, 64, 3), trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto",
-                 trunk_weights=None, trunk_trainable=True, width=None, depth=None, node_block="small_cnn",
-                 block_filters=(32, 64), head_units=(64,), dropout=0.0, level_loss_weights=None,
-                 level_schedule=None, flat_head=False, combine="mean", routing="gather", weight_decay=5e-4,
-                 label_smoothing=0.1, epochs=10, batch_size=32, learning_rate=1e-3, output_dir=None,
-                 early_stopping_patience=None, reduce_lr_patience=None,
+    def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad",
+                 trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
+                 width=None, depth=None, node_block="small_cnn", block_filters=(32, 64), head_units=(64,),
+                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, combine="mean",
+                 routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
+                 learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
                  mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
                  time_budget=None):
         self.taxonomy = taxonomy
         self.input_shape = input_shape
+        self.pad_value = pad_value
+        self.invert = invert
+        self.resize = resize
         self.trunk = trunk
         self.trunk_layer = trunk_layer
         self.trunk_weights = trunk_weights
@@ -362,8 +369,13 @@ class TreeClassifier(BaseClassifier):
 
         - ``mode="soft"`` (default): argmax of the leaf distribution (every node evaluated, one model call).
         - ``mode="greedy"``: top-down argmax at each node, evaluating only the nodes on the chosen path.
-        - ``threshold=t``: along that path, stop at the deepest node whose path probability is >= t; an
-          internal node's name is returned when the model is not sure enough ("copepod, not sure which").
+        - ``threshold=t``: the node the model is sure of, by taxoclass' one threshold rule
+          (:meth:`Taxonomy.threshold <taxoclass.taxonomy.arrays.TaxonomyArrays.threshold>`, also used by
+          ``evaluate_predictions`` and ``taxoclass predict``): from the root, move to the most probable child while
+          its probability (the sum of its classes' probabilities) is >= t. An internal node's name is returned
+          when the model is not sure enough ("copepod, not sure which"). With ``mode="greedy"`` the same walk runs
+          on the probabilities of the greedy path (the product of the chosen children's conditional
+          probabilities), the only ones that mode computes.
 
         >>> clf.predict(X, threshold=0.8)           # doctest: +SKIP
         array(['calanoid', 'copepods', 'root'], dtype=object)
@@ -374,6 +386,8 @@ class TreeClassifier(BaseClassifier):
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                       or not 0 <= threshold <= 1):
             raise ModelError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
+        if mode == "soft":  # threshold is not None here
+            return self.structure_.names[self.taxonomy_.threshold(self.predict_proba(X, batch_size), threshold)]
         nodes, probs = self._paths(X, mode, batch_size)
         if threshold is None:
             last = nodes[np.arange(len(nodes)), (nodes >= 0).sum(axis=1) - 1]
@@ -433,4 +447,7 @@ class TreeClassifier(BaseClassifier):
             sel = depth == d
             per_level.append(f"level {d}: {int(sel.sum())} nodes, {int((sel & s.is_leaf).sum())} classes")
         lines.append("classes per level: " + "; ".join(per_level))
+        if m.flat_head is not None:
+            lines.append(f"flat head: {len(self.classes_)}-way softmax on the trunk, {m.flat_head.count_params():,} "
+                         f"parameters; leaf probabilities combined by {m.combine}")
         return lines

@@ -31,7 +31,6 @@ class TreeStructure:
             raise TaxonomyError(f"a tree model needs at least 2 classes, the taxonomy has {tax.n_classes}.")
         self.taxonomy = tax
         nodes = list(tax.nodes)
-        index = {n: i for i, n in enumerate(nodes)}
         self.classifier_nodes = list(tax.classifier_nodes)
         K, L = len(self.classifier_nodes), tax.n_classes
         self.cls_index = {n: k for k, n in enumerate(self.classifier_nodes)}
@@ -63,27 +62,14 @@ class TreeStructure:
 
         self.entry = below(tax.root)
         self.next_classifier = [[below(c) for c in ch] for ch in self.children]
-        # node tables for walking paths in numpy
+        # node tables for walking paths in numpy: the taxonomy's own cached arrays
         self.nodes = nodes
-        H = self.n_levels
-        width = max(len(tax.children(n)) for n in nodes) or 1
-        self.child_table = np.full((len(nodes), width), -1, dtype=np.int64)
-        for i, n in enumerate(nodes):
-            for j, c in enumerate(tax.children(n)):
-                self.child_table[i, j] = index[c]
+        self.child_table = tax.child_table
         self.node_cls = np.array([self.cls_index.get(n, -1) for n in nodes], dtype=np.int64)
-        self.is_leaf = np.array([not tax.children(n) for n in nodes])
-        self.leaf_paths = np.full((L, H + 1), -1, dtype=np.int64)
-        for li, leaf in enumerate(tax.leaves):
-            self.leaf_paths[li, :len(leaf)] = [index[leaf[:d + 1]] for d in range(len(leaf))]
-        self.leaf_pos = np.full(len(nodes), -1, dtype=np.int64)
-        for li, leaf in enumerate(tax.leaves):
-            self.leaf_pos[index[leaf]] = li
-        # ancestor-or-self matrix (L x n_nodes): P(node) = P(leaves) @ anc
-        self.ancestors = np.zeros((L, len(nodes)), dtype=np.float64)
-        for li in range(L):
-            p = self.leaf_paths[li]
-            self.ancestors[li, p[p >= 0]] = 1.0
+        self.is_leaf = tax.class_of_node >= 0
+        self.leaf_paths = tax.ancestor_table[tax.leaf_nodes]  # (L, height + 1) node indices, -1 past the leaf
+        self.leaf_pos = tax.class_of_node
+        self.ancestors = tax.membership  # (L x n_nodes): P(node) = P(leaves) @ ancestors
         self.names = np.array([n[-1] for n in nodes], dtype=object)
 
     @property

@@ -81,8 +81,33 @@ def format_from_path(path, format: str | None = None) -> str:
     if suffix not in EXTENSIONS:
         raise TaxonomyError(
             f"{path}: cannot tell the taxonomy format from the extension {suffix or '(none)'!r}; expected one of "
-            f"{', '.join(sorted(EXTENSIONS))}, or pass format= (--format) with one of {', '.join(FORMATS)}.")
+            f"{', '.join(sorted(EXTENSIONS))}, or pass format= (--from on the command line) with one of {', '.join(FORMATS)}.")
     return EXTENSIONS[suffix]
+
+
+def taxonomy_dir() -> Path:
+    """The folder of the taxonomies shipped with taxoclass: package data (``taxoclass/taxonomies``) in an installed
+    package, the top-level ``taxonomies/`` folder of a source checkout (editable install).
+
+    >>> (taxonomy_dir() / "cifar10.tsv").is_file()
+    True
+    """
+    from importlib.resources import files
+
+    packaged = files("taxoclass") / "taxonomies"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "taxonomies"
+
+
+def shipped_taxonomy_file(path) -> Path | None:
+    """The shipped file a path ``taxonomies/<name>`` stands for, or None."""
+    parts = Path(path).parts
+    if len(parts) == 2 and parts[0] == "taxonomies":
+        candidate = taxonomy_dir() / parts[-1]
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def load_taxonomy(path, format: str | None = None, *, levels: Sequence[str] | None = None,
@@ -110,6 +135,9 @@ def load_taxonomy(path, format: str | None = None, *, levels: Sequence[str] | No
         The classes in index order (e.g. ``classes.txt``): checked against the taxonomy (every class missing on
         either side is listed) and used as the class order.
 
+    A path ``taxonomies/<file>`` that does not exist where you are names the taxonomy of that name shipped with
+    taxoclass (``taxonomies/ndsb_plankton.tsv`` works from any folder, in a clone or an installed package).
+
     Examples
     --------
     >>> import pathlib, tempfile
@@ -121,7 +149,10 @@ def load_taxonomy(path, format: str | None = None, *, levels: Sequence[str] | No
     path = Path(path)
     fmt = format_from_path(path, format)
     if not path.exists():
-        raise TaxonomyError(f"{path}: no such file; check the path.")
+        shipped = shipped_taxonomy_file(path)
+        if shipped is None:
+            raise TaxonomyError(f"{path}: no such file; check the path.")
+        path = shipped
     if path.is_dir():
         raise TaxonomyError(f"{path} is a folder; expected a taxonomy file ({', '.join(sorted(EXTENSIONS))}).")
     try:

@@ -23,6 +23,7 @@ import networkx as nx
 import numpy as np
 
 from taxoclass.exceptions import ClassMismatchError, TaxonomyError
+from taxoclass.taxonomy.arrays import TaxonomyArrays
 from taxoclass.taxonomy.construction import ARTIFICIAL_ROOT, Node, TaxonomyConstructors, _fmt
 from taxoclass.taxonomy.derived import TaxonomyDerived
 
@@ -31,7 +32,7 @@ NodeRef = Union[str, Sequence[str]]
 __all__ = ["Taxonomy", "Node", "ARTIFICIAL_ROOT"]
 
 
-class Taxonomy(TaxonomyConstructors, TaxonomyDerived):
+class Taxonomy(TaxonomyConstructors, TaxonomyDerived, TaxonomyArrays):
     """An immutable rooted tree whose leaves are the classes.
 
     Build one with :meth:`from_paths`, :meth:`from_edges`, :meth:`from_nested` or read a file with
@@ -261,21 +262,6 @@ class Taxonomy(TaxonomyConstructors, TaxonomyDerived):
         """Class name of a class index."""
         return self._classes[int(index)]
 
-    def encode(self, labels: Iterable[str]) -> np.ndarray:
-        """Class names -> class indices; unknown names are all listed in one :class:`ClassMismatchError`.
-
-        >>> Taxonomy.from_paths([["a", "x"], ["b", "y"]]).encode(["y", "x"]).tolist()
-        [1, 0]
-        """
-        labels = list(labels)
-        ci = self._class_index
-        missing = sorted({str(lab) for lab in labels if lab not in ci})
-        if missing:
-            raise ClassMismatchError(
-                f"{len(missing)} label(s) are not classes of the taxonomy: {', '.join(missing)}. "
-                "Add them to the taxonomy file or remove those samples.")
-        return np.fromiter((ci[lab] for lab in labels), dtype=np.int64, count=len(labels))
-
     def check_classes(self, classes: Iterable[str], *, source: str = "the data") -> None:
         """Raise :class:`ClassMismatchError` unless ``classes`` are exactly the taxonomy's classes.
 
@@ -365,17 +351,6 @@ class Taxonomy(TaxonomyConstructors, TaxonomyDerived):
         node = self._nodes[self._resolve(ref)]
         k = len(node)
         return [c for c, li in zip(self._classes, self._leaf_node_idx) if self._nodes[li][:k] == node]
-
-    def _lca_idx(self, i: int, j: int) -> int:
-        par, dep = self._parent, self._depth
-        while dep[i] > dep[j]:
-            i = par[i]
-        while dep[j] > dep[i]:
-            j = par[j]
-        while i != j:
-            i = par[i]
-            j = par[j]
-        return int(i)
 
     def lca(self, a: NodeRef, b: NodeRef) -> Node:
         """Lowest common ancestor of two nodes.
