@@ -23,7 +23,7 @@ Markdown, PNG figures) is written by :func:`taxoclass.report.write_report`.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+from taxoclass.exceptions import DataError
 from taxoclass.models import MODEL_NAMES
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
@@ -129,26 +129,20 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     ...               epochs=5, out_dir="demo_output")["models"]["flat"]["accuracy"]
     0.95
     """
-    from taxoclass import __version__
-    from taxoclass.clustering import error_clustering
-    from taxoclass.data import make_dataset, split, write_manifest
-    from taxoclass.metrics import confusion_matrix, evaluate_predictions
-    from taxoclass.models.backbones import backbone_spec
-    from taxoclass.models.flat import FlatClassifier
-    from taxoclass.models.factory import make_estimator
-    from taxoclass.report import write_report
-    from taxoclass.taxonomy import save_taxonomy
+    from taxoclass._checks import check_benchmark
+    from taxoclass._files import prepare_output_dir
     from taxoclass.training import check_schedule_options
-    from taxoclass.workflows import check_imbalance_options, check_tta, epochs_run, flat_schedule, predict_proba
+    from taxoclass.workflows import check_imbalance_options, check_tta
 
     say = progress or (lambda _m: None)
     models = list(dict.fromkeys(models))
-    bad = [m for m in models if m not in MODEL_KINDS]
-    if bad or not models:
-        raise TaxoclassError(f"unknown model kind(s) {', '.join(bad) or '(none)'}; expected some of "
-                             f"{', '.join(MODEL_KINDS)}.")
-    if "error_tree" in models and "flat" not in models:
-        raise TaxoclassError("error_tree is built from the flat model's confusion: add 'flat' to models.")
+    image_size = check_benchmark(models=models, backbone=backbone, weights=weights, image_size=image_size,
+                                 channels=channels, pad_value=pad_value, epochs=epochs,
+                                 fine_tune_epochs=fine_tune_epochs, batch_size=batch_size,
+                                 learning_rate=learning_rate, beta=beta, levels=levels,
+                                 max_cluster_size=max_cluster_size, block_filters=block_filters,
+                                 head_units=head_units, trunk=trunk, val_size=val_size, test_size=test_size,
+                                 seed=seed, max_per_class=max_per_class, k=k)
     taxonomy = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
     for needs_tax in ("taxonomy_tree", "combined"):
         if needs_tax in models and taxonomy is None:
@@ -156,23 +150,42 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             models.remove(needs_tax)
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
-    spec = backbone_spec(backbone)
-    if image_size is None:
-        image_size = max(64, spec.min_size)
-    if int(epochs) < 1:
-        raise ModelError(f"epochs must be >= 1, got {epochs!r}.")
     cw = check_imbalance_options(class_weight, sampling)
     check_schedule_options(lr_schedule, time_budget)
     tta = check_tta(tta)
-    out = None
-    if out_dir is not None:
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise TaxoclassError(f"{out} already holds files; choose a new folder or pass --overwrite.")
-        out.mkdir(parents=True, exist_ok=True)
+    # the folder is claimed now (checked, nothing written) and filled only inside `with` below
+    output = prepare_output_dir(out_dir, overwrite=overwrite) if out_dir is not None else None
+    with output if output is not None else contextlib.nullcontext() as claimed:
+        out = claimed.path if claimed is not None else None
+        summary = _run(data, taxonomy, models, out, say, backbone=backbone, weights=weights,
+                       image_size=image_size, channels=channels, pad_value=pad_value, invert=invert, epochs=epochs,
+                       fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, learning_rate=learning_rate,
+                       beta=beta, levels=levels, max_cluster_size=max_cluster_size, block_filters=block_filters,
+                       head_units=head_units, trunk=trunk, val_size=val_size, test_size=test_size, seed=seed,
+                       max_per_class=max_per_class, augment=augment, save_models=save_models, k=k,
+                       verbose=verbose, lr_schedule=lr_schedule, time_budget=time_budget, class_weight=cw,
+                       sampling=sampling, tta=tta)
+    if out is not None:
+        summary["files"] = sorted(str(Path(out_dir) / Path(f).name) for f in summary["files"])
+    return summary
 
+
+def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, channels, pad_value, invert, epochs,
+         fine_tune_epochs, batch_size, learning_rate, beta, levels, max_cluster_size, block_filters, head_units,
+         trunk, val_size, test_size, seed, max_per_class, augment, save_models, k, verbose, lr_schedule, time_budget,
+         class_weight, sampling, tta) -> dict:
+    """The body of :func:`run_benchmark`, once every option is checked; writes into ``out`` (a claimed folder)."""
+    from taxoclass import __version__
+    from taxoclass.clustering import error_clustering
+    from taxoclass.data import make_dataset, split, write_manifest
+    from taxoclass.metrics import confusion_matrix, evaluate_predictions
+    from taxoclass.models.factory import make_estimator
+    from taxoclass.models.flat import FlatClassifier
+    from taxoclass.report.writer import write_report_files
+    from taxoclass.taxonomy import save_taxonomy
+    from taxoclass.workflows import epochs_run, flat_schedule, predict_proba
+
+    cw = class_weight
     t_start = time.perf_counter()
     data = subsample(data, max_per_class, seed=seed)
     manifest = split(data, val_size=val_size, test_size=test_size, seed=seed)
@@ -281,8 +294,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         "taxoclass_version": __version__, "data": getattr(data, "source", "images"), "n_images": len(data),
         "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),
         "channels": int(channels), "epochs": None if time_budget else int(epochs), "time_budget": time_budget,
-        "augment": bool(augment), "lr_schedule": lr_schedule, "class_weight": class_weight if cw is not None
-        else "none", "sampling": sampling, "tta": tta, "backbone": backbone,
+        "augment": bool(augment), "lr_schedule": lr_schedule, "class_weight": "none" if cw is None
+        else cw, "sampling": sampling, "tta": tta, "backbone": backbone,
         "weights": None if weights is None else str(weights), "batch_size": int(batch_size),
         "reference_taxonomy": "given taxonomy" if taxonomy is not None else "error-based tree",
         "beta": clustering.beta if clustering is not None else None,
@@ -292,14 +305,13 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         "isolated_error": None if clustering is None else float(clustering.isolated_error),
         "models": summary_models,
     }
-    files = {} if out is None else write_report(results, out, overwrite=True,
+    files = {} if out is None else write_report_files(results, out,
                                                  title=f"taxoclass benchmark: {summary['data']}")
     summary["wall_seconds"] = time.perf_counter() - t_start  # the same figure in benchmark.json and the return
     if out is not None:
-        from taxoclass._files import atomic_write
+        from taxoclass._json import write_json
 
-        with atomic_write(out / "benchmark.json") as fh:
-            json.dump(summary, fh, indent=1)
+        write_json(out / "benchmark.json", summary)
         summary["files"] = sorted([str(p) for p in files.values()] + [str(out / "benchmark.json")])
     return summary
 

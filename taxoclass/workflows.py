@@ -15,8 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError, ModelError, TaxoclassError
-from taxoclass.training import check_schedule_options
+from taxoclass.exceptions import DataError, TaxoclassError
 
 __all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset", "predict_proba", "check_tta",
            "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
@@ -39,53 +38,36 @@ def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = Tru
     return make_dataset(data, with_labels=False, **kw)
 
 
-def _prepare_out(out_dir, overwrite: bool) -> Path:
+def _unfinished_run(folder: Path) -> bool:
+    """A run folder whose training started (config.json written) but never finished (no model.taxoclass)."""
+    return (folder / "config.json").is_file() and not (folder / "model.taxoclass").exists()
+
+
+def _config_differences(old: dict, new: dict) -> list[str]:
+    keys = [k for k in dict.fromkeys([*new, *old]) if k not in ("n_images",)]
+    return [f"{k}: {old.get(k, '(not recorded)')!r} -> {new.get(k, '(not recorded)')!r}" for k in keys
+            if json.loads(json.dumps(old.get(k))) != json.loads(json.dumps(new.get(k)))]
+
+
+def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bool:
+    """Whether ``out_dir`` holds an unfinished run of the same configuration (refusing one of another)."""
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise TaxoclassError(f"{out} already holds files; choose a new folder or pass --overwrite to replace them.")
-    if not out.parent.exists():
-        raise TaxoclassError(f"cannot create {out}: its parent folder {out.parent} does not exist.")
-    out.mkdir(exist_ok=True)
-    return out
-
-
-#: what a training run writes into its folder (replaced as a whole by --overwrite)
-RUN_FILES = ("model.taxoclass", "config.json", "manifest.csv", "taxonomy.tsv", "training_log.csv", "best.keras")
-RUN_DIRS = ("tensorboard", "backup")
-
-
-def _prepare_run_folder(out_dir, *, overwrite: bool, resume: bool = False) -> tuple[Path, bool]:
-    """The run folder and whether it holds an interrupted run to continue.
-
-    Training always keeps a backup of its last finished epoch (``backup/``), so running the same command again
-    after a crash or ``kill -9`` continues where it stopped. A folder with a finished run is refused unless
-    ``overwrite``, which removes that run's files first (and nothing else).
-    """
-    import shutil
-
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
-    if not out.parent.exists():
-        raise TaxoclassError(f"cannot create {out}: its parent folder {out.parent} does not exist.")
-    interrupted = (out / "backup").is_dir() and (out / "config.json").is_file()
-    if resume and not interrupted:
-        raise TaxoclassError(f"--resume: {out} holds no interrupted run to continue (no backup/ folder); run without "
-                             "--resume to start a new run.")
-    if overwrite:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-        for name in RUN_DIRS:
-            shutil.rmtree(out / name, ignore_errors=True)
-        interrupted = False
-    elif out.exists() and any(out.iterdir()) and not interrupted:
-        raise TaxoclassError(f"{out} already holds files (a finished run?); choose a new folder or pass --overwrite "
-                             "to replace that run. An interrupted run is continued by running the same command "
-                             "again.")
-    out.mkdir(exist_ok=True)
-    return out, interrupted
+    unfinished = out.is_dir() and _unfinished_run(out)
+    if resume and (overwrite or not unfinished):
+        raise TaxoclassError(f"--resume: {out} holds no unfinished run to continue" + (" (--overwrite starts a new "
+                             "one)" if overwrite else "") + "; run without --resume to start a new run.")
+    if not unfinished or overwrite:
+        return False
+    try:
+        old = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise TaxoclassError(f"{out} holds an unfinished run whose config.json cannot be read; pass --overwrite to "
+                             "replace that run.") from None
+    diff = _config_differences(old if isinstance(old, dict) else {}, config)
+    if diff:
+        raise TaxoclassError(f"{out} holds an unfinished run with other options ({'; '.join(diff[:6])}); run the "
+                             "same command again to continue it, or pass --overwrite to start a new run there.")
+    return True
 
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_labels=None,
@@ -111,16 +93,21 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     or ``sampling="balanced"`` counter class imbalance. Returns a summary dict (paths, accuracy on the validation
     split, train seconds, epochs run).
 
+    Every option is checked before anything is written. A new run is written in place, so that running the same
+    command again after a crash or ``kill -9`` continues it (with other options it is refused, naming what
+    differs); ``overwrite=True`` trains beside the old run and replaces it only once the new one is complete. A
+    run that fails on bad input leaves ``out_dir`` as it was.
+
     >>> from taxoclass.datasets import load_dataset                                # doctest: +SKIP
     >>> train_job(load_dataset("digits"), "run1", model="flat", image_size=32)     # doctest: +SKIP
     """
+    from taxoclass._checks import check_training
+    from taxoclass.training import check_schedule_options
+    from taxoclass._files import prepare_output_dir
+    from taxoclass._json import write_json
     from taxoclass.data import make_dataset, read_manifest, split, write_manifest
     from taxoclass.taxonomy import save_taxonomy
 
-    if model not in ("tree", "flat"):
-        raise TaxoclassError(f"model must be 'tree' or 'flat', got {model!r}.")
-    class_weight = check_imbalance_options(class_weight, sampling)
-    check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
     if model == "tree" and backbone is not None:
         raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a tree model's shared backbone is "
                              f"its trunk: pass --trunk {backbone} (or --model flat).")
@@ -132,6 +119,16 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     backbone = "small_cnn" if backbone is None else backbone
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
+    cw = check_imbalance_options(class_weight, sampling)
+    check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
+    check_training(model=model, backbone=backbone, weights=weights if model == "flat" else None, trunk=trunk,
+                   trunk_weights=weights if model == "tree" else None, block_filters=block_filters,
+                   head_units=head_units, dropout=dropout, image_size=image_size, channels=channels,
+                   pad_value=pad_value, resize=resize, epochs=epochs, fine_tune_epochs=fine_tune_epochs,
+                   batch_size=batch_size, learning_rate=learning_rate, class_weight=cw, sampling=sampling,
+                   val_size=val_size, test_size=test_size, seed=seed,
+                   early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
+                   strategy=strategy)
     if taxonomy is None:
         taxonomy = getattr(data, "taxonomy", None)
     if confusion is not None:
@@ -148,64 +145,76 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         classes = list(taxonomy.classes)
     else:
         classes = list(data.classes)
-    out, interrupted = _prepare_run_folder(out_dir, overwrite=overwrite, resume=resume)
-    model_path = out / "model.taxoclass"
-    if interrupted:
-        progress(f"{out} holds an interrupted run: continuing it from its last finished epoch")
+    if len(classes) < 2:
+        raise DataError(f"{getattr(data, 'source', 'the data')} has {len(classes)} class(es); a classifier needs "
+                        "at least 2 classes.")
+    out = Path(out_dir)
     if manifest is not None:
         man = read_manifest(manifest)
-    elif interrupted and (out / "manifest.csv").is_file():
+    elif out.is_dir() and _unfinished_run(out) and (out / "manifest.csv").is_file() and not overwrite:
         man = read_manifest(out / "manifest.csv")
     else:
         man = split(data, val_size=val_size, test_size=test_size, seed=seed)
-    write_manifest(man, out / "manifest.csv", overwrite=True)
-    train, val = data.select(man, "train"), data.select(man, "val")
-    progress(f"split: {len(train)} train, {len(val)} val, {int((man['split'] == 'test').sum())} test images")
+    train, val = data.select(man, "train"), data.select(man, "val")  # a manifest of other images is refused here
+    if len(train) == 0:
+        raise DataError("the split leaves no training image; use more images or smaller val/test sizes.")
     spec = dict(pad_value=float(pad_value), invert=bool(invert), resize=resize)  # the model's input spec
+    pipe = {"image_size": int(image_size), "channels": int(channels), **spec}  # == clf.input_spec()
+    config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
+              "weights": None if weights is None else str(weights), "epochs": int(epochs),
+              "fine_tune_epochs": fine_tune_epochs, "batch_size": int(batch_size), "learning_rate": learning_rate,
+              "augment": bool(augment), "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
+              "lr_schedule": lr_schedule, "time_budget": time_budget, "seed": seed,
+              "beta": res.beta if confusion is not None else None, "block_filters": list(block_filters),
+              "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
+              "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
+    _check_resume(out, config, overwrite=overwrite, resume=resume)
     common = dict(class_order=classes, batch_size=batch_size, seed=seed, image_size=int(image_size),
                   channels=int(channels), **spec)
     train_ds = make_dataset(train, shuffle=True, augment=True if augment else None, sampling=sampling, **common)
     val_ds = make_dataset(val, **common) if len(val) else None
     input_shape = (int(image_size), int(image_size), int(channels))
-    loop = dict(batch_size=batch_size, learning_rate=learning_rate, output_dir=str(out), csv_log=True,
-                tensorboard=True, resume=True, strategy=strategy, mixed_precision=mixed_precision,
-                early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
-                random_state=seed, lr_schedule=lr_schedule, time_budget=time_budget)
-    if model == "tree":
-        from taxoclass.models.tree import TreeClassifier
+    with prepare_output_dir(out, overwrite=overwrite, resumable=_unfinished_run) as run:
+        folder = run.path
+        if run.resuming:
+            progress(f"{out} holds an unfinished run: continuing it from its last finished epoch")
+            if not (folder / "backup").is_dir():  # killed before its first epoch ended: start it again
+                for name in ("training_log.csv", "best.keras"):
+                    (folder / name).unlink(missing_ok=True)
+                import shutil
 
-        clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
-                             block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
-                             epochs=int(epochs), **loop)
-    else:
-        from taxoclass.models.flat import FlatClassifier
+                shutil.rmtree(folder / "tensorboard", ignore_errors=True)
+        write_manifest(man, folder / "manifest.csv", overwrite=True)
+        progress(f"split: {len(train)} train, {len(val)} val, {int((man['split'] == 'test').sum())} test images")
+        loop = dict(batch_size=batch_size, learning_rate=learning_rate, output_dir=str(folder), csv_log=True,
+                    tensorboard=True, resume=True, strategy=strategy, mixed_precision=mixed_precision,
+                    early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
+                    random_state=seed, lr_schedule=lr_schedule, time_budget=time_budget)
+        if model == "tree":
+            from taxoclass.models.tree import TreeClassifier
 
-        clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
-                             input_shape=input_shape, **spec, weights=weights, head_units=tuple(head_units) or (128,),
-                             dropout=dropout, **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate),
-                             **loop)
-    config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
-              "weights": None if weights is None else str(weights), "epochs": int(epochs),
-              "batch_size": int(batch_size), "learning_rate": learning_rate, "augment": bool(augment),
-              "class_weight": class_weight or "none", "sampling": sampling, "lr_schedule": lr_schedule,
-              "time_budget": time_budget, "seed": seed, "beta": res.beta if confusion is not None else None,
-              "pipeline": clf.input_spec(), "data": getattr(data, "source", "images"), "n_images": len(data),
-              "classes": classes}
-    if taxonomy is not None:
-        save_taxonomy(taxonomy, out / "taxonomy.tsv", overwrite=True)
-    from taxoclass._files import atomic_write
+            clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
+                                 block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
+                                 epochs=int(epochs), **loop)
+        else:
+            from taxoclass.models.flat import FlatClassifier
 
-    with atomic_write(out / "config.json") as fh:
-        json.dump(config, fh, indent=1)
-    progress(f"training a {model} model for " + (f"{time_budget} min ..." if time_budget else f"{epochs} epochs ..."))
-    t0 = time.perf_counter()
-    clf.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose)
-    secs = time.perf_counter() - t0
-    clf.save(model_path, overwrite=True)
-    summary = {"model_file": str(model_path), "train_seconds": secs, "history": clf.history_,
-               "epochs_run": epochs_run(clf.history_)}
-    if val_ds is not None:
-        summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
+            clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
+                                 input_shape=input_shape, **spec, weights=weights,
+                                 head_units=tuple(head_units) or (128,), dropout=dropout,
+                                 **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop)
+        if taxonomy is not None:
+            save_taxonomy(taxonomy, folder / "taxonomy.tsv", overwrite=True)
+        write_json(folder / "config.json", config)
+        progress(f"training a {model} model for " + (f"{time_budget} min ..." if time_budget else f"{epochs} epochs ..."))
+        t0 = time.perf_counter()
+        clf.fit(train_ds, validation_data=val_ds, class_weight=cw, verbose=verbose)
+        secs = time.perf_counter() - t0
+        clf.save(folder / "model.taxoclass", overwrite=True)
+        summary = {"train_seconds": secs, "history": clf.history_, "epochs_run": epochs_run(clf.history_)}
+        if val_ds is not None:
+            summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
+    summary["model_file"] = str(out / "model.taxoclass")
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {summary['val_accuracy']:.3f}"
                                            if "val_accuracy" in summary else ""))
     return summary
@@ -310,20 +319,26 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
     ``metrics.json``, ``report.md`` and figures into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
     fixed views (flips, 90-degree rotations). Returns the metrics dict."""
-    from taxoclass._files import atomic_write
+    from taxoclass._checks import check_float, check_int
+    from taxoclass._files import prepare_output_dir
+    from taxoclass._json import write_json
     from taxoclass.metrics import evaluate_predictions
-    from taxoclass.report import write_report
+    from taxoclass.report.writer import write_report_files
 
     tta = check_tta(tta)
+    check_int("k", k, lo=1)
+    check_int("batch_size", batch_size, lo=1, hi=4096)
+    check_float("threshold", threshold, lo=0, hi=1, none=True)
+    check_split = ("train", "val", "test")
+    if split_name not in check_split:
+        raise DataError(f"split {split_name!r} is not valid; expected one of {', '.join(check_split)}.")
+    output = prepare_output_dir(out_dir, overwrite=overwrite)  # checked now; written only at the end
     clf = _load_model(model_path)
     if manifest is not None:
         data = data.select(manifest, split_name)
     if len(data) == 0:
         raise DataError("no images to evaluate on.")
     y = data.encode(clf.taxonomy_)  # lists every class the model does not know, before anything is written
-    out = _prepare_out(out_dir, overwrite)
-    if (out / "metrics.json").exists() and not overwrite:
-        raise TaxoclassError(f"{out / 'metrics.json'} already exists; pass --overwrite.")
     progress(f"evaluating {Path(model_path).name} on {len(data)} images ...")
     ds = images_dataset(data, clf, batch_size=batch_size)
     t0 = time.perf_counter()
@@ -334,28 +349,35 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
               "taxonomy": clf.taxonomy_}
-    write_report([result], out, overwrite=True, title=f"taxoclass evaluation: {Path(model_path).name}")
-    with atomic_write(out / "metrics.json") as fh:
-        json.dump(metrics, fh, indent=1, default=float)
+    with output as out:
+        write_report_files([result], out.path, title=f"taxoclass evaluation: {Path(model_path).name}")
+        write_json(out.path / "metrics.json", metrics)
     progress(f"accuracy {metrics['accuracy']:.4f}, hierarchical F1 {metrics['hierarchical_f1_micro']:.4f}, "
              f"mistake severity {metrics['mistake_severity']}")
     return metrics
 
 
-def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, batch_size: int = 64, tta: int = 1,
-                overwrite: bool = False, progress: Callable[[str], None] = _noop):
+def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None = None, batch_size: int = 64,
+                tta: int = 1, overwrite: bool = False, progress: Callable[[str], None] = _noop):
     """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
-    node the model is sure of with ``threshold``); ``tta=n`` averages ``n`` fixed views. Returns the DataFrame."""
+    node the model is sure of with ``threshold``). ``top_k`` defaults to 3, or the model's number of classes when it
+    has fewer; ``tta=n`` averages the probabilities of ``n`` fixed views. Returns the DataFrame."""
     import pandas as pd
 
-    from taxoclass._files import atomic_write, check_writable
+    from taxoclass._checks import check_float, check_int
+    from taxoclass._files import atomic_write, prepare_output_file
 
     tta = check_tta(tta)
-    out_csv = check_writable(out_csv, overwrite=overwrite)
+    check_int("top_k", top_k, lo=1, none=True)
+    check_int("batch_size", batch_size, lo=1, hi=4096)
+    check_float("threshold", threshold, lo=0, hi=1, none=True)
+    output = prepare_output_file(out_csv, overwrite=overwrite)
+    out_csv = output.path
     clf = _load_model(model_path)
     tax = clf.taxonomy_
+    top_k = min(3, tax.n_classes) if top_k is None else top_k
     if not 1 <= int(top_k) <= tax.n_classes:
-        raise TaxoclassError(f"top_k must be between 1 and {tax.n_classes}, got {top_k}.")
+        raise TaxoclassError(f"top_k must be between 1 and {tax.n_classes} (the model's classes), got {top_k}.")
     progress(f"predicting {len(data)} images with {Path(model_path).name} ...")
     ds = images_dataset(data, clf, batch_size=batch_size, with_labels=False)
     proba = predict_proba(clf, ds, tta)
@@ -374,7 +396,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int = 3, ba
         rows["sure_lineage"] = [" > ".join(n[1:] if tax.artificial_root else n) for n in nodes]
         rows["sure_probability"] = tax.node_proba(proba)[np.arange(len(proba)), sure]
     df = pd.DataFrame(rows)
-    with atomic_write(out_csv) as fh:
+    with output, atomic_write(out_csv, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
         df.to_csv(fh, index=False, float_format="%.6g")
     progress(f"wrote {len(df)} predictions to {out_csv}")
     return df
@@ -394,14 +416,24 @@ def unlabelled_images(paths: Sequence[str] = (), *, folder=None, csv=None, file_
     if csv is not None:
         import pandas as pd
 
-        df = pd.read_csv(csv, sep=None, engine="python")
-        col = file_column or next((c for c in df.columns if c.lower() in ("file", "path", "filename", "image",
-                                                                          "img_file_name")), None)
+        csv = Path(csv)
+        sep = "\t" if csv.suffix.lower() in (".tsv", ".tab", ".txt") else ","
+        try:
+            df = pd.read_csv(csv, sep=sep, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+        except FileNotFoundError:
+            raise DataError(f"{csv}: file not found; give the CSV that lists the images.") from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+            raise DataError(f"{csv}: cannot read the list of images ({str(exc).strip() or 'empty file'}); expected "
+                            "a header line such as 'file' and one image path per line.") from None
+        col = file_column or next((c for c in df.columns if c.strip().lower() in (
+            "file", "path", "filename", "image", "img_file_name")), None)
+        if col is None and len(df.columns) == 1:
+            col = df.columns[0]  # a plain list of paths
         if col is None or col not in df.columns:
             raise DataError(f"{csv}: no file column found (columns: {', '.join(df.columns)}); name it with "
                             "--file-column.")
         base = Path(csv).parent
-        files += [p if p.is_absolute() else base / p for p in map(Path, df[col].astype(str))]
+        files += [p if p.is_absolute() else base / p for p in (Path(v) for v in df[col].astype(str) if v.strip())]
     if not files:
         raise DataError("no images to predict: give image files, --dir FOLDER or --csv FILE.")
     missing = [str(p) for p in files if not p.is_file()]

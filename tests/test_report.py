@@ -78,7 +78,7 @@ def test_no_silent_overwrite(tmp_path):
     assert sorted(files) == ["confusion_taxonomy_tree.png", "report.json", "report.md"]
     before = {n: p.read_bytes() for n, p in files.items()}
     results[0]["metrics"] = dict(results[0]["metrics"], accuracy=0.123456)
-    with pytest.raises(TaxoclassError, match="already exists"):
+    with pytest.raises(TaxoclassError, match="already holds files"):
         write_report(results, tmp_path)
     assert {n: p.read_bytes() for n, p in files.items()} == before  # untouched, checked before writing
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)

@@ -183,7 +183,7 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),
     (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),
     (["evaluate", "/nonexistent/model.taxoclass", "--dataset", "digits", "-o", "OUT"], "does not exist"),
-    (["predict", "MODEL", "-o", "OUT/p.csv"], "no images"),
+    (["predict", "MODEL", "-o", "OUT.csv"], "no images"),
     (["benchmark", "--dataset", "digits", "--models", "flat,forest", "-o", "OUT"], "unknown model kind"),
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
     # issue 11, defect 6: a tree used to ignore these two flags silently (and record them in config.json)
@@ -236,6 +236,6 @@ def test_rerun_into_a_finished_run_folder_is_refused(trained_run, image_folder, 
     assert main(["train", str(root), "--taxonomy", str(tax), "-o", str(trained_run)]) == 2
     assert "already holds files" in capsys.readouterr().err
     assert main(["train", str(root), "--taxonomy", str(tax), "--resume", "-o", str(trained_run)]) == 2
-    assert "no interrupted run" in capsys.readouterr().err
+    assert "no unfinished run" in capsys.readouterr().err
     assert sorted(p.name for p in trained_run.iterdir()) == before
     assert (trained_run / "model.taxoclass").stat().st_mtime_ns == stamp

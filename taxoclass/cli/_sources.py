@@ -14,6 +14,9 @@ def add_source_arguments(p, *, named: bool = True) -> None:
     g = p.add_argument_group("image source")
     g.add_argument("--table", metavar="FILE", help="CSV/TSV label table with a file and a label column")
     g.add_argument("--image-root", metavar="DIR", help="folder the table's (or EcoTaxa's) paths are relative to")
+    g.add_argument("--allow-outside-root", action="store_true",
+                   help="accept table paths that are absolute or lead out of --image-root with '..' (refused by "
+                        "default)")
     g.add_argument("--file-column", metavar="NAME", help="table column holding the image paths")
     g.add_argument("--label-column", metavar="NAME", help="table column holding the labels")
     g.add_argument("--ecotaxa", metavar="FILE", help="EcoTaxa export TSV (images, labels and taxonomy)")
@@ -51,4 +54,5 @@ def load_from_args(args, *, default_dataset: str | None = None, **options):
         return load_source(srcs[0] if srcs else None, srcs[1] if len(srcs) == 2 else None, table=args.table,
                            image_root=args.image_root, ecotaxa=args.ecotaxa, file_column=args.file_column,
                            label_column=args.label_column, classes=args.classes, subdir=args.subdir,
-                           nested_lineage=args.nested_lineage, **options)
+                           nested_lineage=args.nested_lineage, allow_outside_root=args.allow_outside_root,
+                           **options)

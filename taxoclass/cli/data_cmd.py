@@ -114,11 +114,15 @@ def _text(report: dict, top: int | None) -> str:
 
 
 def inspect_cmd(args) -> int:
+    from taxoclass._checks import MAX_PIXELS_LIMIT, check_int
     from taxoclass.data.checks import DEFAULT_MAX_PIXELS
 
+    check_int("--max-pixels", args.max_pixels, lo=1, hi=MAX_PIXELS_LIMIT, none=True)
+    check_int("--top", args.top, lo=1, none=True)
+    check_int("--jobs", args.jobs, lo=1, hi=256, none=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unreadable files are part of the report
-        ds = load_from_args(args, on_error="ignore", max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        ds = load_from_args(args, on_error="ignore", max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
                             n_jobs=args.jobs)
     report = inspect_report(ds)
     if args.format == "json":

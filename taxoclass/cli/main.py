@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from taxoclass.exceptions import TaxoclassError
@@ -26,8 +27,7 @@ EXIT_BAD_INPUT = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: one line, exit 2
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(EXIT_BAD_INPUT)
 
 
@@ -43,26 +43,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
+def _os_error(exc: OSError) -> str:
+    """An OS error as one line that names the user's path, never an internal temporary name."""
+    from taxoclass._files import os_error_message
+
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    shown = [n for n in names if not (os.path.basename(os.fsdecode(n)).startswith(".")
+                                      and os.fsdecode(n).endswith(".part"))]
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)) and shown:
+        return f"{os.fsdecode(shown[0])}: no such file or folder ({exc.strerror}); check the path."
+    if shown:
+        return os_error_message(exc, os.fsdecode(shown[0]))
+    return f"{exc.strerror or exc}; check the paths you gave and that the disk has room."
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         rc = args.func(args)
     except TaxoclassError as exc:
-        print(f"taxoclass: error: {exc}", file=sys.stderr)
+        print(f"taxoclass: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        print(f"taxoclass: error: {exc}", file=sys.stderr)
+    except UnicodeDecodeError as exc:
+        print(f"taxoclass: error: a file is not valid UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
+              "UTF-8.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. `taxoclass taxonomy show big.tsv | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        print(f"taxoclass: error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("taxoclass: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `taxoclass taxonomy show big.tsv | head`
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
     return int(rc or 0)
 
 

@@ -158,7 +158,8 @@ def register(subparsers) -> None:
     p.add_argument("--file-column", metavar="NAME", help="column of --csv holding the paths")
     p.add_argument("--threshold", type=_prob, default=None,
                    help="stop at the deepest node whose probability is >= T (e.g. 0.8)")
-    p.add_argument("--top-k", type=int, default=3, help="alternatives to list (3)")
+    p.add_argument("--top-k", type=int, default=None, help="alternatives to list (default 3, or the number of "
+                                                            "classes when the model has fewer)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
     p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV to write")
@@ -236,6 +237,17 @@ def train_cmd(args) -> int:
 
     if args.taxonomy and args.from_confusion:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
+    from taxoclass._checks import check_training
+
+    flat = args.model == "flat"
+    check_training(model=args.model, backbone=args.backbone or "small_cnn", weights=args.weights if flat else None,
+                   trunk=args.trunk, trunk_weights=None if flat else args.weights,
+                   block_filters=args.block_filters, head_units=args.head_units, image_size=args.image_size,
+                   channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
+                   fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+                   learning_rate=args.learning_rate, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
+                   early_stopping_patience=args.early_stopping, reduce_lr_patience=args.reduce_lr,
+                   strategy=args.strategy)  # before any image is read
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args)
     cm = labels = None
@@ -259,8 +271,12 @@ def train_cmd(args) -> int:
 
 
 def evaluate_cmd(args) -> int:
+    from taxoclass._checks import check_int
+    from taxoclass._files import prepare_output_dir
     from taxoclass.workflows import evaluate_job
 
+    check_int("-k", args.k, lo=1)
+    prepare_output_dir(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
                      threshold=args.threshold, k=args.k, tta=args.tta, overwrite=args.overwrite, progress=_progress)
@@ -271,8 +287,12 @@ def evaluate_cmd(args) -> int:
 
 
 def predict_cmd(args) -> int:
+    from taxoclass._checks import check_int
+    from taxoclass._files import prepare_output_file
     from taxoclass.workflows import predict_job, unlabelled_images
 
+    check_int("--top-k", args.top_k, lo=1, none=True)
+    prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
     predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta,
                 overwrite=args.overwrite, progress=_progress)
@@ -281,19 +301,28 @@ def predict_cmd(args) -> int:
 
 
 def benchmark_cmd(args) -> int:
+    from taxoclass._checks import check_benchmark
+    from taxoclass._files import prepare_output_dir
     from taxoclass.comparison import run_benchmark
 
+    backbone = args.backbone or "inception_v3"
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    check_benchmark(models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
+                    channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
+                    fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+                    learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
+                    max_cluster_size=args.max_cluster_size, block_filters=args.block_filters,
+                    head_units=args.head_units, trunk=args.trunk, val_size=args.val_size, test_size=args.test_size,
+                    seed=args.seed, max_per_class=args.max_per_class)  # before any image is read
+    prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")
     named = getattr(args, "dataset", None) or (None if (args.source or args.table or args.ecotaxa) else "digits")
-    backbone = args.backbone or "inception_v3"
-    size = args.image_size
     summary = run_benchmark(
-        data, taxonomy=tax, models=[m.strip() for m in args.models.split(",") if m.strip()], backbone=backbone,
-        weights=args.weights, image_size=size, channels=args.channels, pad_value=args.pad_value, invert=args.invert,
-        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, beta=args.beta, levels=1 if args.levels == "1" else "all",
-        max_cluster_size=args.max_cluster_size,
+        data, taxonomy=tax, models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
+        channels=args.channels, pad_value=args.pad_value, invert=args.invert, epochs=args.epochs,
+        fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        beta=args.beta, levels=1 if args.levels == "1" else "all", max_cluster_size=args.max_cluster_size,
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
@@ -313,3 +342,4 @@ def benchmark_cmd(args) -> int:
     print(json.dumps({"wall_seconds": round(summary["wall_seconds"], 1)}))
     print(f"report written to {args.output}/report.md")
     return 0
+

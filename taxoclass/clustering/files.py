@@ -181,8 +181,10 @@ def load_confusion(path, *, labels: Sequence[str] | str | Path | None = None) ->
         names = list(head_raw)
     if col_names is not None:
         if names is not None and names != col_names:
+            example = next((f"{x!r} vs {y!r}" for x, y in zip(names, col_names) if x != y),
+                           f"{len(names)} vs {len(col_names)} names")
             raise ClusteringError(f"{path}: the class names of the header row and of the first column differ "
-                                  f"(e.g. {next(f'{x!r} vs {y!r}' for x, y in zip(names, col_names) if x != y)}); "
+                                  f"(e.g. {example}); "
                                   "expected the same classes in the same order.")
         names = col_names
     if names is not None:

@@ -49,6 +49,9 @@ def _as_matrix(cm, labels) -> tuple[np.ndarray, list[str]]:
     except Exception as exc:  # ragged nested lists and the like
         raise ClusteringError(f"the confusion matrix cannot be read as an array ({exc}); expected a square "
                               "table of numbers, classes x classes.") from None
+    if np.iscomplexobj(arr):
+        raise ClusteringError(f"the confusion matrix holds complex numbers ({arr.dtype}); expected real counts or "
+                              "fractions.")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ClusteringError(f"the confusion matrix holds {arr.dtype} values; expected numbers (counts or "
                               "fractions).")
@@ -104,7 +107,12 @@ def normalize_confusion(cm, *, labels=None, drop_empty: bool = False) -> tuple[n
     ([[0.8, 0.2], [0.1, 0.9]], ['0', '1'], ['2'])
     """
     arr, labels = _as_matrix(cm, labels)
-    totals = arr.sum(axis=1)
+    with np.errstate(over="ignore"):
+        totals = arr.sum(axis=1)
+    if not np.isfinite(totals).all():
+        i = int(np.flatnonzero(~np.isfinite(totals))[0])
+        raise ClusteringError(f"row {i + 1} ({labels[i]!r}) of the confusion matrix sums to more than the largest "
+                              "float; expected counts or fractions (divide the matrix by its largest value).")
     empty = np.flatnonzero(totals <= 0)
     dropped: list[str] = []
     if empty.size:

@@ -13,6 +13,8 @@ through :func:`taxoclass.data.checks.pil_decode` instead. TensorFlow is imported
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable
 
 import numpy as np
@@ -132,7 +134,7 @@ def _decoder(data: ImageSet, channels: int, pad_value: float):
         reader = data._zip
 
         def read(key):
-            return tf.numpy_function(lambda k: np.array(reader.read(k.decode("utf-8")), dtype=object), [key],
+            return tf.numpy_function(lambda k: np.array(reader.read(os.fsdecode(k)), dtype=object), [key],
                                      tf.string, stateful=False)
     else:
         def read(path):
@@ -267,7 +269,9 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
             return ds.map(lambda x, t: (fit(_array_channels(x, channels)), t), num_parallel_calls=par)
     else:
         decode = _decoder(data, channels, pad_value)
-        keys = np.array(data.paths if data.kind == "files" else data.keys.tolist(), dtype=object).astype(str)
+        # file names as bytes (os.fsencode), so that names which are not valid UTF-8 reach the reader unchanged
+        keys = np.array([os.fsencode(str(k)) for k in (data.paths if data.kind == "files" else data.keys.tolist())],
+                        dtype=object)
         conv = np.asarray(data.convert, bool)
 
         def source(idx):

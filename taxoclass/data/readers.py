@@ -146,10 +146,11 @@ class ImageSources:
     def from_table(cls, table, image_root=None, *, file_column: str | None = None, label_column: str | None = None,
                    sep: str | None = None, classes: Sequence[str] | None = None, check: bool = True,
                    on_error: str = "warn", max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                   n_jobs: int | None = None) -> "ImageSet":
+                   n_jobs: int | None = None, allow_outside_root: bool = False) -> "ImageSet":
         """Read a CSV/TSV with one row per image: a file column and a label column (e.g. whale ``train.csv``).
 
-        File paths are relative to ``image_root`` (default: the table's folder). Columns are guessed when not
+        File paths are relative to ``image_root`` (default: the table's folder) and must stay inside it (no
+        absolute paths, no ``..`` leading out) unless ``allow_outside_root=True``. Columns are guessed when not
         given (file: file/filename/path/image/img_file_name; label: label/class/category/species/id). Files that
         do not exist are listed, all of them, in one DataError.
 
@@ -173,11 +174,12 @@ class ImageSources:
                                                        "object_annotation_category"), table, "label")
         root = Path(image_root) if image_root is not None else table.parent
         return cls._from_rows(df, file_column, label_column, root, table, classes=classes, check=check,
-                              on_error=on_error, max_pixels=max_pixels, n_jobs=n_jobs)
+                              on_error=on_error, max_pixels=max_pixels, n_jobs=n_jobs,
+                              allow_outside_root=allow_outside_root)
 
     @classmethod
     def _from_rows(cls, df, file_column, label_column, root, table, *, classes, check, on_error, max_pixels,
-                   n_jobs, taxonomy=None, line_offset=2) -> "ImageSet":
+                   n_jobs, taxonomy=None, line_offset=2, allow_outside_root=False) -> "ImageSet":
         if not root.is_dir():
             raise DataError(f"{root}: image folder not found; give the folder the paths in {table} are relative "
                             "to (--image-root).")
@@ -192,6 +194,15 @@ class ImageSources:
         if dup:
             raise DataError(f"{table}: {len(dup)} file(s) listed more than once: {', '.join(sorted(dup)[:20])}; "
                             "list each image once.")
+        if not allow_outside_root:
+            outside = [(i + line_offset, f) for i, f in enumerate(files)
+                       if os.path.isabs(f) or os.path.normpath(f).split(os.sep)[0] == os.pardir]
+            if outside:
+                raise DataError(f"{table}: {len(outside)} path(s) lead outside the image root {root}: "
+                                + ", ".join(f"{f} (line {ln})" for ln, f in outside[:20])
+                                + (" ..." if len(outside) > 20 else "") + "; give paths relative to the image root "
+                                "(--image-root), or pass --allow-outside-root (allow_outside_root=True) if the "
+                                "table is meant to point elsewhere.")
         missing = [(i + line_offset, f) for i, f in enumerate(files) if not (root / f).is_file()]
         if missing:
             raise DataError(f"{table}: {len(missing)} of {len(files)} listed file(s) do not exist under {root}: "
@@ -206,7 +217,8 @@ class ImageSources:
 
     @classmethod
     def from_ecotaxa(cls, tsv, image_root=None, *, check: bool = True, on_error: str = "warn",
-                     max_pixels: int | None = DEFAULT_MAX_PIXELS, n_jobs: int | None = None) -> "ImageSet":
+                     max_pixels: int | None = DEFAULT_MAX_PIXELS, n_jobs: int | None = None,
+                     allow_outside_root: bool = False) -> "ImageSet":
         """Read an EcoTaxa export TSV: ``img_file_name``, ``object_annotation_category`` and
         ``object_annotation_hierarchy`` (lineage joined by ``>``) give images, labels and the taxonomy.
 
@@ -251,7 +263,7 @@ class ImageSources:
         root = Path(image_root) if image_root is not None else tsv.parent
         return cls._from_rows(df, "img_file_name", "object_annotation_category", root, tsv, classes=classes,
                               check=check, on_error=on_error, max_pixels=max_pixels, n_jobs=n_jobs,
-                              taxonomy=taxonomy, line_offset=offset)
+                              taxonomy=taxonomy, line_offset=offset, allow_outside_root=allow_outside_root)
 
     @classmethod
     def from_arrays(cls, x, y, classes: Sequence[str] | None = None, *, source: str = "arrays") -> "ImageSet":
@@ -269,10 +281,16 @@ class ImageSources:
             raise DataError(f"{source}: images have shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C in "
                             "1, 3 or 4.")
         if x.dtype != np.uint8:
-            if not np.issubdtype(x.dtype, np.number):
-                raise DataError(f"{source}: image dtype {x.dtype} is not numeric; expected uint8 or floats in "
+            if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+                raise DataError(f"{source}: image dtype {x.dtype} is not a real number type; expected uint8 or "
+                                "floats in [0, 255].")
+            if x.size and not np.isfinite(x).all():
+                raise DataError(f"{source}: the images hold NaN or infinite values; expected uint8 or floats in "
                                 "[0, 255].")
             lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+            if np.issubdtype(x.dtype, np.floating) and 0 < hi <= 1:
+                raise DataError(f"{source}: float pixel values span [{lo:g}, {hi:g}]: images scaled to [0, 1]; "
+                                "expected [0, 255]: multiply them by 255.")
             if lo < 0 or hi > 255:
                 raise DataError(f"{source}: pixel values span [{lo:g}, {hi:g}]; expected [0, 255] (multiply images "
                                 "scaled to [0, 1] by 255).")
@@ -372,7 +390,7 @@ def _read_idx(path, expect_dims) -> np.ndarray:
 def load_source(source=None, labels=None, *, table=None, image_root=None, ecotaxa=None, file_column=None,
                 label_column=None, classes=None, subdir=None, nested_lineage: bool = False, check: bool = True,
                 on_error: str = "warn", max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                n_jobs: int | None = None) -> ImageSet:
+                n_jobs: int | None = None, allow_outside_root: bool = False) -> ImageSet:
     """Build an ImageSet from whatever the user points at (used by ``taxoclass data inspect`` and ``train``).
 
     - ``table=F`` (with optional ``image_root``, ``file_column``, ``label_column``): a label table;
@@ -392,9 +410,9 @@ def load_source(source=None, labels=None, *, table=None, image_root=None, ecotax
                         f"--table FILE or --ecotaxa FILE (got {', '.join(given) or 'none'}).")
     if table is not None:
         return ImageSet.from_table(table, image_root, file_column=file_column, label_column=label_column,
-                                   classes=classes, **kw)
+                                   classes=classes, allow_outside_root=allow_outside_root, **kw)
     if ecotaxa is not None:
-        return ImageSet.from_ecotaxa(ecotaxa, image_root, **kw)
+        return ImageSet.from_ecotaxa(ecotaxa, image_root, allow_outside_root=allow_outside_root, **kw)
     src = Path(source)
     name = src.name.lower()
     if labels is not None or "idx" in name or name.endswith("-ubyte"):

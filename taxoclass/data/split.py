@@ -144,7 +144,7 @@ def write_manifest(manifest, path, *, overwrite: bool = False):
     """
     _validate(manifest, str(path))
     path = check_writable(path, overwrite=overwrite)
-    with atomic_write(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         manifest.loc[:, list(MANIFEST_COLUMNS)].to_csv(fh, index=False)
     return path
 
@@ -157,7 +157,7 @@ def read_manifest(path):
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
     except FileNotFoundError:
         raise DataError(f"{path}: manifest not found; write one with taxoclass.data.write_manifest.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -162,17 +162,9 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
         if y.ndim != 1:
             raise DataError(f"{what} must be a 1-D sequence of class names or class indices, got shape {y.shape}.")
-        if y.dtype.kind in "iu":
-            bad = sorted({int(v) for v in y if v < 0 or v >= tax.n_classes})
-            if bad:
-                raise ClassMismatchError(f"{what} holds class indices outside 0..{tax.n_classes - 1} (the taxonomy "
-                                         f"has {tax.n_classes} classes): {', '.join(map(str, bad[:20]))}"
-                                         f"{' ...' if len(bad) > 20 else ''}; pass class names or indices in "
-                                         "taxonomy.classes order.")
-            return y.astype(np.int64)
         if y.dtype.kind == "f":
             raise DataError(f"{what} holds floating-point values; pass class names or integer class indices.")
-        return tax.encode([str(v) for v in y])
+        return tax.encode(y if y.dtype.kind in "iu" else y.astype(str).astype(object), what=what)
 
     def _check_images(self, X, *, what: str = "X") -> np.ndarray:
         X = np.asarray(X)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -55,17 +54,9 @@ def taxonomy_from_dict(d: dict) -> Taxonomy:
 
 def _jsonable(value):
     """Parameters as JSON (non-JSON values such as a Keras model or a callable become a description)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    return {"__unserialisable__": repr(value)[:200]}
+    from taxoclass._json import to_jsonable
+
+    return to_jsonable(value, on_unknown=lambda v: {"__unserialisable__": repr(v)[:200]})
 
 
 def write_model_file(clf, path, *, overwrite: bool = False) -> Path:
@@ -76,12 +67,12 @@ def write_model_file(clf, path, *, overwrite: bool = False) -> Path:
     >>> write_model_file(clf, "plankton.taxoclass")            # doctest: +SKIP
     PosixPath('plankton.taxoclass')
     """
-    from taxoclass._files import atomic_write, check_writable
+    from taxoclass._files import atomic_write, check_writable, temp_dir
 
     check_is_fitted(clf, "model_")
     path = check_writable(path, overwrite=overwrite)
     meta = clf._metadata()
-    with tempfile.TemporaryDirectory() as tmp:
+    with temp_dir() as tmp:
         kpath = Path(tmp) / KERAS_FILE
         clf.model_.save(str(kpath))
         with atomic_write(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
@@ -116,7 +107,8 @@ def read_model_file(path, *, expected: type | None = None):
             raise ModelError(f"{path}: {METADATA_FILE} is not valid JSON ({exc}); the file is damaged.") from None
         from taxoclass import __version__
 
-        if meta.get("format") != FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            meta = meta if isinstance(meta, dict) else {}
             raise ModelError(f"{path} is not a taxoclass model file (format {meta.get('format')!r}).")
         if meta.get("format_version") != FORMAT_VERSION:
             raise ModelError(
@@ -135,7 +127,10 @@ def read_model_file(path, *, expected: type | None = None):
                              "BaseClassifier.load.")
         import keras
 
-        with tempfile.TemporaryDirectory() as tmp:
+        from taxoclass._files import temp_dir
+
+        _check_metadata(meta, path)
+        with temp_dir() as tmp:
             kpath = Path(tmp) / KERAS_FILE
             kpath.write_bytes(zf.read(KERAS_FILE))
             try:
@@ -144,7 +139,11 @@ def read_model_file(path, *, expected: type | None = None):
                 raise
             except Exception as exc:  # noqa: BLE001 - Keras raises many types on a bad file
                 raise ModelError(f"{path}: the Keras model inside cannot be loaded ({exc}).") from exc
-    tax = taxonomy_from_dict(meta["taxonomy"])
+    try:
+        tax = taxonomy_from_dict(meta["taxonomy"])
+    except TaxoclassError as exc:
+        raise ModelError(f"{path}: the taxonomy stored in {METADATA_FILE} is invalid ({exc}); the file is "
+                         "damaged: save the model again or retrain it.") from None
     params = {k: (None if isinstance(v, dict) and "__unserialisable__" in v else v)
               for k, v in meta.get("params", {}).items()}
     params = {k: tuple(v) if isinstance(v, list) and k in ("input_shape",) else v for k, v in params.items()}
@@ -156,6 +155,8 @@ def read_model_file(path, *, expected: type | None = None):
             kwargs[key] = meta["pipeline"][key]
     if "taxonomy" in valid:
         kwargs["taxonomy"] = tax
+    if list(meta["classes"]) != list(tax.classes):
+        raise ModelError(f"{path}: the classes in {METADATA_FILE} differ from its taxonomy's; the file is damaged.")
     obj = klass(**kwargs)
     obj.taxonomy_ = tax
     obj.classes_ = np.array(meta["classes"], dtype=object)
@@ -163,3 +164,26 @@ def read_model_file(path, *, expected: type | None = None):
     obj.history_ = meta.get("history", {})
     obj._restore_extra(meta.get("extra", {}))
     return obj
+
+
+def _check_metadata(meta: dict, path) -> None:
+    """The shape of ``metadata.json`` (so that a damaged file ends in one ModelError, never a KeyError)."""
+    def bad(what):
+        return ModelError(f"{path}: {METADATA_FILE} {what}; the file is damaged: save the model again or retrain it.")
+
+    tax = meta.get("taxonomy")
+    if not isinstance(tax, dict):
+        raise bad("lacks the taxonomy")
+    nodes, parents, classes = tax.get("nodes"), tax.get("parents"), tax.get("classes")
+    if not (isinstance(nodes, list) and isinstance(parents, list) and len(nodes) == len(parents) and nodes
+            and all(isinstance(n, list) and n and all(isinstance(x, str) for x in n) for n in nodes)
+            and all(isinstance(i, int) and not isinstance(i, bool) and -1 <= i < len(nodes) for i in parents)
+            and isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise bad("holds a malformed taxonomy (nodes, parents, classes)")
+    if not isinstance(meta.get("classes"), list) or not all(isinstance(c, str) for c in meta["classes"]):
+        raise bad("lacks the list of classes")
+    for key, kind in (("params", dict), ("history", dict), ("extra", dict)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise bad(f"has a malformed {key!r} entry")
+    if meta.get("pipeline") is not None and not isinstance(meta["pipeline"], dict):
+        raise bad("has a malformed 'pipeline' entry")

@@ -103,13 +103,10 @@ def plot_taxonomy_accuracy(taxonomy: Taxonomy, per_node: dict, *, title: str = "
     from matplotlib.figure import Figure
 
     nodes = taxonomy.nodes
-    index = {n: i for i, n in enumerate(nodes)}
-    kids: list[list[int]] = [[] for _ in nodes]
-    for i, n in enumerate(nodes[1:], start=1):
-        kids[index[n[:-1]]].append(i)
-    max_depth = max(len(n) - 1 for n in nodes)
+    kids = [[int(c) for c in row if c >= 0] for row in taxonomy.child_table]  # the taxonomy's own arrays
+    max_depth = int(taxonomy.depths.max())
     x = np.zeros(len(nodes))
-    y = np.array([-(len(n) - 1) for n in nodes], dtype=float)
+    y = -taxonomy.depths.astype(float)
     leaf_ids = [i for i in range(len(nodes)) if not kids[i]]  # pre-order
     for r, i in enumerate(leaf_ids):
         x[i] = r

@@ -1,12 +1,9 @@
-"""What every part of a report shares: the results check, summary rows, JSON conversion, names of files."""
+"""What every part of a report shares: the results check, summary rows, names of files (JSON conversion:
+:func:`taxoclass._files.to_jsonable`)."""
 
 from __future__ import annotations
 
-import math
 import re
-from pathlib import Path
-
-import numpy as np
 
 from taxoclass.exceptions import TaxoclassError
 from taxoclass.taxonomy.tree import Taxonomy
@@ -36,34 +33,6 @@ COST_ROWS = [
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def _jsonable(obj):
-    """Numpy scalars/arrays -> Python; NaN/inf -> None; Taxonomy -> dict; Keras History -> its dict."""
-    if isinstance(obj, Taxonomy):
-        return {"root": obj.root[-1], "artificial_root": bool(obj.artificial_root), "classes": list(obj.classes),
-                "leaf_paths": [list(p) for p in obj.leaf_paths(include_root=True)]}
-    if hasattr(obj, "history") and isinstance(getattr(obj, "history"), dict):
-        return _jsonable(obj.history)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TaxoclassError(f"cannot write a {type(obj).__name__} to report.json; expected numbers, strings, lists "
-                         "and dicts (as returned by taxoclass.metrics.evaluate_predictions).")
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "model"
 

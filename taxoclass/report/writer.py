@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from taxoclass._files import atomic_write, check_writable
-from taxoclass.exceptions import TaxoclassError
+from taxoclass._files import atomic_write, prepare_output_dir
+from taxoclass._json import to_jsonable
 from taxoclass.report.markdown import markdown_report
 from taxoclass.report.plots import (plot_accuracy_vs_cost, plot_confusion_matrix, plot_taxonomy_accuracy,
                                     plot_training_curves, _save)
-from taxoclass.report.results import _check_results, COST_ROWS, _history_dict, _jsonable, _slug
+from taxoclass.report.results import _check_results, COST_ROWS, _history_dict, _slug
 
 
 # ---------------------------------------------------------------------------------------------------- all
@@ -20,8 +20,9 @@ def write_report(results, out_dir, overwrite: bool = False, *, title: str = "tax
 
     Figures: ``confusion_<name>.png`` and ``taxonomy_<name>.png`` (per model, the latter when the result has a
     taxonomy), ``training_curves.png`` (when some model has a history) and ``accuracy_vs_cost.png`` (when some
-    model has a cost figure). ``out_dir`` is created if needed; existing report files are refused unless
-    ``overwrite=True`` (checked before anything is written). Every file is written atomically.
+    model has a cost figure). ``out_dir`` is claimed with :func:`taxoclass._files.prepare_output_dir`: a folder
+    that holds files is refused unless ``overwrite=True``, and then the new report replaces it only once complete;
+    a failure leaves ``out_dir`` as it was.
 
     Returns a dict file name -> path of the files written.
 
@@ -34,9 +35,16 @@ def write_report(results, out_dir, overwrite: bool = False, *, title: str = "tax
     ['confusion_m.png', 'report.json', 'report.md']
     """
     results = _check_results(results)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise TaxoclassError(f"{out} exists and is not a folder; choose another output folder.")
+    with prepare_output_dir(out_dir, overwrite=overwrite) as out:
+        written = write_report_files(results, out.path, title=title)
+    return {name: Path(out_dir) / name for name in written}
+
+
+def write_report_files(results, folder, *, title: str = "taxoclass report") -> dict[str, Path]:
+    """The files of :func:`write_report`, written (atomically, replacing report files there) into ``folder``,
+    an output folder the caller has already claimed with :func:`taxoclass._files.prepare_output_dir`."""
+    results = _check_results(results)
+    out = Path(folder)
     plan: dict[str, Any] = {}
     for r in results:
         s = _slug(r["name"])
@@ -47,13 +55,6 @@ def write_report(results, out_dir, overwrite: bool = False, *, title: str = "tax
         plan["training_curves.png"] = ("curves", None)
     if any(r.get(k) is not None for r in results for k, *_ in COST_ROWS):
         plan["accuracy_vs_cost.png"] = ("cost", None)
-    names = ["report.json", "report.md", *plan]
-    if not out.exists():
-        if not out.parent.exists():
-            raise TaxoclassError(f"cannot create {out}: folder {out.parent} does not exist; create it first.")
-        out.mkdir()
-    for n in names:
-        check_writable(out / n, overwrite=overwrite)
 
     written: dict[str, Path] = {}
     captions: dict[str, str] = {}
@@ -86,7 +87,7 @@ def write_report(results, out_dir, overwrite: bool = False, *, title: str = "tax
                    for r in results],
         "figures": list(plan),
     }
-    text = json.dumps(_jsonable(doc), indent=1, allow_nan=False)
+    text = json.dumps(to_jsonable(doc), indent=1, allow_nan=False)
     with atomic_write(out / "report.json", "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     written["report.json"] = out / "report.json"

@@ -21,6 +21,16 @@ Node = tuple
 
 ARTIFICIAL_ROOT = "root"
 
+#: deepest taxonomy accepted (levels below the root). Every node is stored as its whole path, so a chain of n
+#: nodes costs n^2 / 2 names: the bound keeps reading any file linear in its size (real taxonomies: < 50 levels).
+MAX_DEPTH = 256
+
+
+def _too_deep(src: str, depth: int, where: str = "") -> TaxonomyError:
+    return TaxonomyError(f"{src}{where}: the tree is {depth} or more levels deep; taxoclass reads taxonomies of at "
+                         f"most {MAX_DEPTH} levels (a class cascade this deep cannot be trained). Check the file "
+                         "(an edge list of a chain? a Newick ladder?).")
+
 
 def _fmt(node: Node) -> str:
     return "/".join(node)
@@ -57,6 +67,9 @@ class TaxonomyConstructors:
         paths = [tuple(map(str, p)) for p in paths]
         where = list(origins) if origins is not None else [f"path {i + 1}" for i in range(len(paths))]
         src = source or "taxonomy"
+        deep = next((i for i, p in enumerate(paths) if len(p) > MAX_DEPTH + 1), None)
+        if deep is not None:
+            raise _too_deep(src, len(paths[deep]) - 1, f", {where[deep]}" if deep < len(where) else "")
         if not paths:
             raise TaxonomyError(f"{src}: no classes found; expected at least one root-to-leaf path.")
         # each distinct name is checked once (fast on large trees); the first offending path is reported
@@ -152,6 +165,13 @@ class TaxonomyConstructors:
                                     "a taxonomy is a tree: keep one of the two lines.")
             parent_of[b] = (a, w)
             children.setdefault(a, []).append(b)
+        tops = [n for n in children if n not in parent_of]
+        level, depth = list(tops), 0
+        while level:  # breadth first, linear: refuse a chain before the cycle search and the (quadratic) paths
+            level = [c for n in level for c in children.get(n, ())]
+            depth += 1 if level else 0
+            if depth > MAX_DEPTH:
+                raise _too_deep(src, depth)
         g = nx.DiGraph()
         g.add_edges_from(edges)
         try:
@@ -162,7 +182,6 @@ class TaxonomyConstructors:
             names = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
             lines = ", ".join(parent_of[v][1] for _, v in cycle)
             raise TaxonomyError(f"{src}: cycle {names} ({lines}); a taxonomy is a tree: break the cycle.")
-        tops = [n for n in children if n not in parent_of]
         if root is not None and root not in tops:
             tops_root = None
         else:

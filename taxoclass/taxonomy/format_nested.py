@@ -106,6 +106,41 @@ def _read_json(text: str, src: str) -> Taxonomy:
     return _entries_to_taxonomy(entries, src)
 
 
+#: most YAML nodes a file may expand to once its aliases (*name) are followed (a "billion laughs" file of a few
+#: hundred bytes otherwise expands to 10^9 nodes)
+MAX_YAML_NODES = 1_000_000
+
+
+def _check_yaml_size(root, src: str) -> None:
+    """Refuse a YAML node graph whose aliases expand beyond MAX_YAML_NODES (counted without expanding)."""
+    import yaml
+
+    def kids(node):
+        if isinstance(node, yaml.MappingNode):
+            return [x for kv in node.value for x in kv]
+        return node.value if isinstance(node, yaml.SequenceNode) else []
+
+    size: dict[int, int] = {}
+    entered: set[int] = set()
+    stack = [(root, False)]
+    while stack:  # iterative post-order over the shared graph: linear in the file, not in its expansion
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        if not done and id(node) in entered:  # entered, not finished: an ancestor of itself
+            raise TaxonomyError(f"{src}, line {node.start_mark.line + 1}: a YAML alias refers to a node that "
+                                "contains it (a recursive structure); a taxonomy is a finite tree.")
+        entered.add(id(node))
+        if done:
+            size[id(node)] = min(1 + sum(size.get(id(k), 0) for k in kids(node)), MAX_YAML_NODES + 1)
+        else:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids(node) if id(k) not in size)
+    if size[id(root)] > MAX_YAML_NODES:
+        raise TaxonomyError(f"{src}: the YAML aliases (*name) expand to more than {MAX_YAML_NODES:,} nodes; write "
+                            "the tree out without aliases.")
+
+
 def _read_yaml(text: str, src: str) -> Taxonomy:
     import yaml
 
@@ -120,6 +155,7 @@ def _read_yaml(text: str, src: str) -> Taxonomy:
         raise TaxonomyError(f"{src}: invalid YAML ({exc}).") from None
     if root is None:
         raise TaxonomyError(f"{src}: the file is empty; expected nested mappings 'node:' / '  child:'.")
+    _check_yaml_size(root, src)
     null = "tag:yaml.org,2002:null"
 
     def scalar_name(node, where):

@@ -185,6 +185,22 @@ def loads_taxonomy(text: str, format: str, *, source: str | None = None, levels:
     if not text.strip():
         raise TaxonomyError(f"{src}: the file is empty; expected a {fmt} taxonomy (see `taxoclass taxonomy "
                             "--help` for the formats).")
+    try:
+        tax = _parse(text, fmt, src, opts, _suffix)
+    except RecursionError:  # a nested format (JSON, YAML, Newick) nested deeper than the parsers can follow
+        from taxoclass.taxonomy.construction import MAX_DEPTH
+
+        raise TaxonomyError(f"{src}: the {fmt} text is nested too deeply to read; taxoclass reads taxonomies of at "
+                            f"most {MAX_DEPTH} levels.") from None
+    if classes is not None:
+        order = read_classes(classes) if isinstance(classes, (str, Path)) else [str(c) for c in classes]
+        tax.check_classes(order, source=str(classes) if isinstance(classes, (str, Path)) else "the class list")
+        if tuple(order) != tax.classes:
+            tax = tax.with_class_order(order)
+    return tax
+
+
+def _parse(text: str, fmt: str, src: str, opts: dict, _suffix) -> Taxonomy:
     with _gc_paused():  # building ~10^5 small tuples triggers many useless cyclic-GC passes (~40 % of the time)
         if fmt == "json":
             tax = _read_json(text, src)
@@ -199,11 +215,6 @@ def loads_taxonomy(text: str, format: str, *, source: str | None = None, levels:
             tax = _from_ecotaxa(header, rows, src)
         else:
             tax = _read_table_taxonomy(text, src, "\t" if fmt == "tsv" else ",", **opts)
-    if classes is not None:
-        order = read_classes(classes) if isinstance(classes, (str, Path)) else [str(c) for c in classes]
-        tax.check_classes(order, source=str(classes) if isinstance(classes, (str, Path)) else "the class list")
-        if tuple(order) != tax.classes:
-            tax = tax.with_class_order(order)
     return tax
 
 
