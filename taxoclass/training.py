@@ -62,8 +62,9 @@ def _refuse_existing(path: Path, *, overwrite: bool, resuming: bool):
 class TimeBudget(keras.callbacks.Callback):
     """Stops training before ``minutes`` of wall time are spent, and plans how many epochs fit.
 
-    After every epoch it estimates the next epoch's duration (the slower of the last two epochs, the first epoch of
-    a ``fit`` -- graph tracing -- only while there is no other) and stops when that epoch would end past the budget;
+    After every epoch it estimates the next epoch's duration (the slower of the last two epochs; after the first
+    epoch of a ``fit``, which traces the graphs, from its steps after the first and its validation pass) and stops
+    when that epoch would end past the budget;
     ``planned_epochs`` (epochs done + epochs that still fit) lets :class:`CosineWarmup` fit its decay to the budget.
     The clock starts at the first ``on_train_begin`` and keeps running across several ``fit`` calls (the two
     phases of a pretrained flat model). At least one epoch always runs.
@@ -99,15 +100,26 @@ class TimeBudget(keras.callbacks.Callback):
 
         self._t = time.perf_counter()
         self._epoch = epoch
+        self._batch_ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        self._batch_ends.append(time.perf_counter())
 
     def on_epoch_end(self, epoch, logs=None):
         import time
 
-        self.epoch_seconds.append(time.perf_counter() - self._t)
+        now = time.perf_counter()
+        self.epoch_seconds.append(now - self._t)
         self.epochs_run += 1
         self._fit_epochs += 1
-        recent = self.epoch_seconds[-min(2, self._fit_epochs - 1):] if self._fit_epochs > 1 else self.epoch_seconds[-1:]
-        estimate = max(recent)
+        ends = self._batch_ends
+        if self._fit_epochs == 1 and len(ends) >= 3:
+            # the first epoch traces the graphs: estimate from its later steps (and its validation pass)
+            estimate = (ends[-1] - ends[0]) / (len(ends) - 1) * len(ends) + (now - ends[-1])
+        else:
+            estimate = max(self.epoch_seconds[-min(2, self._fit_epochs - 1):])
         left = self.seconds - self.elapsed()
         more = max(int(left // estimate), 0) if estimate > 0 else 0
         self.planned_epochs = epoch + 1 + more
