@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taxoclass import Taxonomy, TaxonomyError
 from taxoclass.exceptions import ClassMismatchError
@@ -98,3 +100,52 @@ def test_subtree_prune_and_reorder(cifar):
     r = cifar.with_class_order(sorted(cifar.classes))
     assert r.classes == tuple(sorted(cifar.classes)) and r.node("cat") == cifar.node("cat")
     assert np.array_equal(r.encode(["airplane"]), [0])
+
+
+@st.composite
+def _random_trees(draw):
+    n = draw(st.integers(1, 9))
+    return Taxonomy.from_paths([[f"{g}{d}" for d, g in enumerate(draw(st.lists(st.sampled_from("AB"), max_size=3)))]
+                                + [f"c{i}"] for i in range(n)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(_random_trees())
+def test_cached_arrays_agree_with_the_queries(tax):
+    """The one home of the tree arrays (issue 11): metrics, TreeStructure and reports read these."""
+    nodes = tax.nodes
+    for v, node in enumerate(nodes):
+        path = [tax.node_index(p) for p in tax.path(node)]
+        assert tax.ancestor_table[v][:len(path)].tolist() == path
+        assert (tax.ancestor_table[v][len(path):] == -1).all()
+        assert [nodes[c] for c in tax.child_table[v] if c >= 0] == tax.children(node)
+        assert tax.depths[v] == tax.depth(node)
+        under = set(tax.classes_under(node))
+        assert {c for k, c in enumerate(tax.classes) if tax.membership[k, v]} == under
+    assert [nodes[v][-1] for v in tax.leaf_nodes] == list(tax.classes)
+    assert [tax.class_of_node[v] for v in tax.leaf_nodes] == list(range(tax.n_classes))
+    with pytest.raises(ValueError):
+        tax.depths[0] = 5  # read-only: shared by every user
+
+
+def test_one_label_encoder_one_wording():
+    """Taxonomy.encode is the label encoder of models, metrics and ImageSet: the same indices, the same message."""
+    import numpy as np
+
+    from taxoclass.data import ImageSet
+    from taxoclass.metrics import accuracy
+
+    tax = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])
+    assert tax.encode(["z", "x"]).tolist() == [2, 0] and tax.encode(np.array([2, 0])).tolist() == [2, 0]
+    with pytest.raises(ClassMismatchError, match=r"1 label\(s\) are not classes of the taxonomy: w"):
+        tax.encode(["x", "w"])
+    with pytest.raises(ClassMismatchError, match=r"a is an internal node"):
+        tax.encode(["a"])
+    with pytest.raises(ClassMismatchError, match=r"outside 0\.\.2"):
+        tax.encode([0, 3])
+    with pytest.raises(ClassMismatchError, match=r"y_true: 1 label\(s\) are not classes of the taxonomy: w"):
+        accuracy(["x", "w"], ["x", "x"], tax)
+    ds = ImageSet.from_arrays(np.zeros((2, 4, 4), np.uint8), ["x", "w"])
+    with pytest.raises(ClassMismatchError, match=r"1 label\(s\) are not classes of the taxonomy: w"):
+        ds.encode(tax)
+    assert ds.encode().dtype == np.int32 and ds.encode(["x", "w"]).tolist() == [0, 1]

@@ -177,16 +177,11 @@ class ImageSet(ImageSources):
         >>> ImageSet.from_arrays(np.zeros((2, 4, 4), np.uint8), ["b", "a"]).encode(["b", "a"]).tolist()
         [0, 1]
         """
-        from taxoclass.exceptions import ClassMismatchError
+        from taxoclass.taxonomy import Taxonomy
 
-        order = list(getattr(class_order, "classes", class_order) if class_order is not None else self.classes)
-        index = {c: i for i, c in enumerate(order)}
-        missing = sorted(set(self.labels.tolist()) - set(index))
-        if missing:
-            raise ClassMismatchError(
-                f"{self.source}: {len(missing)} label(s) not in the class order: {', '.join(missing)}; use a class "
-                "order (taxonomy) that contains every class of the data.")
-        return np.fromiter((index[x] for x in self.labels), dtype=np.int32, count=len(self.labels))
+        tax = class_order if isinstance(class_order, Taxonomy) else Taxonomy.from_paths(
+            [[c] for c in (self.classes if class_order is None else class_order)], root="classes")
+        return tax.encode(self.labels, what=self.source).astype(np.int32)  # the one label encoder
 
     def subset(self, indices, *, source: str | None = None) -> "ImageSet":
         """A new ImageSet with the images at ``indices`` (int array or boolean mask); classes and taxonomy kept."""

@@ -23,8 +23,6 @@ TensorFlow is imported lazily, so importing this module is cheap.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import warnings
 
 import numpy as np
@@ -34,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
 from taxoclass.models.model_file import (FORMAT, FORMAT_VERSION, _REGISTRY, _jsonable, read_model_file,
                                          taxonomy_from_dict, taxonomy_to_dict, write_model_file)
+from taxoclass.models.seeding import local_random_seed
 from taxoclass.taxonomy import Taxonomy
 
 __all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "taxonomy_to_dict",
@@ -45,33 +44,6 @@ TRAINING_DEFAULTS = {
     "strategy": "auto", "mixed_precision": False, "random_state": None, "pad_value": 255.0, "invert": False,
     "resize": "pad",
 }
-
-
-@contextlib.contextmanager
-def local_random_seed(seed):
-    """Seed the random draws of one fit without touching the caller's random state.
-
-    Keras draws the default seeds of its initialisers, dropout and augmentation layers (``seed=None``) from
-    Python's ``random`` module; inside this block that module is seeded with ``seed`` and its previous state is
-    restored on exit. NumPy's and TensorFlow's global generators are left alone: taxoclass seeds its shuffles and
-    augmentation explicitly. ``seed=None`` changes nothing.
-
-    >>> import random
-    >>> state = random.getstate()
-    >>> with local_random_seed(0):
-    ...     a = random.random()
-    >>> random.getstate() == state, round(a, 4)
-    (True, 0.8444)
-    """
-    if seed is None:
-        yield
-        return
-    state = random.getstate()
-    random.seed(int(seed))
-    try:
-        yield
-    finally:
-        random.setstate(state)
 
 
 class BaseClassifier(ClassifierMixin, BaseEstimator):
@@ -157,17 +129,9 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
         if y.ndim != 1:
             raise DataError(f"{what} must be a 1-D sequence of class names or class indices, got shape {y.shape}.")
-        if y.dtype.kind in "iu":
-            bad = sorted({int(v) for v in y if v < 0 or v >= tax.n_classes})
-            if bad:
-                raise ClassMismatchError(f"{what} holds class indices outside 0..{tax.n_classes - 1} (the taxonomy "
-                                         f"has {tax.n_classes} classes): {', '.join(map(str, bad[:20]))}"
-                                         f"{' ...' if len(bad) > 20 else ''}; pass class names or indices in "
-                                         "taxonomy.classes order.")
-            return y.astype(np.int64)
         if y.dtype.kind == "f":
             raise DataError(f"{what} holds floating-point values; pass class names or integer class indices.")
-        return tax.encode([str(v) for v in y])
+        return tax.encode(y if y.dtype.kind in "iu" else y.astype(str).astype(object), what=what)
 
     def _check_images(self, X, *, what: str = "X") -> np.ndarray:
         X = np.asarray(X)

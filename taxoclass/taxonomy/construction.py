@@ -51,6 +51,7 @@ class TaxonomyConstructors:
 
         Examples
         --------
+        >>> from taxoclass import Taxonomy
         >>> Taxonomy.from_paths([["a", "b", "x"], ["a", "y"]]).classes
         ('x', 'y')
         """
@@ -128,6 +129,7 @@ class TaxonomyConstructors:
 
         Examples
         --------
+        >>> from taxoclass import Taxonomy
         >>> Taxonomy.from_edges([("animal", "cat"), ("animal", "dog")]).classes
         ('cat', 'dog')
         """
@@ -198,6 +200,7 @@ class TaxonomyConstructors:
 
         Examples
         --------
+        >>> from taxoclass import Taxonomy
         >>> Taxonomy.from_nested({"animal": {"cat": {}, "dog": None}, "plant": ["rose"]}).classes
         ('cat', 'dog', 'rose')
         """
