@@ -7,7 +7,7 @@ used, which needs internet access.
 
 >>> ds = load_dataset("digits")
 >>> len(ds), ds.classes[:3], ds.array.shape
-(1797, ('0', '1', '2'), (1797, 8, 8))
+(1797, ('0', '1', '2'), (1797, 8, 8, 1))
 """
 
 from __future__ import annotations

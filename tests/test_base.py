@@ -223,14 +223,15 @@ def test_train_job_uses_the_datasets_own_background(tmp_path):
 
     digits = load_dataset("digits")
     assert digits.background == 0
-    small = digits.subset(np.arange(200))
+    small = digits.subset(np.arange(100))
     assert small.background == 0
     train_job(small, tmp_path / "run", model="flat", image_size=8, channels=1, epochs=1, head_units=(8,),
               verbose=0)
     model = BaseClassifier.load(tmp_path / "run" / "model.taxoclass")
-    assert model.input_spec()["pad_value"] == 0.0
+    assert model.input_spec()["pad_value"] == 0.0  # was 255: train ignored the dataset's background
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["pipeline"] == model.input_spec()
+    small.background = None  # an image folder: unknown background, white padding
     train_job(small, tmp_path / "run255", model="flat", image_size=8, channels=1, epochs=1, head_units=(8,),
-              pad_value=255, verbose=0)
+              verbose=0)
     assert BaseClassifier.load(tmp_path / "run255" / "model.taxoclass").input_spec()["pad_value"] == 255.0

@@ -94,3 +94,11 @@ def test_flat_classifier_trains_with_each_loss(loss):
     h = clf.history_["loss"]
     assert np.isfinite(h).all() and h[-1] < 0.7 * h[0]
     assert type(clf.model_.optimizer).__name__ == "AdamW"
+
+
+def test_the_loss_survives_its_config():
+    for name in LOSSES:
+        fn = make_loss(name, TAX, label_smoothing=0.05)
+        again = type(fn).from_config(fn.get_config())
+        assert float(again(np.array([0]), P)) == pytest.approx(float(fn(np.array([0]), P)), rel=1e-6)
+    assert make_loss("crossentropy", TAX).get_config()["coef"] is None  # no (L, L) matrix in the saved model

@@ -49,6 +49,7 @@ class ConfusionClustering:
 
     Examples
     --------
+    >>> from taxoclass.clustering import cluster_confusion
     >>> res = cluster_confusion([[90, 10, 0], [8, 92, 0], [0, 1, 99]], beta=0.005, symmetrize="hadamard",
     ...                         labels=["cat", "dog", "car"])
     >>> res.clusters
@@ -110,6 +111,7 @@ class ConfusionClustering:
         singletons directly under the root. ``levels="all"``: the nested binary tree of the merge order inside each
         cluster (sub-nodes ``cluster_1.1``, ``cluster_1.2``, ...; greedy method only). Classes keep label order.
 
+        >>> from taxoclass.clustering import cluster_confusion
         >>> res = cluster_confusion([[8, 2, 0], [3, 7, 0], [0, 1, 9]], beta=0.05, linkage="sum")
         >>> res.to_taxonomy("all").format_tree(show_counts=False).splitlines()
         ['root', '  cluster_1', '    cluster_1.1', '      0', '      1', '    2']

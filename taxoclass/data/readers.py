@@ -271,6 +271,7 @@ class ImageSources:
 
         ``y`` holds class names, or int indices into ``classes`` (default class names: the index as a string).
 
+        >>> from taxoclass.data import ImageSet
         >>> import numpy as np
         >>> ds = ImageSet.from_arrays(np.zeros((3, 28, 28), np.uint8), [0, 1, 1], classes=["shirt", "shoe"])
         >>> ds.labels.tolist()

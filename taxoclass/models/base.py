@@ -24,8 +24,6 @@ TensorFlow is imported lazily, so importing this module is cheap.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import warnings
 
 import numpy as np
@@ -35,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
 from taxoclass.models.model_file import (FORMAT, FORMAT_VERSION, _REGISTRY, _jsonable, read_model_file,
                                          taxonomy_from_dict, taxonomy_to_dict, write_model_file)
+from taxoclass.models.seeding import local_random_seed
 from taxoclass.taxonomy import Taxonomy
 
 __all__ = ["BaseClassifier", "FORMAT", "FORMAT_VERSION", "TRAINING_DEFAULTS", "taxonomy_to_dict",
@@ -46,33 +45,6 @@ TRAINING_DEFAULTS = {
     "strategy": "auto", "mixed_precision": False, "random_state": None, "pad_value": 255.0, "invert": False,
     "resize": "pad", "lr_schedule": "cosine", "restore_best": True, "time_budget": None,
 }
-
-
-@contextlib.contextmanager
-def local_random_seed(seed):
-    """Seed the random draws of one fit without touching the caller's random state.
-
-    Keras draws the default seeds of its initialisers, dropout and augmentation layers (``seed=None``) from
-    Python's ``random`` module; inside this block that module is seeded with ``seed`` and its previous state is
-    restored on exit. NumPy's and TensorFlow's global generators are left alone: taxoclass seeds its shuffles and
-    augmentation explicitly. ``seed=None`` changes nothing.
-
-    >>> import random
-    >>> state = random.getstate()
-    >>> with local_random_seed(0):
-    ...     a = random.random()
-    >>> random.getstate() == state, round(a, 4)
-    (True, 0.8444)
-    """
-    if seed is None:
-        yield
-        return
-    state = random.getstate()
-    random.seed(int(seed))
-    try:
-        yield
-    finally:
-        random.setstate(state)
 
 
 class BaseClassifier(ClassifierMixin, BaseEstimator):

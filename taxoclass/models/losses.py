@@ -87,30 +87,38 @@ def hxe_matrix(taxonomy: Taxonomy, alpha: float) -> tuple[np.ndarray, np.ndarray
 class TaxonomyLoss(keras.losses.Loss):
     """Per-sample ``-sum_m coef[y, m] * log(P @ ancestors)[m]`` with optional label smoothing.
 
-    One class for the three losses: cross-entropy (``ancestors = coef = identity``), soft labels
-    (``ancestors = identity``, ``coef`` = the soft-label matrix) and HXE (see :func:`hxe_matrix`). Build it with
+    One class for the three losses: cross-entropy (``ancestors = coef = None``, i.e. the identity), soft labels
+    (``ancestors = None``, ``coef`` = the soft-label matrix) and HXE (see :func:`hxe_matrix`). Build it with
     :func:`make_loss`.
     """
 
-    def __init__(self, ancestors, coef, label_smoothing: float = 0.0, name: str = "taxonomy_loss", **kwargs):
+    def __init__(self, ancestors=None, coef=None, label_smoothing: float = 0.0, name: str = "taxonomy_loss",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
-        self.ancestors = np.asarray(ancestors, dtype=np.float32)
-        self.coef = np.asarray(coef, dtype=np.float32)
+        # None = the identity (no (L, L) matrix to keep, save or multiply for the plain cases)
+        self.ancestors = None if ancestors is None else np.asarray(ancestors, dtype=np.float32)
+        self.coef = None if coef is None else np.asarray(coef, dtype=np.float32)
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
         p = ops.clip(ops.cast(y_pred, "float32"), _EPS, 1.0)
         y = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        log_node = ops.log(ops.clip(ops.matmul(p, ops.convert_to_tensor(self.ancestors)), _EPS, 1.0))
-        coef = ops.take(ops.convert_to_tensor(self.coef), y, axis=0)
-        loss = -ops.sum(coef * log_node, axis=-1)
+        log_node = ops.log(p if self.ancestors is None else ops.clip(
+            ops.matmul(p, ops.convert_to_tensor(self.ancestors)), _EPS, 1.0))
+        if self.coef is None:
+            loss = -ops.take_along_axis(log_node, ops.expand_dims(y, -1), axis=-1)[:, 0]
+        else:
+            loss = -ops.sum(ops.take(ops.convert_to_tensor(self.coef), y, axis=0) * log_node, axis=-1)
         e = self.label_smoothing
         if e:
             loss = (1.0 - e) * loss + e * -ops.mean(ops.log(p), axis=-1)
         return loss
 
     def get_config(self):
-        return {**super().get_config(), "ancestors": self.ancestors.tolist(), "coef": self.coef.tolist(),
+        def jsonable(m):
+            return None if m is None else m.tolist()
+
+        return {**super().get_config(), "ancestors": jsonable(self.ancestors), "coef": jsonable(self.coef),
                 "label_smoothing": self.label_smoothing}
 
 
@@ -142,12 +150,10 @@ def make_loss(loss: str, taxonomy: Taxonomy, *, label_smoothing: float = 0.0, so
     0.9007
     """
     check_loss_params(loss, label_smoothing, soft_labels_beta, hxe_alpha)
-    L = taxonomy.n_classes
-    eye = np.eye(L, dtype=np.float32)
     if loss == "crossentropy":
-        anc, coef = eye, eye
+        anc, coef = None, None
     elif loss == "soft_labels":
-        anc, coef = eye, soft_label_matrix(taxonomy, soft_labels_beta)
+        anc, coef = None, soft_label_matrix(taxonomy, soft_labels_beta)
     else:
         anc, coef = hxe_matrix(taxonomy, hxe_alpha)
     return TaxonomyLoss(anc, coef, label_smoothing=label_smoothing, name=loss)

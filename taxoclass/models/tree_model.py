@@ -119,7 +119,12 @@ class TreeModel(keras.Model):
 
     def heads_proba(self, x):
         """``(p_tree, p_flat)``: the leaf probabilities of the tree heads alone and of the flat head alone (None
-        without a flat head) -- the two inputs of ``combine``."""
+        without a flat head) -- the two inputs of ``combine``.
+
+        >>> p_tree, p_flat = clf.model_.heads_proba(X[:4])          # doctest: +SKIP
+        >>> np.allclose(clf.predict_proba(X[:4]), (p_tree + p_flat) / 2)   # combine="mean"  # doctest: +SKIP
+        True
+        """
         _, node_logits, flat = self._all_logits(x, training=False)
         p_tree = tf.exp(self._leaf_log_probs(node_logits))
         return p_tree, None if flat is None else tf.nn.softmax(flat)

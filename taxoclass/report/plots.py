@@ -13,6 +13,14 @@ from taxoclass.taxonomy.tree import Taxonomy
 from taxoclass.report.results import COST_ROWS, _history_dict
 
 
+def _placeholder(fig, text: str):
+    """An empty figure saying why it is empty."""
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    return fig
+
+
 def _save(fig, path: Path) -> None:
     with atomic_write(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=fig.dpi)
@@ -186,10 +194,7 @@ def plot_training_curves(histories: dict[str, dict]):
         panels.append("accuracy")
     fig = Figure(figsize=(6.0 * max(len(panels), 1), 4.2), dpi=120, layout="constrained")
     if not panels:
-        ax = fig.add_subplot()
-        ax.text(0.5, 0.5, "no training history", ha="center", va="center")
-        ax.set_axis_off()
-        return fig
+        return _placeholder(fig, "no training history")
     axes = [fig.add_subplot(1, len(panels), i + 1) for i in range(len(panels))]
     colours = [f"C{i % 10}" for i in range(len(hs))]
     for ax, panel in zip(axes, panels):
@@ -227,10 +232,7 @@ def plot_accuracy_vs_cost(results: list[dict], *, metric: str = "accuracy"):
              if any(r.get(k) is not None for r in results)]
     fig = Figure(figsize=(4.5 * max(len(costs), 1), 4.0), dpi=120, layout="constrained")
     if not costs:
-        ax = fig.add_subplot()
-        ax.text(0.5, 0.5, "no cost figures (train_seconds, images_per_second, n_params)", ha="center", va="center")
-        ax.set_axis_off()
-        return fig
+        return _placeholder(fig, "no cost figures (train_seconds, images_per_second, n_params)")
     for j, (k, label) in enumerate(costs):
         ax = fig.add_subplot(1, len(costs), j + 1)
         for i, r in enumerate(results):

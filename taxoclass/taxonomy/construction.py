@@ -61,6 +61,7 @@ class TaxonomyConstructors:
 
         Examples
         --------
+        >>> from taxoclass import Taxonomy
         >>> Taxonomy.from_paths([["a", "b", "x"], ["a", "y"]]).classes
         ('x', 'y')
         """
@@ -141,6 +142,7 @@ class TaxonomyConstructors:
 
         Examples
         --------
+        >>> from taxoclass import Taxonomy
         >>> Taxonomy.from_edges([("animal", "cat"), ("animal", "dog")]).classes
         ('cat', 'dog')
         """
@@ -217,6 +219,7 @@ class TaxonomyConstructors:
 
         Examples
         --------
+        >>> from taxoclass import Taxonomy
         >>> Taxonomy.from_nested({"animal": {"cat": {}, "dog": None}, "plant": ["rose"]}).classes
         ('cat', 'dog', 'rose')
         """

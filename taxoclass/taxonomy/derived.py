@@ -28,7 +28,8 @@ class TaxonomyDerived:
     def subtree(self, ref: NodeRef) -> "Taxonomy":
         """The subtree rooted at a node, as a new Taxonomy (class order preserved).
 
-        >>> self.from_paths([["a", "x"], ["a", "y"], ["b", "z"]]).subtree("a").classes
+        >>> from taxoclass import Taxonomy
+        >>> Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]]).subtree("a").classes
         ('x', 'y')
         """
         node = self._nodes[self._resolve(ref)]
@@ -40,7 +41,8 @@ class TaxonomyDerived:
         """Keep only ``classes`` (dropping emptied branches); ``collapse=True`` also removes single-child
         internal nodes below the root (their child takes their place).
 
-        >>> t = self.from_paths([["a", "b", "x"], ["a", "b", "y"], ["c", "z"]])
+        >>> from taxoclass import Taxonomy
+        >>> t = Taxonomy.from_paths([["a", "b", "x"], ["a", "b", "y"], ["c", "z"]])
         >>> t.prune(["x", "y"]).classes
         ('x', 'y')
         >>> [n[-1] for n in t.prune(["x", "z"], collapse=True).nodes]
@@ -73,7 +75,8 @@ class TaxonomyDerived:
     def format_tree(self, *, max_depth: int | None = None, show_counts: bool = True) -> str:
         """An indented text drawing of the tree (leaf counts under internal nodes).
 
-        >>> print(self.from_paths([["a", "x"], ["a", "y"]]).format_tree())
+        >>> from taxoclass import Taxonomy
+        >>> print(Taxonomy.from_paths([["a", "x"], ["a", "y"]]).format_tree())
         a  (2 classes, height 1)
           x
           y

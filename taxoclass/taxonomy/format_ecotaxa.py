@@ -24,7 +24,11 @@ ECOTAXA_CATEGORY = "object_annotation_category"
 
 
 def is_type_row(cells: Iterable[str]) -> bool:
-    """The type row of EcoTaxa exports (``[t]``, ``[f]`` under the header)."""
+    """The type row of EcoTaxa exports (``[t]``, ``[f]`` under the header).
+
+    >>> is_type_row(["[t]", "[f]", ""]), is_type_row(["o1", "[t]"])
+    (True, False)
+    """
     cells = [c.strip() for c in cells if c and c.strip()]
     return bool(cells) and all(re.fullmatch(r"\[[a-z]\]", c) for c in cells)
 
@@ -47,7 +51,12 @@ def ecotaxa_path(hierarchy: str, category: str | None, where: str) -> tuple[str,
 
 def ecotaxa_taxonomy(objects: Iterable[tuple[str, str, str | None]], src: str) -> Taxonomy:
     """The taxonomy of an export from its annotated objects ``(where, hierarchy, category)``; each class once (in
-    order of first appearance), and one class must have one hierarchy everywhere."""
+    order of first appearance), and one class must have one hierarchy everywhere.
+
+    >>> ecotaxa_taxonomy([("row 2", "living>Copepoda>Calanoida", "Calanoida"),
+    ...                   ("row 3", "living>Appendicularia>tail", "tail<Appendicularia")], "export.tsv").classes
+    ('Calanoida', 'tail<Appendicularia')
+    """
     by_class: dict[str, tuple[tuple, str]] = {}
     for where, hierarchy, category in objects:
         p = ecotaxa_path(hierarchy, category, f"{src}, {where}")

@@ -101,7 +101,11 @@ def taxonomy_dir() -> Path:
 
 
 def shipped_taxonomy_file(path) -> Path | None:
-    """The shipped file a path ``taxonomies/<name>`` stands for, or None."""
+    """The shipped file a path ``taxonomies/<name>`` stands for, or None.
+
+    >>> shipped_taxonomy_file("taxonomies/cifar10.tsv").name, shipped_taxonomy_file("elsewhere/cifar10.tsv")
+    ('cifar10.tsv', None)
+    """
     parts = Path(path).parts
     if len(parts) == 2 and parts[0] == "taxonomies":
         candidate = taxonomy_dir() / parts[-1]

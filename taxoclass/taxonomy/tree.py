@@ -384,15 +384,11 @@ class Taxonomy(TaxonomyConstructors, TaxonomyDerived, TaxonomyArrays):
         Vectorised, cached; the basis of hierarchical metrics.
         """
         if self._leaf_matrices is None:
-            leaves = [self._nodes[i] for i in self._leaf_node_idx]
-            H = max(len(p) for p in leaves)
-            anc = np.full((len(leaves), H), -1, dtype=np.int64)
-            for r, p in enumerate(leaves):
-                anc[r, :len(p)] = [self._index[p[:k + 1]] for k in range(len(p))]
+            anc = self.ancestor_table[self._leaf_node_idx]  # (classes, height + 1): each class's path
             eq = (anc[:, None, :] == anc[None, :, :]) & (anc[:, None, :] >= 0)
             common = np.cumprod(eq, axis=2).sum(axis=2)  # number of shared nodes on the paths
             lca_depth = common - 1
-            depth = np.array([len(p) - 1 for p in leaves])
+            depth = self._depth[self._leaf_node_idx]
             dist = depth[:, None] + depth[None, :] - 2 * lca_depth
             # the LCA node of (r, s) is anc[r, lca_depth[r, s]]
             lca_node = np.take_along_axis(anc, lca_depth, axis=1)
