@@ -84,7 +84,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
                   learning_rate: float = 1e-3, beta: float | None = None, levels=1,
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
-                  class_weight="none", sampling: str = "natural", tta: int = 8,
+                  class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
+                  label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
                   block_filters=(32, 64),
                   head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
                   seed: int = 0,
@@ -116,6 +117,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
     tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
         (``accuracy`` and ``accuracy_tta``; 1 skips the second pass).
+    weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
+        loss, ``level_schedule`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
     block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
         its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
@@ -164,7 +167,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        head_units=head_units, trunk=trunk, val_size=val_size, test_size=test_size, seed=seed,
                        max_per_class=max_per_class, augment=augment, save_models=save_models, k=k,
                        verbose=verbose, lr_schedule=lr_schedule, time_budget=time_budget, class_weight=cw,
-                       sampling=sampling, tta=tta)
+                       sampling=sampling, tta=tta, model_options={
+                           k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing),
+                                             ("loss", loss), ("level_schedule", level_schedule)) if v is not None})
     if out is not None:
         summary["files"] = sorted(str(Path(out_dir) / Path(f).name) for f in summary["files"])
     return summary
@@ -173,7 +178,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
 def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, channels, pad_value, invert, epochs,
          fine_tune_epochs, batch_size, learning_rate, beta, levels, max_cluster_size, block_filters, head_units,
          trunk, val_size, test_size, seed, max_per_class, augment, save_models, k, verbose, lr_schedule, time_budget,
-         class_weight, sampling, tta) -> dict:
+         class_weight, sampling, tta, model_options) -> dict:
     """The body of :func:`run_benchmark`, once every option is checked; writes into ``out`` (a claimed folder)."""
     from taxoclass import __version__
     from taxoclass.clustering import error_clustering
@@ -210,9 +215,12 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     y_test = parts["test"].encode(ref_classes)
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
-                time_budget=time_budget)
+                time_budget=time_budget, **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule")})
+    flat_only = {k: v for k, v in model_options.items() if k == "loss"}
+    tree_only = {k: v for k, v in model_options.items() if k == "level_schedule"}
     tree_kw = dict(input_shape=input_shape, **spec, block_filters=tuple(block_filters), head_units=tuple(head_units),
-                   trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop)
+                   trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
+                   **tree_only)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
 
     results, summary_models, fitted = [], {}, {}
@@ -230,10 +238,12 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         return clf
 
     if "flat" in models:
-        flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape, **spec,
+        # a hierarchy-aware loss needs the taxonomy; otherwise the flat model knows only the class list
+        flat_tax = taxonomy.with_class_order(ref_classes) if flat_only and taxonomy is not None else list(ref_classes)
+        flat = train("flat", lambda: FlatClassifier(flat_tax, backbone=backbone, input_shape=input_shape, **spec,
                                                     weights=weights, head_units=(max(head_units[-1] * 2, 64),)
                                                     if backbone == "small_cnn" else (1024,),
-                                                    **flat_phases, **loop))
+                                                    **flat_phases, **loop, **flat_only))
         if "error_tree" in models:
             p_val, _ = _timed_proba(flat, val_ds, ref_classes)
             cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))
@@ -303,6 +313,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         "max_cluster_size": max_cluster_size if error_tax is not None else None,
         "error_clusters": None if clustering is None else [list(c) for c in clustering.clusters if len(c) > 1],
         "isolated_error": None if clustering is None else float(clustering.isolated_error),
+        "model_options": model_options,
         "models": summary_models,
     }
     files = {} if out is None else write_report_files(results, out,

@@ -76,7 +76,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 1e-3, augment: bool = True, class_weight="none", sampling: str = "natural",
-              lr_schedule: str = "cosine", time_budget: float | None = None,
+              lr_schedule: str = "cosine", time_budget: float | None = None, weight_decay: float | None = None,
+              label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
               val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
@@ -90,7 +91,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     backbone or the tree's ``trunk``; a tree without a trunk refuses them. The recipe defaults: plankton
     augmentation (``augment=True``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
     top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"``
-    or ``sampling="balanced"`` counter class imbalance. Returns a summary dict (paths, accuracy on the validation
+    or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both models),
+    ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default. Returns a summary dict (paths, accuracy on the validation
     split, train seconds, epochs run).
 
     Every option is checked before anything is written. A new run is written in place, so that running the same
@@ -116,6 +118,12 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
                              "none: add --trunk NAME (its weights are then --weights) or drop --weights.")
     if model == "flat" and trunk is not None:
         raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
+    if model == "tree" and loss is not None:
+        raise TaxoclassError(f"--loss {loss} is the flat model's loss; a tree model's loss is its node losses "
+                             "(see --level-schedule), so use --model flat or drop --loss.")
+    if model == "flat" and level_schedule is not None:
+        raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
+                             "drop it or use a tree model.")
     backbone = "small_cnn" if backbone is None else backbone
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
@@ -164,7 +172,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "weights": None if weights is None else str(weights), "epochs": int(epochs),
               "fine_tune_epochs": fine_tune_epochs, "batch_size": int(batch_size), "learning_rate": learning_rate,
               "augment": bool(augment), "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
-              "lr_schedule": lr_schedule, "time_budget": time_budget, "seed": seed,
+              "lr_schedule": lr_schedule, "time_budget": time_budget, "weight_decay": weight_decay,
+              "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
               "beta": res.beta if confusion is not None else None, "block_filters": list(block_filters),
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
@@ -189,20 +198,24 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         loop = dict(batch_size=batch_size, learning_rate=learning_rate, output_dir=str(folder), csv_log=True,
                     tensorboard=True, resume=True, strategy=strategy, mixed_precision=mixed_precision,
                     early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
-                    random_state=seed, lr_schedule=lr_schedule, time_budget=time_budget)
+                    random_state=seed, lr_schedule=lr_schedule, time_budget=time_budget,
+                    **{k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing))
+                       if v is not None})
         if model == "tree":
             from taxoclass.models.tree import TreeClassifier
 
             clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
                                  block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
-                                 epochs=int(epochs), **loop)
+                                 epochs=int(epochs), **loop,
+                                 **({} if level_schedule is None else {"level_schedule": level_schedule}))
         else:
             from taxoclass.models.flat import FlatClassifier
 
             clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
                                  input_shape=input_shape, **spec, weights=weights,
                                  head_units=tuple(head_units) or (128,), dropout=dropout,
-                                 **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop)
+                                 **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop,
+                                 **({} if loss is None else {"loss": loss}))
         if taxonomy is not None:
             save_taxonomy(taxonomy, folder / "taxonomy.tsv", overwrite=True)
         write_json(folder / "config.json", config)

@@ -154,9 +154,11 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     out = tmp_path / "bench"
     rc = main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "small_cnn", "--image-size", "24",
                "--epochs", "2", "--block-filters", "8", "--head-units", "8", "--batch-size", "32",
-               "--models", "flat,flat_block,taxonomy_tree,error_tree,combined", "-o", str(out)])
+               "--models", "flat,flat_block,taxonomy_tree,error_tree,combined", "--loss", "hxe", "--weight-decay", "0",
+               "-o", str(out)])
     assert rc == 0
     summary = json.loads((out / "benchmark.json").read_text())
+    assert summary["model_options"] == {"weight_decay": 0.0, "loss": "hxe"}
     assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree", "combined"}
     assert summary["models"]["flat_block"]["classifier_nodes"] == 1
     assert summary["models"]["taxonomy_tree"]["classifier_nodes"] == 3  # root, warm, cold
@@ -179,6 +181,8 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
+    (["train", "SRC", "--model", "flat", "--level-schedule", "coarse_to_fine", "-o", "OUT"], "weights a tree's levels"),
+    (["train", "SRC", "--taxonomy", "TAX", "--loss", "hxe", "-o", "OUT"], "is the flat model's loss"),
     (["train", "/nonexistent/folder", "--taxonomy", "TAX", "-o", "OUT"], "not found"),
     (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),
     (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),

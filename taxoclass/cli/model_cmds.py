@@ -43,6 +43,7 @@ def _number(cast, ok, expected: str):
 
 _prob = _number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
 _minutes = _number(float, lambda v: v > 0, "a positive number of minutes such as 30 or 0.5")
+_decay = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1) such as 5e-4 or 0.1")
 _views = _number(int, lambda v: 1 <= v <= 8, "a number of test-time views from 1 (none) to 8")
 
 
@@ -87,6 +88,15 @@ def _add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--time-budget", type=_minutes, default=None, metavar="MINUTES",
                    help="train for this wall time instead of --epochs: epochs follow from the first one and the "
                         "cosine schedule is fitted to them")
+    g.add_argument("--weight-decay", type=_decay, default=None, metavar="W",
+                   help="AdamW decoupled weight decay of every model (default 5e-4; 0 = Adam)")
+    g.add_argument("--label-smoothing", type=_decay, default=None, metavar="S",
+                   help="share of the target spread over the classes / a node's children (default 0.1)")
+    g.add_argument("--loss", choices=("crossentropy", "soft_labels", "hxe"), default=None,
+                   help="flat model loss: cross-entropy (default), soft labels by taxonomy distance or hierarchical "
+                        "cross-entropy (Making Better Mistakes)")
+    g.add_argument("--level-schedule", choices=("coarse_to_fine",), default=None,
+                   help="tree models: move the loss weight from the coarse levels to the fine ones (B-CNN)")
     g.add_argument("--class-weight", choices=("none", "balanced"), default="none",
                    help="weight the loss of every class by its inverse frequency (balanced) or not (none, default)")
     g.add_argument("--sampling", choices=("natural", "balanced"), default="natural",
@@ -175,8 +185,9 @@ def register(subparsers) -> None:
     add_source_arguments(p)
     p.add_argument("--taxonomy", metavar="FILE", help="biological taxonomy (default: the dataset's own)")
     p.add_argument("--models", default="flat,taxonomy_tree,error_tree",
-                   help="comma-separated subset of flat,flat_block,taxonomy_tree,error_tree (flat_block: one "
-                        "softmax on the trees' node block, an ablation)")
+                   help="comma-separated subset of flat,flat_block,taxonomy_tree,error_tree,combined (flat_block: "
+                        "one softmax on the trees' node block, an ablation; combined: the taxonomy tree with a flat "
+                        "head on the same trunk)")
     p.add_argument("--beta", type=_prob, default=None, help="error threshold of the error-based tree (default: "
                                                              "chosen from the sweep, printed)")
     p.add_argument("--levels", choices=("1", "all"), default="1", help="error tree: one level of clusters or the "
@@ -262,7 +273,9 @@ def train_cmd(args) -> int:
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),
         class_weight=args.class_weight,
-        sampling=args.sampling, lr_schedule=_schedule(args), time_budget=args.time_budget, val_size=args.val_size,
+        sampling=args.sampling, lr_schedule=_schedule(args), time_budget=args.time_budget,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, loss=args.loss,
+        level_schedule=args.level_schedule, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
         reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
         mixed_precision=args.mixed_precision, overwrite=args.overwrite, verbose=2, progress=_progress)
@@ -326,7 +339,8 @@ def benchmark_cmd(args) -> int:
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
-        sampling=args.sampling, tta=args.tta,
+        sampling=args.sampling, tta=args.tta, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        loss=args.loss, level_schedule=args.level_schedule,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
     tta = f"acc TTA{args.tta}" if args.tta > 1 else "acc TTA"
     rows = [("model", "accuracy", tta, "hF1", "severity", "epochs", "train s", "img/s", "params")]
