@@ -329,6 +329,28 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
     return callbacks
 
 
+def callbacks_for(param, *, validation: bool, extra=None, start: float | None = None) -> list:
+    """The callbacks of a taxoclass estimator's ``fit``: :func:`build_callbacks` from its parameters (``param(name)``
+    reads one, e.g. ``BaseClassifier._param``); best weights are restored only with ``validation`` data, and a time
+    budget's clock starts at ``start`` (``time.perf_counter()`` when ``fit`` began).
+
+    >>> defaults = {"learning_rate": 1e-3, "lr_schedule": "cosine", "restore_best": True}
+    >>> [type(cb).__name__ for cb in callbacks_for(defaults.get, validation=True)]
+    ['EarlyStopping', 'CosineWarmup']
+    """
+    cbs = build_callbacks(
+        output_dir=param("output_dir"), monitor="val_loss" if validation else "loss",
+        early_stopping_patience=param("early_stopping_patience"), reduce_lr_patience=param("reduce_lr_patience"),
+        checkpoint=bool(param("checkpoint")), csv_log=bool(param("csv_log")), tensorboard=bool(param("tensorboard")),
+        backup=bool(param("resume")), extra=extra, learning_rate=param("learning_rate"),
+        lr_schedule=param("lr_schedule"), time_budget=param("time_budget"),
+        restore_best=bool(param("restore_best")) and validation)
+    for cb in cbs:
+        if isinstance(cb, TimeBudget) and start is not None:
+            cb.start = start
+    return cbs
+
+
 def _logical_devices(kind: str):
     import tensorflow as tf
 

@@ -213,32 +213,9 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate([np.asarray(b[1]).reshape(-1) for b in ds.map(lambda *t: (0, t[1]))])
 
     def _class_weight(self, class_weight, y_idx, tax: Taxonomy):
-        if class_weight is None:
-            return None
-        n = tax.n_classes
-        if isinstance(class_weight, str):
-            if class_weight != "balanced":
-                raise ModelError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got "
-                                 f"{class_weight!r}.")
-            from sklearn.utils.class_weight import compute_class_weight
+        from taxoclass.data.weights import fit_class_weight
 
-            present = np.unique(y_idx)
-            w = compute_class_weight("balanced", classes=present, y=y_idx)
-            return {int(c): float(v) for c, v in zip(present, w)} | {c: 1.0 for c in range(n) if c not in present}
-        if isinstance(class_weight, dict):
-            out = {c: 1.0 for c in range(n)}
-            unknown = [k for k in class_weight if not (k in tax.classes or (isinstance(k, (int, np.integer))
-                                                                           and 0 <= k < n))]
-            if unknown:
-                raise ClassMismatchError(f"class_weight has keys that are not classes of the taxonomy: "
-                                         f"{', '.join(map(str, unknown))}; use class names or indices.")
-            for k, v in class_weight.items():
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                    raise ModelError(f"class_weight[{k!r}] must be a number >= 0, got {v!r}.")
-                out[tax.class_index(k) if isinstance(k, str) else int(k)] = float(v)
-            return out
-        raise ModelError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got "
-                         f"{type(class_weight).__name__}.")
+        return fit_class_weight(class_weight, y_idx, list(tax.classes))
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,
@@ -329,19 +306,8 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
                 self._strategy = training.get_strategy(self._param("strategy"))
                 with self._strategy.scope():
                     self.model_ = self._build_model()
-                cbs = training.build_callbacks(
-                    output_dir=self._param("output_dir"),
-                    monitor="val_loss" if val_ds is not None else "loss",
-                    early_stopping_patience=self._param("early_stopping_patience"),
-                    reduce_lr_patience=self._param("reduce_lr_patience"),
-                    checkpoint=bool(self._param("checkpoint")), csv_log=bool(self._param("csv_log")),
-                    tensorboard=bool(self._param("tensorboard")), backup=bool(self._param("resume")),
-                    extra=callbacks, learning_rate=self._param("learning_rate"),
-                    lr_schedule=self._param("lr_schedule"), time_budget=self._param("time_budget"),
-                    restore_best=bool(self._param("restore_best")) and val_ds is not None)
-                for cb in cbs:
-                    if isinstance(cb, training.TimeBudget):
-                        cb.start = fit_start
+                cbs = training.callbacks_for(self._param, validation=val_ds is not None, extra=callbacks,
+                                             start=fit_start)
                 history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
         except tf.errors.InvalidArgumentError as exc:
             if "not a class index" in str(exc) or "negative label" in str(exc):
