@@ -199,8 +199,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
     _add_pipeline(p)
     _add_training(p, epochs_default=5)
-    p.add_argument("--tta", type=_views, default=8, metavar="N",
-                   help="test-time views of the 'with TTA' scores (default 8; every model is scored with and without)")
+    p.add_argument("--tta", type=_views, default=None, metavar="N",
+                   help="test-time views of the 'with TTA' scores (default 8, every model scored with and without; "
+                        "1 for the named --dataset sets, whose images have an up and down)")
     p.add_argument("--save-models", action="store_true", help="also save every trained model")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     p.add_argument("--overwrite", action="store_true")
@@ -231,6 +232,15 @@ def _augment(args, named) -> bool:
         _progress(f"augmentation off: {named} images have an up and down (--augment turns it on)")
         return False
     return True
+
+
+def _tta(args, named) -> int:
+    if args.tta is not None:
+        return args.tta
+    if named:
+        _progress(f"test-time augmentation off: {named} images have an up and down (--tta N turns it on)")
+        return 1
+    return 8
 
 
 def _schedule(args) -> str:
@@ -339,10 +349,10 @@ def benchmark_cmd(args) -> int:
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
-        sampling=args.sampling, tta=args.tta, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         loss=args.loss, level_schedule=args.level_schedule,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
-    tta = f"acc TTA{args.tta}" if args.tta > 1 else "acc TTA"
+    tta = f"acc TTA{summary['tta']}" if summary["tta"] > 1 else "acc TTA"
     rows = [("model", "accuracy", tta, "hF1", "severity", "epochs", "train s", "img/s", "params")]
     for name, m in summary["models"].items():
         sev = m["mistake_severity"]
