@@ -5,8 +5,8 @@ Measured in one run, on the same files:
 - ``check``: building the ImageSet (listing + the bad-file check: full PIL decode in a thread pool);
 - ``first_pass``: one epoch of ``make_dataset(image_size=64, shuffle, batch 128, cache=True)`` from cold
   (read, decode, pad to square, resize, cache); ``cached``: the following epochs, from the in-memory cache;
-- ``cached_augmented``: a cached epoch with the default augmentation layers (rotation, flips, shift, zoom,
-  brightness), for reference.
+- ``cached_augmented``: a cached epoch with the default augmentation (one random affine transform per image:
+  rotation, flips, zoom, shift), for reference.
 
     .venv/bin/python benchmarks/data.py [--root ../shared/datasets/ndsb_plankton/images] [--limit N]
 """

@@ -8,8 +8,7 @@ the same run, each timing the best of a few repetitions of a few steps after war
 - ``fused_vs_separate``: training with a shared trunk: the fused tree vs one model (trunk + block) per node trained
   on the samples under that node, the old way (goal >= 3x; counted as sample-visits / throughput, which ignores
   the separate models' build time and partial batches, i.e. in the separate models' favour);
-- every model (tree, flat, separate) trains with the same optimizer (``FusedAdam``: Keras Adam's maths, one fused
-  kernel per variable);
+- every model (tree, flat, separate) trains with the same optimizer (Keras Adam);
 - ``tree_vs_flat``: (tree / flat training time per image) vs (tree / flat FLOPs per image), FLOPs counted from the
   models' layer shapes (goal: time ratio <= 1.3 x FLOPs ratio);
 - ``build_s``: wall time from ``fit`` to the end of the first train step (model construction, tracing, graph
@@ -72,7 +71,7 @@ def main(argv=None):
 
     from taxoclass.models.backbones import build_backbone
     from taxoclass.models.blocks import block_flops, build_branch
-    from taxoclass.models.tree import FusedAdam, TreeClassifier, TreeStructure
+    from taxoclass.models.tree import TreeClassifier, TreeStructure
 
     tax = ndsb_taxonomy()
     s = TreeStructure(tax)
@@ -89,7 +88,9 @@ def main(argv=None):
            "load_average_start": [round(v, 2) for v in os.getloadavg()]}
 
     def fitted_tree(trunk, routing):
-        clf = TreeClassifier(tax, input_shape=shape, trunk=trunk, routing=routing, batch_size=B, **block_kw)
+        # the whole trunk (as the flat model uses it) and plain Adam, as the other models here
+        clf = TreeClassifier(tax, input_shape=shape, trunk=trunk, trunk_layer=None, routing=routing, batch_size=B,
+                             weight_decay=0.0, label_smoothing=0.0, **block_kw)
         x0, y0 = batches[0]
         t, c = time.perf_counter(), time.process_time()
         clf.fit(x0.numpy(), y0.numpy(), epochs=1, verbose=0)
@@ -108,7 +109,7 @@ def main(argv=None):
                 else build_backbone(trunk, shape))
         head = build_branch(stem.output_shape[1:], L, **block_kw, name="flat")
         model = keras.Model(inp, keras.layers.Softmax()(head(stem(inp))))
-        model.compile(FusedAdam(1e-3), keras.losses.SparseCategoricalCrossentropy(), jit_compile=False)
+        model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(), jit_compile=False)
         return model, block_flops(stem), block_flops(head)
 
     frac = np.bincount(np.concatenate([b[1].numpy() for b in batches]), minlength=L)
@@ -177,7 +178,7 @@ def main(argv=None):
         br = build_branch(stem.output_shape[1:], s.n_children[k], **block_kw, name=f"sep{k}")
         inp = keras.Input(shape)
         model = keras.Model(inp, br(stem(inp)))
-        model.compile(FusedAdam(1e-3),
+        model.compile(keras.optimizers.Adam(1e-3),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
         sub = [(x, tf.constant(rng.integers(0, s.n_children[k], B).astype("int32"))) for x, _ in batches]
 

@@ -171,7 +171,7 @@ def check_training(*, model: str = "flat", backbone="small_cnn", weights=None, t
 
 
 def check_benchmark(*, models, backbone="inception_v3", weights=None, image_size=None, channels=3, pad_value=255,
-                    invert=False, epochs=5, fine_tune_epochs=None, batch_size=32, learning_rate=1e-3, beta=0.05,
+                    invert=False, epochs=5, fine_tune_epochs=None, batch_size=32, learning_rate=1e-3, beta=None,
                     cluster_levels=1, max_cluster_size=None, block_filters=(32, 64), head_units=(64,), trunk=None,
                     val_size=0.1, test_size=0.2, seed=0, max_per_class=None, k=5) -> int:
     """Every option of ``run_benchmark``, checked before any data is read or file written; returns the image
@@ -193,7 +193,7 @@ def check_benchmark(*, models, backbone="inception_v3", weights=None, image_size
                    block_filters=block_filters, head_units=head_units, image_size=image_size, channels=channels,
                    pad_value=pad_value, epochs=epochs, fine_tune_epochs=fine_tune_epochs, batch_size=batch_size,
                    learning_rate=learning_rate, val_size=val_size, test_size=test_size, seed=seed)
-    check_float("beta", beta, lo=0, hi=1)
+    check_float("beta", beta, lo=0, hi=1, none=True)  # None: chosen from the sweep
     check_choice("cluster_levels", cluster_levels, (1, "all"))
     check_int("max_cluster_size", max_cluster_size, lo=1, none=True, hint=" (--max-cluster-size: classes per group)")
     check_int("max_per_class", max_per_class, lo=1, none=True)

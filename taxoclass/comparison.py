@@ -9,7 +9,12 @@
 2. ``taxonomy_tree``: a :class:`~taxoclass.models.tree.TreeClassifier` on the biological taxonomy (when one is
    given or the data carries one);
 3. ``error_tree``: a TreeClassifier on the error-based tree: the flat model's confusion on the *validation*
-   split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure).
+   split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure);
+4. ``combined`` (optional): the taxonomy tree with a flat softmax head on the same trunk, trained jointly, leaf
+   probabilities averaged per leaf.
+
+The trees' shared trunk is the flat model's backbone (cut before its last stage), so tree and flat compare like
+for like; every model is built by :func:`taxoclass.models.factory.make_estimator`.
 
 Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
 reference tree (the biological taxonomy, or the error-based tree when there is none) and the report (JSON,
@@ -27,10 +32,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError
+from taxoclass.models import MODEL_NAMES
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
-MODEL_KINDS = ("flat", "flat_block", "taxonomy_tree", "error_tree")
+MODEL_KINDS = MODEL_NAMES  # one list, in taxoclass.models
 DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
 
 
@@ -76,10 +82,14 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
 def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = "inception_v3",
                   weights=None, image_size: int | None = None, channels: int = 3, pad_value: float | None = None,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
-                  learning_rate: float = 1e-3, beta: float = 0.05, cluster_levels=1,
-                  max_cluster_size: int | None = None, block_filters=(32, 64),
-                  head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
-                  max_per_class: int | None = None, augment: bool = False, out_dir=None, overwrite: bool = False,
+                  learning_rate: float = 1e-3, beta: float | None = None, cluster_levels=1,
+                  max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
+                  class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
+                  label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
+                  block_filters=(32, 64),
+                  head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
+                  seed: int = 0,
+                  max_per_class: int | None = None, augment: bool = True, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
                   progress: Callable[[str], None] | None = _stderr) -> dict:
     """Train and compare a flat model and tree models on one split; returns the benchmark summary dict.
@@ -88,8 +98,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     ----------
     data : ImageSet (see :mod:`taxoclass.data`; its ``taxonomy`` is used when ``taxonomy`` is None).
     taxonomy : the biological tree for ``taxonomy_tree`` and for the hierarchical metrics.
-    models : which of ``"flat"``, ``"flat_block"``, ``"taxonomy_tree"``, ``"error_tree"`` to run
-        (``error_tree`` needs ``flat``).
+    models : which of :data:`taxoclass.models.MODEL_NAMES` to run (``"flat"``, ``"flat_block"``,
+        ``"taxonomy_tree"``, ``"error_tree"``, ``"combined"``; see :func:`taxoclass.models.factory.make_estimator`);
+        ``error_tree`` needs ``flat``.
     backbone, weights : the flat model's backbone and its initial weights (None, ``"imagenet"`` or a file).
     image_size : side of the square model input (default: the backbone's minimum or 64).
     channels, pad_value, invert : input pipeline (see :func:`taxoclass.data.make_dataset`), saved with every model
@@ -97,11 +108,21 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         and Fashion-MNIST), else 255.
     epochs : training epochs of every model. With pretrained ``weights`` the flat model trains its head for
         ``epochs - fine_tune_epochs`` epochs then fine-tunes for ``fine_tune_epochs`` (default: half).
-    beta, cluster_levels, max_cluster_size : error-based tree options (see
-        :func:`taxoclass.clustering.cluster_confusion`); with many classes and a weak flat model a low ``beta`` joins
-        everything into one group unless ``max_cluster_size`` caps the groups.
-    block_filters, head_units, trunk : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`);
-        with a ``trunk``, ``weights`` are also the initial weights of the trees' trunk.
+    beta, cluster_levels, max_cluster_size : error-based tree options. ``beta=None`` (default) chooses beta and the
+        largest group from the sweep (:func:`taxoclass.clustering.error_clustering`, the choice is printed); a
+        given ``beta`` is used as is.
+    augment, lr_schedule, time_budget : the training recipe of every model: plankton augmentation (default on),
+        ``"cosine"`` / ``"constant"`` / ``"plateau"`` learning rate, and ``time_budget`` minutes per model instead
+        of ``epochs`` (equal cost: each model trains for the same wall time; epochs follow from its first epoch).
+    class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
+    tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
+        (``accuracy`` and ``accuracy_tta``; 1 skips the second pass).
+    weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
+        loss, ``level_schedule`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
+    block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
+        its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
+        also its initial weights).
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
     out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
@@ -113,6 +134,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     """
     from taxoclass._checks import check_benchmark
     from taxoclass._files import prepare_output_dir
+    from taxoclass.training import check_schedule_options
+    from taxoclass.workflows import check_imbalance_options, check_tta
 
     say = progress or (lambda _m: None)
     models = list(dict.fromkeys(models))
@@ -124,11 +147,15 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                                  head_units=head_units, trunk=trunk, val_size=val_size, test_size=test_size,
                                  seed=seed, max_per_class=max_per_class, k=k)
     taxonomy = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
-    if "taxonomy_tree" in models and taxonomy is None:
-        say("no taxonomy given: skipping taxonomy_tree (pass taxonomy=... / --taxonomy FILE to add it)")
-        models.remove("taxonomy_tree")
+    for needs_tax in ("taxonomy_tree", "combined"):
+        if needs_tax in models and taxonomy is None:
+            say(f"no taxonomy given: skipping {needs_tax} (pass taxonomy=... / --taxonomy FILE to add it)")
+            models.remove(needs_tax)
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
+    cw = check_imbalance_options(class_weight, sampling)
+    check_schedule_options(lr_schedule, time_budget)
+    tta = check_tta(tta)
     # the folder is claimed now (checked, nothing written) and filled only inside `with` below
     output = prepare_output_dir(out_dir, overwrite=overwrite) if out_dir is not None else None
     with output if output is not None else contextlib.nullcontext() as claimed:
@@ -140,7 +167,10 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        block_filters=block_filters,
                        head_units=head_units, trunk=trunk, val_size=val_size, test_size=test_size, seed=seed,
                        max_per_class=max_per_class, augment=augment, save_models=save_models, k=k,
-                       verbose=verbose)
+                       verbose=verbose, lr_schedule=lr_schedule, time_budget=time_budget, class_weight=cw,
+                       sampling=sampling, tta=tta, model_options={
+                           k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing),
+                                             ("loss", loss), ("level_schedule", level_schedule)) if v is not None})
     if out is not None:
         summary["files"] = sorted(str(Path(out_dir) / Path(f).name) for f in summary["files"])
     return summary
@@ -148,18 +178,20 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
 
 def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, channels, pad_value, invert, epochs,
          fine_tune_epochs, batch_size, learning_rate, beta, cluster_levels, max_cluster_size, block_filters, head_units,
-         trunk, val_size, test_size, seed, max_per_class, augment, save_models, k, verbose) -> dict:
+         trunk, val_size, test_size, seed, max_per_class, augment, save_models, k, verbose, lr_schedule, time_budget,
+         class_weight, sampling, tta, model_options) -> dict:
     """The body of :func:`run_benchmark`, once every option is checked; writes into ``out`` (a claimed folder)."""
     from taxoclass import __version__
-    from taxoclass.clustering import cluster_confusion
+    from taxoclass.clustering import error_clustering
     from taxoclass.data import make_dataset, split, write_manifest
     from taxoclass.metrics import confusion_matrix, evaluate_predictions
+    from taxoclass.models.factory import make_estimator
     from taxoclass.models.flat import FlatClassifier
-    from taxoclass.models.tree import TreeClassifier
     from taxoclass.report.writer import write_report_files
     from taxoclass.taxonomy import save_taxonomy
-    from taxoclass.workflows import flat_schedule
+    from taxoclass.workflows import epochs_run, flat_schedule, predict_proba
 
+    cw = class_weight
     t_start = time.perf_counter()
     data = subsample(data, max_per_class, seed=seed)
     manifest = split(data, val_size=val_size, test_size=test_size, seed=seed)
@@ -177,15 +209,19 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     spec = dict(pad_value=float(pad_value), invert=bool(invert))  # every model's input spec
     common = dict(class_order=ref_classes, image_size=image_size, channels=channels, batch_size=batch_size,
                   seed=seed, cache=True, **spec)
-    train_ds = make_dataset(parts["train"], shuffle=True, augment=True if augment else None, **common)
+    train_ds = make_dataset(parts["train"], shuffle=True, augment=bool(augment), sampling=sampling, **common)
     val_ds = make_dataset(parts["val"], **common)
     test_ds = make_dataset(parts["test"], **common)
     y_val = parts["val"].encode(ref_classes)
     y_test = parts["test"].encode(ref_classes)
     input_shape = (int(image_size), int(image_size), int(channels))
-    loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed)
+    loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
+                time_budget=time_budget, **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule")})
+    flat_only = {k: v for k, v in model_options.items() if k == "loss"}
+    tree_only = {k: v for k, v in model_options.items() if k == "level_schedule"}
     tree_kw = dict(input_shape=input_shape, **spec, block_filters=tuple(block_filters), head_units=tuple(head_units),
-                   trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop)
+                   trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
+                   **tree_only)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
 
     results, summary_models, fitted = [], {}, {}
@@ -193,26 +229,29 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     ref_tax = taxonomy
 
     def train(name, make):
-        say(f"[{name}] training ({epochs} epochs) ...")
+        say(f"[{name}] training (" + (f"{time_budget} min" if time_budget else f"{epochs} epochs") + ") ...")
         clf = make()
         t0 = time.perf_counter()
-        clf.fit(train_ds, validation_data=val_ds, verbose=verbose)
+        clf.fit(train_ds, validation_data=val_ds, class_weight=cw, verbose=verbose)
         secs = time.perf_counter() - t0
-        say(f"[{name}] trained in {secs:.1f} s")
+        say(f"[{name}] trained in {secs:.1f} s, {epochs_run(clf.history_)} epochs")
         fitted[name] = (clf, secs)
         return clf
 
     if "flat" in models:
-        flat = train("flat", lambda: FlatClassifier(list(ref_classes), backbone=backbone, input_shape=input_shape, **spec,
+        # a hierarchy-aware loss needs the taxonomy; otherwise the flat model knows only the class list
+        flat_tax = taxonomy.with_class_order(ref_classes) if flat_only and taxonomy is not None else list(ref_classes)
+        flat = train("flat", lambda: FlatClassifier(flat_tax, backbone=backbone, input_shape=input_shape, **spec,
                                                     weights=weights, head_units=(max(head_units[-1] * 2, 64),)
                                                     if backbone == "small_cnn" else (1024,),
-                                                    **flat_phases, **loop))
+                                                    **flat_phases, **loop, **flat_only))
         if "error_tree" in models:
             p_val, _ = _timed_proba(flat, val_ds, ref_classes)
             cm = confusion_matrix(y_val, p_val.argmax(axis=1), _flat_tax(ref_classes))
             keep = cm.sum(axis=1) > 0
-            clustering = cluster_confusion(cm, beta=beta, classes=ref_classes, drop_empty=not keep.all(),
-                                           max_cluster_size=max_cluster_size)
+            clustering = error_clustering(cm, ref_classes, beta=beta, drop_empty=not keep.all(),
+                                          max_cluster_size=max_cluster_size,
+                                          progress=lambda m: say(f"[error_tree] {m}"))
             error_tax = clustering.to_taxonomy(cluster_levels)
             missing = [c for c in ref_classes if c not in error_tax.classes]
             if missing:  # classes absent from the validation split sit directly under the root
@@ -221,27 +260,32 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                 error_tax = Taxonomy.from_paths(list(error_tax.leaf_paths(include_root=False)) + [[c] for c in missing],
                                                 root=error_tax.root[-1])
             error_tax = error_tax.with_class_order(ref_classes)
-            n_multi = sum(len(c) > 1 for c in clustering.clusters)
-            say(f"[error_tree] beta={beta}: {n_multi} multi-class cluster(s), isolated error "
-                f"{clustering.isolated_error:.3f}")
             if out is not None:
                 save_taxonomy(error_tax, out / "error_taxonomy.tsv", overwrite=True)
     if ref_tax is None:
         ref_tax = error_tax if error_tax is not None else _flat_tax(ref_classes)
-    if "flat_block" in models:
-        train("flat_block", lambda: TreeClassifier(_flat_tax(ref_classes), **tree_kw))
-    if "taxonomy_tree" in models:
-        train("taxonomy_tree", lambda: TreeClassifier(taxonomy.with_class_order(ref_classes), **tree_kw))
-    if "error_tree" in models:
-        train("error_tree", lambda: TreeClassifier(error_tax, **tree_kw))
+    # the trees' shared trunk is the flat model's backbone (and weights) unless trunk names another ("none": no trunk)
+    tree_trunk = "auto" if trunk is None else (None if trunk == "none" else trunk)
+    for name, tax in (("flat_block", _flat_tax(ref_classes)), ("taxonomy_tree", taxonomy), ("error_tree", error_tax),
+                      ("combined", taxonomy)):
+        if name in models:
+            train(name, lambda name=name, tax=tax: make_estimator(
+                name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights,
+                **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights"}, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")
         p_test, ips = _timed_proba(clf, test_ds, ref_classes)
         metrics = evaluate_predictions(y_test, p_test, ref_tax, k=k)
+        tta_metrics = None
+        if tta > 1:
+            order = [clf.taxonomy_.class_index(c) for c in ref_classes]
+            tta_metrics = evaluate_predictions(y_test, predict_proba(clf, test_ds, tta)[:, order], ref_tax, k=k)
+            metrics["accuracy_tta"] = tta_metrics["accuracy"]
         n_params = int(clf.model_.count_params())
+        n_epochs = epochs_run(clf.history_)
         entry = {"name": name, "metrics": metrics, "history": clf.history_, "train_seconds": secs,
-                 "images_per_second": ips, "n_params": n_params, "taxonomy": ref_tax}
+                 "images_per_second": ips, "n_params": n_params, "taxonomy": ref_tax, "epochs_run": n_epochs}
         results.append(entry)
         summary_models[name] = {
             "accuracy": metrics["accuracy"], "top_k_accuracy": metrics["top_k_accuracy"],
@@ -250,19 +294,27 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             "mistake_severity": metrics["mistake_severity"],
             "hierarchical_distance_at_1": metrics["hierarchical_distance_at_1"],
             "train_seconds": secs, "predict_images_per_second": ips, "n_params": n_params,
-            "classifier_nodes": len(clf.taxonomy_.classifier_nodes)}
+            "epochs_run": n_epochs, "classifier_nodes": len(clf.taxonomy_.classifier_nodes),
+            "tta": tta if tta_metrics else None,
+            "accuracy_tta": tta_metrics["accuracy"] if tta_metrics else None,
+            "hierarchical_f1_micro_tta": tta_metrics["hierarchical_f1_micro"] if tta_metrics else None,
+            "mistake_severity_tta": tta_metrics["mistake_severity"] if tta_metrics else None}
         if save_models and out is not None:
             clf.save(out / f"{name}.taxoclass", overwrite=True)
     summary = {
         "taxoclass_version": __version__, "data": getattr(data, "source", "images"), "n_images": len(data),
         "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),
-        "channels": int(channels), "epochs": int(epochs), "backbone": backbone,
+        "channels": int(channels), "epochs": None if time_budget else int(epochs), "time_budget": time_budget,
+        "augment": bool(augment), "lr_schedule": lr_schedule, "class_weight": "none" if cw is None
+        else cw, "sampling": sampling, "tta": tta, "backbone": backbone,
         "weights": None if weights is None else str(weights), "batch_size": int(batch_size),
         "reference_taxonomy": "given taxonomy" if taxonomy is not None else "error-based tree",
-        "beta": beta if error_tax is not None else None,
+        "beta": clustering.beta if clustering is not None else None,
+        "beta_chosen": beta is None if clustering is not None else None,
         "max_cluster_size": max_cluster_size if error_tax is not None else None,
         "error_clusters": None if clustering is None else [list(c) for c in clustering.clusters if len(c) > 1],
         "isolated_error": None if clustering is None else float(clustering.isolated_error),
+        "model_options": model_options,
         "models": summary_models,
     }
     files = {} if out is None else write_report_files(results, out,

@@ -4,13 +4,14 @@ Everything here is built from plain arguments (Keras style) so that ``FlatClassi
 turn their ``__init__`` options into the same Keras machinery:
 
 >>> from taxoclass.training import build_callbacks, get_strategy
->>> cbs = build_callbacks(early_stopping_patience=3, reduce_lr_patience=2)
+>>> cbs = build_callbacks(learning_rate=1e-3, lr_schedule="cosine", restore_best=True, time_budget=60)
 >>> [type(cb).__name__ for cb in cbs]
-['EarlyStopping', 'ReduceLROnPlateau']
+['EarlyStopping', 'TimeBudget', 'CosineWarmup']
 >>> with get_strategy("auto").scope():
 ...     pass  # build and compile the model here
 
-TensorFlow/Keras are imported inside the functions, so importing this module is cheap.
+Keras is imported with this module (its callbacks subclass ``keras.callbacks.Callback``); the model modules import
+it lazily, so the CLI's parser stays fast.
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import keras
+import numpy as np
+
 from taxoclass.exceptions import ModelError
 
 STRATEGIES = ("auto", "mirrored", "multiworker")
+#: learning-rate schedules: per-step cosine decay after a linear warm-up (default), constant, or divided on plateaus
+LR_SCHEDULES = ("cosine", "constant", "plateau")
+#: the quantity best weights are chosen by (validation top-1 accuracy)
+BEST_MONITOR = "val_accuracy"
+#: with a time budget, the epoch limit given to Keras (the budget stops training long before)
+MAX_BUDGET_EPOCHS = 100_000
 
 #: file and folder names written inside ``output_dir``
 CHECKPOINT_FILE = "best.keras"
@@ -49,14 +59,197 @@ def _refuse_existing(path: Path, *, overwrite: bool, resuming: bool):
                          "resume=True (--resume) to continue that run, or overwrite=True to replace it.")
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training before ``minutes`` of wall time are spent, and plans how many epochs fit.
+
+    After every epoch it estimates the next epoch's duration (the slower of the last two epochs; after the first
+    epoch of a ``fit``, which traces the graphs, from its steps after the first and its validation pass) and stops
+    when that epoch would end past the budget;
+    ``planned_epochs`` (epochs done + epochs that still fit) lets :class:`CosineWarmup` fit its decay to the budget.
+    The clock starts at the first ``on_train_begin`` and keeps running across several ``fit`` calls (the two
+    phases of a pretrained flat model). At least one epoch always runs.
+
+    >>> TimeBudget(2.5).seconds
+    150.0
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:
+            raise ModelError(f"time_budget must be a positive number of minutes such as 30 or 0.5, got {minutes!r}.")
+        self.seconds = float(minutes) * 60.0
+        self.start = None
+        self.planned_epochs = None
+        self.epoch_seconds: list[float] = []
+        self.epochs_run = 0
+
+    def elapsed(self) -> float:
+        import time
+
+        return 0.0 if self.start is None else time.perf_counter() - self.start
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        if self.start is None:
+            self.start = time.perf_counter()
+        self._fit_epochs = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._t = time.perf_counter()
+        self._epoch = epoch
+        self._batch_ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        self._batch_ends.append(time.perf_counter())
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        now = time.perf_counter()
+        self.epoch_seconds.append(now - self._t)
+        self.epochs_run += 1
+        self._fit_epochs += 1
+        ends = self._batch_ends
+        if self._fit_epochs == 1 and len(ends) >= 3:
+            # the first epoch traces the graphs: estimate from its later steps (and its validation pass)
+            estimate = (ends[-1] - ends[0]) / (len(ends) - 1) * len(ends) + (now - ends[-1])
+        else:
+            estimate = max(self.epoch_seconds[-min(2, self._fit_epochs - 1):])
+        left = self.seconds - self.elapsed()
+        more = max(int(left // estimate), 0) if estimate > 0 else 0
+        self.planned_epochs = epoch + 1 + more
+        if more == 0:
+            self.model.stop_training = True
+        if logs is not None:
+            logs["elapsed_seconds"] = self.elapsed()
+
+
+class CosineWarmup(keras.callbacks.Callback):
+    """Per-step learning rate: a linear warm-up to ``learning_rate``, then cosine decay to ``alpha`` times it
+    (``keras.optimizers.schedules.CosineDecay``) at the end of the last epoch; logs ``learning_rate`` per epoch.
+
+    The schedule spans the epochs from ``start_epoch`` (0; a two-phase model sets it to the first epoch of each
+    phase) to the ``epochs`` of ``fit``, or, with a :class:`TimeBudget`, to the epochs the budget allows (re-planned
+    after every epoch). Warm-up: the first ``warmup`` share of the steps, at most one epoch. When training ends the
+    optimizer gets its compiled rate back.
+
+    >>> cb = CosineWarmup(1e-3)
+    >>> cb.rate(step=0, total_steps=100, warmup_steps=10) < cb.rate(step=9, total_steps=100, warmup_steps=10)
+    True
+    >>> round(cb.rate(step=54, total_steps=100, warmup_steps=10), 8)   # half-way through the decay
+    0.0005
+    """
+
+    def __init__(self, learning_rate: float, *, warmup: float = 0.1, alpha: float = 0.0,
+                 budget: TimeBudget | None = None):
+        super().__init__()
+        self.learning_rate = float(learning_rate)
+        self.warmup, self.alpha, self.budget = float(warmup), float(alpha), budget
+        self.start_epoch = 0
+        self._key = None
+
+    def rate(self, step: int, total_steps: int, warmup_steps: int) -> float:
+        """The learning rate of global step ``step`` (0-based) of ``total_steps``."""
+        total_steps = max(int(total_steps), 1)
+        warmup_steps = min(max(int(warmup_steps), 0), total_steps - 1)
+        key = (total_steps, warmup_steps, self.learning_rate)
+        if key != self._key:
+            self._schedule = keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=max(total_steps - warmup_steps, 1), alpha=self.alpha,
+                warmup_target=self.learning_rate if warmup_steps else None, warmup_steps=warmup_steps)
+            if not warmup_steps:
+                self._schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, total_steps,
+                                                                        alpha=self.alpha)
+            self._key = key
+        # step + 1: the first step already moves (warm-up from 0 would waste it)
+        return float(self._schedule(min(int(step) + 1, total_steps)))
+
+    def on_train_begin(self, logs=None):
+        self._compiled_rate = float(np.asarray(self.model.optimizer.learning_rate))
+        self._steps = self.params.get("steps") if self.params else None
+        self._epochs = int(self.params.get("epochs") or 1) if self.params else 1
+        self._counted = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._batch_in_epoch = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        spe = self._steps or getattr(self, "_seen_steps", None)
+        epochs = self._epochs
+        if self.budget is not None:
+            epochs = self.budget.planned_epochs or (self._epoch + 1)
+        epoch, epochs = self._epoch - self.start_epoch, epochs - self.start_epoch
+        if spe:
+            step, total = epoch * spe + batch, epochs * spe
+            warm = min(spe, int(round(self.warmup * total)))
+            if self.budget is not None and self.budget.planned_epochs is None:
+                warm = spe  # the budget's plan is known after the first epoch: warm up over it
+        else:  # unknown epoch length (first epoch of a dataset of unknown size): warm up over it
+            step, total, warm = batch, batch + 2, batch + 2
+        self.model.optimizer.learning_rate.assign(self.rate(step, total, warm))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._steps:
+            self._seen_steps = max(getattr(self, "_seen_steps", 0) or 0, self._batch_seen(logs))
+        if logs is not None:
+            logs["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch = batch
+
+    def on_train_end(self, logs=None):
+        # leave the optimizer as compiled (not at the schedule's final ~0) for any later plain model.fit
+        self.model.optimizer.learning_rate.assign(self._compiled_rate)
+
+    def _batch_seen(self, logs) -> int:
+        return int(getattr(self, "_last_batch", -1)) + 1
+
+
+def check_schedule_options(lr_schedule: str = "cosine", time_budget=None, restore_best: bool = True,
+                           reduce_lr_patience=None) -> None:
+    """Check the learning-rate schedule, time budget and best-weights options; one clear ModelError otherwise.
+
+    >>> check_schedule_options("cosine", 0.5, True)
+    """
+    if lr_schedule not in LR_SCHEDULES:
+        raise ModelError(f"lr_schedule={lr_schedule!r} is not valid; expected one of {', '.join(LR_SCHEDULES)}.")
+    if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
+                                    or not time_budget > 0):
+        raise ModelError(f"time_budget must be None or a positive number of minutes such as 30 or 0.5, got "
+                         f"{time_budget!r}.")
+    if not isinstance(restore_best, bool):
+        raise ModelError(f"restore_best must be True or False, got {restore_best!r}.")
+    if reduce_lr_patience is not None and lr_schedule != "plateau":
+        raise ModelError(f"reduce_lr_patience={reduce_lr_patience!r} applies to lr_schedule='plateau' only (the "
+                         f"schedule is {lr_schedule!r}); pass lr_schedule='plateau' or drop reduce_lr_patience.")
+
+
 def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stopping_patience: int | None = None,
                     reduce_lr_patience: int | None = None, checkpoint: bool = False, csv_log: bool = False,
                     tensorboard: bool = False, backup: bool = False, extra=None, overwrite: bool = False,
-                    reduce_lr_factor: float = 0.2, min_lr: float = 1e-7) -> list:
+                    reduce_lr_factor: float = 0.2, min_lr: float = 1e-7, learning_rate: float | None = None,
+                    lr_schedule: str | None = None, restore_best: bool = False, time_budget: float | None = None
+                    ) -> list:
     """Turn plain training options into a list of ``keras.callbacks.Callback``.
 
-    - ``early_stopping_patience=n``: ``EarlyStopping`` on ``monitor`` (best weights restored).
-    - ``reduce_lr_patience=n``: ``ReduceLROnPlateau`` on ``monitor`` (lr x ``reduce_lr_factor``).
+    - ``lr_schedule``: ``"cosine"`` (:class:`CosineWarmup` from ``learning_rate``, per step), ``"constant"``
+      (``keras.callbacks.LearningRateScheduler`` keeping the rate, which logs it) or ``"plateau"``
+      (``ReduceLROnPlateau`` on ``monitor``, lr x ``reduce_lr_factor`` after ``reduce_lr_patience``, default 2,
+      epochs without improvement); every schedule logs ``learning_rate`` per epoch. None (default): no schedule
+      callback, or ``"plateau"`` when ``reduce_lr_patience`` is given.
+    - ``restore_best=True``: the weights of the epoch with the best validation top-1 (``val_accuracy``) are
+      restored when training ends (Keras' ``EarlyStopping(restore_best_weights=True)``, never stopping unless
+      ``early_stopping_patience`` is given).
+    - ``early_stopping_patience=n``: ``EarlyStopping`` on ``monitor`` (on ``val_accuracy`` with ``restore_best``;
+      best weights restored).
+    - ``time_budget=minutes``: :class:`TimeBudget` stops training before the budget is spent; the cosine schedule
+      is fitted to the epochs that fit.
     - ``checkpoint=True``: ``ModelCheckpoint`` keeping only the best model, ``output_dir/best.keras``.
     - ``csv_log=True``: ``CSVLogger`` to ``output_dir/training_log.csv`` (appended to when resuming).
     - ``tensorboard=True``: ``TensorBoard`` logs in ``output_dir/tensorboard/``.
@@ -74,8 +267,6 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
     >>> [type(cb).__name__ for cb in cbs]
     ['BackupAndRestore', 'ModelCheckpoint', 'CSVLogger']
     """
-    import keras
-
     if not isinstance(monitor, str) or not monitor:
         raise ModelError(f"monitor must be a metric name such as 'val_loss' or 'loss', got {monitor!r}.")
     for name, value in (("early_stopping_patience", early_stopping_patience),
@@ -83,6 +274,12 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ModelError(f"{name} must be None or an integer >= 0 (epochs without improvement), got {value!r}.")
 
+    if lr_schedule is None:  # no schedule callback, unless a plateau patience asks for one
+        lr_schedule = "plateau" if reduce_lr_patience is not None else None
+    check_schedule_options(lr_schedule or "constant", time_budget, restore_best,
+                           reduce_lr_patience if lr_schedule not in (None, "plateau") else None)
+    if lr_schedule == "cosine" and learning_rate is None:
+        raise ModelError("lr_schedule='cosine' needs the peak learning_rate.")
     callbacks = []
     out = None
     if checkpoint or csv_log or tensorboard or backup:
@@ -95,12 +292,24 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
     if backup:
         callbacks.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), save_freq="epoch",
                                                           delete_checkpoint=True))
-    if early_stopping_patience is not None:
+    if restore_best:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=BEST_MONITOR, mode="max", restore_best_weights=True, verbose=0,
+            patience=early_stopping_patience if early_stopping_patience is not None else 10**9))
+    elif early_stopping_patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping_patience,
                                                        restore_best_weights=True, verbose=1))
-    if reduce_lr_patience is not None:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, patience=reduce_lr_patience,
-                                                           factor=reduce_lr_factor, min_lr=min_lr, verbose=1))
+    budget = TimeBudget(time_budget) if time_budget is not None else None
+    if budget is not None:
+        callbacks.append(budget)
+    if lr_schedule == "cosine":
+        callbacks.append(CosineWarmup(learning_rate, budget=budget))
+    elif lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, patience=2 if reduce_lr_patience is None else reduce_lr_patience,
+            factor=reduce_lr_factor, min_lr=min_lr, verbose=1))
+    elif lr_schedule == "constant":
+        callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr))  # logs learning_rate
     if checkpoint:
         path = out / CHECKPOINT_FILE
         _refuse_existing(path, overwrite=overwrite, resuming=resuming)
@@ -118,6 +327,28 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
                 raise ModelError(f"extra callbacks must be keras.callbacks.Callback instances, got {cb!r}.")
         callbacks.extend(extra)
     return callbacks
+
+
+def callbacks_for(param, *, validation: bool, extra=None, start: float | None = None) -> list:
+    """The callbacks of a taxoclass estimator's ``fit``: :func:`build_callbacks` from its parameters (``param(name)``
+    reads one, e.g. ``BaseClassifier._param``); best weights are restored only with ``validation`` data, and a time
+    budget's clock starts at ``start`` (``time.perf_counter()`` when ``fit`` began).
+
+    >>> defaults = {"learning_rate": 1e-3, "lr_schedule": "cosine", "restore_best": True}
+    >>> [type(cb).__name__ for cb in callbacks_for(defaults.get, validation=True)]
+    ['EarlyStopping', 'CosineWarmup']
+    """
+    cbs = build_callbacks(
+        output_dir=param("output_dir"), monitor="val_loss" if validation else "loss",
+        early_stopping_patience=param("early_stopping_patience"), reduce_lr_patience=param("reduce_lr_patience"),
+        checkpoint=bool(param("checkpoint")), csv_log=bool(param("csv_log")), tensorboard=bool(param("tensorboard")),
+        backup=bool(param("resume")), extra=extra, learning_rate=param("learning_rate"),
+        lr_schedule=param("lr_schedule"), time_budget=param("time_budget"),
+        restore_best=bool(param("restore_best")) and validation)
+    for cb in cbs:
+        if isinstance(cb, TimeBudget) and start is not None:
+            cb.start = start
+    return cbs
 
 
 def _logical_devices(kind: str):

@@ -17,7 +17,8 @@ import numpy as np
 
 from taxoclass.exceptions import DataError, TaxoclassError
 
-__all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset"]
+__all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset", "predict_proba", "check_tta",
+           "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
 
 #: input pipeline options stored with every model, so that evaluate/predict prepare images exactly as training did
 
@@ -70,11 +71,13 @@ def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bo
 
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
-              beta: float = 0.05, cluster_levels=1, backbone: str | None = None, weights=None, trunk=None,
+              beta: float | None = None, cluster_levels=1, backbone: str | None = None, weights=None, trunk=None,
               block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
-              learning_rate: float = 1e-3, augment: bool = False, class_weight=None, sampling: str = "natural",
+              learning_rate: float = 1e-3, augment: bool = True, class_weight="none", sampling: str = "natural",
+              lr_schedule: str = "cosine", time_budget: float | None = None, weight_decay: float | None = None,
+              label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
               val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
@@ -82,10 +85,15 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
-    confusion matrix, with ``confusion_classes`` and ``beta``). ``backbone`` is the flat model's (default
-    ``small_cnn``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of
-    the flat model's backbone or the tree's ``trunk``; a tree without a trunk refuses them. Returns a summary dict (paths, accuracy on the
-    validation split, train seconds).
+    confusion matrix, with ``confusion_classes``; ``beta=None`` chooses beta and the group size from the sweep, see
+    :func:`taxoclass.clustering.error_clustering`). ``backbone`` is the flat model's (default ``small_cnn``); a
+    tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of the flat model's
+    backbone or the tree's ``trunk``; a tree without a trunk refuses them. The recipe defaults: plankton
+    augmentation (``augment=True``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
+    top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"``
+    or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both models),
+    ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default. Returns a summary dict (paths, accuracy on the validation
+    split, train seconds, epochs run).
 
     Every option is checked before anything is written. A new run is written in place, so that running the same
     command again after a crash or ``kill -9`` continues it (with other options it is refused, naming what
@@ -96,6 +104,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     >>> train_job(load_dataset("digits"), "run1", model="flat", image_size=32)     # doctest: +SKIP
     """
     from taxoclass._checks import check_training
+    from taxoclass.training import check_schedule_options
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
     from taxoclass.data import make_dataset, read_manifest, split, write_manifest
@@ -109,27 +118,33 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
                              "none: add --trunk NAME (its weights are then --weights) or drop --weights.")
     if model == "flat" and trunk is not None:
         raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
+    if model == "tree" and loss is not None:
+        raise TaxoclassError(f"--loss {loss} is the flat model's loss; a tree model's loss is its node losses "
+                             "(see --level-schedule), so use --model flat or drop --loss.")
+    if model == "flat" and level_schedule is not None:
+        raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
+                             "drop it or use a tree model.")
     backbone = "small_cnn" if backbone is None else backbone
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
+    cw = check_imbalance_options(class_weight, sampling)
+    check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
     check_training(model=model, backbone=backbone, weights=weights if model == "flat" else None, trunk=trunk,
                    trunk_weights=weights if model == "tree" else None, block_filters=block_filters,
                    head_units=head_units, dropout=dropout, image_size=image_size, channels=channels,
                    pad_value=pad_value, resize=resize, epochs=epochs, fine_tune_epochs=fine_tune_epochs,
-                   batch_size=batch_size, learning_rate=learning_rate, class_weight=class_weight, sampling=sampling,
+                   batch_size=batch_size, learning_rate=learning_rate, class_weight=cw, sampling=sampling,
                    val_size=val_size, test_size=test_size, seed=seed,
                    early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
                    strategy=strategy)
     if taxonomy is None:
         taxonomy = getattr(data, "taxonomy", None)
     if confusion is not None:
-        from taxoclass.clustering import cluster_confusion
+        from taxoclass.clustering import error_clustering
 
         classes = list(confusion_classes) if confusion_classes is not None else list(data.classes)
-        res = cluster_confusion(confusion, beta=beta, classes=classes)
+        res = error_clustering(confusion, classes, beta=beta, progress=progress)
         taxonomy = res.to_taxonomy(cluster_levels)
-        progress(f"error-based tree (beta={beta}): {sum(len(c) > 1 for c in res.clusters)} multi-class clusters, "
-                 f"isolated error {res.isolated_error:.3f}")
     if model == "tree" and taxonomy is None:
         raise TaxoclassError("a tree model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
                              "--model flat.")
@@ -156,8 +171,10 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
               "weights": None if weights is None else str(weights), "epochs": int(epochs),
               "fine_tune_epochs": fine_tune_epochs, "batch_size": int(batch_size), "learning_rate": learning_rate,
-              "augment": bool(augment), "class_weight": class_weight, "sampling": sampling, "seed": seed,
-              "beta": beta if confusion is not None else None, "block_filters": list(block_filters),
+              "augment": bool(augment), "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
+              "lr_schedule": lr_schedule, "time_budget": time_budget, "weight_decay": weight_decay,
+              "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
+              "beta": res.beta if confusion is not None else None, "block_filters": list(block_filters),
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
     _check_resume(out, config, overwrite=overwrite, resume=resume)
@@ -181,35 +198,104 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         loop = dict(batch_size=batch_size, learning_rate=learning_rate, output_dir=str(folder), csv_log=True,
                     tensorboard=True, resume=True, strategy=strategy, mixed_precision=mixed_precision,
                     early_stopping_patience=early_stopping_patience, reduce_lr_patience=reduce_lr_patience,
-                    random_state=seed)
+                    random_state=seed, lr_schedule=lr_schedule, time_budget=time_budget,
+                    **{k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing))
+                       if v is not None})
         if model == "tree":
             from taxoclass.models.tree import TreeClassifier
 
             clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
                                  block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
-                                 epochs=int(epochs), **loop)
+                                 epochs=int(epochs), **loop,
+                                 **({} if level_schedule is None else {"level_schedule": level_schedule}))
         else:
             from taxoclass.models.flat import FlatClassifier
 
             clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
                                  input_shape=input_shape, **spec, weights=weights,
                                  head_units=tuple(head_units) or (128,), dropout=dropout,
-                                 **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop)
+                                 **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop,
+                                 **({} if loss is None else {"loss": loss}))
         if taxonomy is not None:
             save_taxonomy(taxonomy, folder / "taxonomy.tsv", overwrite=True)
         write_json(folder / "config.json", config)
-        progress(f"training a {model} model for {epochs} epochs ...")
+        progress(f"training a {model} model for " + (f"{time_budget} min ..." if time_budget else f"{epochs} epochs ..."))
         t0 = time.perf_counter()
-        clf.fit(train_ds, validation_data=val_ds, class_weight=class_weight, verbose=verbose)
+        clf.fit(train_ds, validation_data=val_ds, class_weight=cw, verbose=verbose)
         secs = time.perf_counter() - t0
         clf.save(folder / "model.taxoclass", overwrite=True)
-        summary = {"train_seconds": secs, "history": clf.history_}
+        summary = {"train_seconds": secs, "history": clf.history_, "epochs_run": epochs_run(clf.history_)}
         if val_ds is not None:
             summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
     summary["model_file"] = str(out / "model.taxoclass")
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {summary['val_accuracy']:.3f}"
                                            if "val_accuracy" in summary else ""))
     return summary
+
+
+def epochs_run(history: dict) -> int:
+    """The number of epochs a fitted model's ``history_`` holds.
+
+    >>> epochs_run({"loss": [1.0, 0.5, 0.4]})
+    3
+    """
+    return max((len(v) for v in (history or {}).values()), default=0)
+
+
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+def check_imbalance_options(class_weight, sampling: str):
+    """Check ``class_weight`` ("none", "balanced", None or a dict) and ``sampling`` ("natural" or "balanced");
+    returns the class weight for ``fit`` (None for "none"). Balanced sampling and balanced weights together would
+    correct twice, so they are refused.
+
+    >>> check_imbalance_options("none", "balanced") is None
+    True
+    """
+    from taxoclass.data.pipeline import SAMPLING_MODES
+
+    if sampling not in SAMPLING_MODES:
+        raise TaxoclassError(f"sampling={sampling!r} is not valid; expected one of {', '.join(SAMPLING_MODES)}.")
+    if class_weight is None or isinstance(class_weight, dict):
+        cw = class_weight
+    elif class_weight in CLASS_WEIGHTS:
+        cw = None if class_weight == "none" else class_weight
+    else:
+        raise TaxoclassError(f"class_weight={class_weight!r} is not valid; expected one of {', '.join(CLASS_WEIGHTS)}"
+                             " or a {class: weight} dict.")
+    if cw is not None and sampling == "balanced":
+        raise TaxoclassError("class_weight and balanced sampling both correct the class imbalance; choose one "
+                             "(--class-weight balanced or --balanced-sampling).")
+    return cw
+
+
+def predict_proba(model, ds, tta: int = 1):
+    """Class probabilities of a fitted model on a dataset of image batches, averaged over ``tta`` fixed views
+    (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are).
+
+    >>> proba = predict_proba(clf, images_dataset(data, clf), tta=8)    # doctest: +SKIP
+    """
+    from taxoclass.data import tta_predict
+
+    tta = check_tta(tta)
+    if tta == 1:
+        return model.predict_proba(ds)
+    return tta_predict(model.predict_proba, ds, tta).astype(np.float32)
+
+
+def check_tta(tta) -> int:
+    """``tta`` as an int number of views, 1 to 8; one clear error otherwise.
+
+    >>> check_tta(4)
+    4
+    """
+    from taxoclass.data.augment import TTA_VIEWS
+
+    if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= len(TTA_VIEWS):
+        raise TaxoclassError(f"tta={tta!r} is not valid; expected the number of test-time views, 1 (none) to "
+                             f"{len(TTA_VIEWS)} (identity, flips, rotations by 90 degrees, transposes).")
+    return int(tta)
 
 
 def flat_schedule(weights, epochs: int, fine_tune_epochs: int | None, learning_rate: float) -> dict:
@@ -241,15 +327,18 @@ def _load_model(path):
 
 
 def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = "test", threshold=None, k: int = 5,
-                 batch_size: int = 64, overwrite: bool = False, progress: Callable[[str], None] = _noop) -> dict:
+                 batch_size: int = 64, tta: int = 1, overwrite: bool = False,
+                 progress: Callable[[str], None] = _noop) -> dict:
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
-    ``metrics.json``, ``report.md`` and figures into ``out_dir``. Returns the metrics dict."""
+    ``metrics.json``, ``report.md`` and figures into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
+    fixed views (flips, 90-degree rotations). Returns the metrics dict."""
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
     from taxoclass.metrics import evaluate_predictions
     from taxoclass.report.writer import write_report_files
 
+    tta = check_tta(tta)
     check_int("k", k, lo=1)
     check_int("batch_size", batch_size, lo=1, hi=4096)
     check_float("threshold", threshold, lo=0, hi=1, none=True)
@@ -266,9 +355,10 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     progress(f"evaluating {Path(model_path).name} on {len(data)} images ...")
     ds = images_dataset(data, clf, batch_size=batch_size)
     t0 = time.perf_counter()
-    proba = clf.predict_proba(ds)
+    proba = predict_proba(clf, ds, tta)
     secs = time.perf_counter() - t0
     metrics = evaluate_predictions(y, proba, clf.taxonomy_, k=k, threshold=threshold)
+    metrics["tta"] = tta
     result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
               "taxonomy": clf.taxonomy_}
@@ -281,15 +371,16 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
 
 
 def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None = None, batch_size: int = 64,
-                overwrite: bool = False, progress: Callable[[str], None] = _noop):
+                tta: int = 1, overwrite: bool = False, progress: Callable[[str], None] = _noop):
     """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
     node the model is sure of with ``threshold``). ``top_k`` defaults to 3, or the model's number of classes when it
-    has fewer. Returns the DataFrame."""
+    has fewer; ``tta=n`` averages the probabilities of ``n`` fixed views. Returns the DataFrame."""
     import pandas as pd
 
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import atomic_write, prepare_output_file
 
+    tta = check_tta(tta)
     check_int("top_k", top_k, lo=1, none=True)
     check_int("batch_size", batch_size, lo=1, hi=4096)
     check_float("threshold", threshold, lo=0, hi=1, none=True)
@@ -302,7 +393,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None 
         raise TaxoclassError(f"top_k must be between 1 and {tax.n_classes} (the model's classes), got {top_k}.")
     progress(f"predicting {len(data)} images with {Path(model_path).name} ...")
     ds = images_dataset(data, clf, batch_size=batch_size, with_labels=False)
-    proba = clf.predict_proba(ds)
+    proba = predict_proba(clf, ds, tta)
     order = np.argsort(-proba, axis=1)[:, :top_k]
     classes = np.asarray(tax.classes, dtype=object)
     rows = {"file": [data._where(k) for k in data.keys], "predicted_class": classes[order[:, 0]],

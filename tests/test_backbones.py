@@ -16,7 +16,7 @@ APPLICATIONS = [n for n, s in BACKBONES.items() if s.application is not None]
 
 def test_registry_lists_the_documented_backbones():
     assert set(BACKBONES) == {"inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0",
-                              "small_cnn"}
+                              "resnet_small", "vgg_bn", "small_cnn"}
     assert backbone_spec("inception_v3").min_size == 75
     with pytest.raises(ModelError, match="unknown backbone 'vgg99'.*inception_v3"):
         backbone_spec("vgg99")

@@ -496,3 +496,29 @@ def test_real_fashion_mnist_confusions_are_grouped(fashion_confusion):
     tax = cluster_confusion(cm, 0.05, classes=names).to_taxonomy()
     assert tax.lca("Sandal", "Ankle boot") == tax.lca("Sneaker", "Sandal") != tax.root
     assert tax.lca("Shirt", "Sneaker") == tax.root
+
+
+def test_beta_is_chosen_so_the_error_tree_does_not_degenerate():
+    from taxoclass.clustering import default_max_group, error_clustering
+
+    # 4 blocks of 3 classes confused with each other, plus confusion spread over every class (a weak model)
+    n, b = 12, 3
+    C = np.full((n, n), 0.3 / (n - b))
+    for k in range(0, n, b):
+        C[k:k + b, k:k + b] = 0.3 / (b - 1)
+    np.fill_diagonal(C, 0.4)
+    labels = [f"c{i}" for i in range(n)]
+    fixed = cluster_confusion(C, 0.05, labels=labels)
+    assert [len(c) for c in fixed.clusters] == [12]  # beta = 0.05: one group of everything
+    said = []
+    res = error_clustering(C, labels, progress=said.append)
+    assert sorted(map(sorted, res.clusters)) == sorted(sorted(labels[k:k + b]) for k in range(0, n, b))
+    assert res.beta in (0.075, 0.1, 0.15) and res.isolated_error == pytest.approx(0.5)
+    assert len(said) == 1 and f"beta={res.beta}" in said[0] and "at most 7 classes" in said[0]
+    assert default_max_group(n) == 7
+    # an explicit beta is an override
+    assert [len(c) for c in error_clustering(C, labels, beta=0.05).clusters] == [12]
+    # no beta keeps groups small enough: the cap does
+    capped = error_clustering(C, labels, max_cluster_size=2, progress=said.append)
+    assert max(len(c) for c in capped.clusters) <= 2 and capped.isolated_error > 0
+    assert "capped at 2" in said[-1]

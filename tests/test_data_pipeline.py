@@ -1,13 +1,14 @@
 """tf.data pipeline: aspect-preserving padding with the fill colour, inversion, channels, labels in a given class
 order, caching/shuffling, augmentation that fills with the background, balanced sampling, preprocessing, TTA."""
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from taxoclass.data import (ImageSet, augmentation_layers, fit_to_square, load_images, make_dataset, tta_predict,
+from taxoclass.data import (ImageSet, fit_to_square, load_images, make_dataset, random_affine, tta_predict,
                             tta_views)
 from taxoclass.exceptions import ClassMismatchError, DataError
 
@@ -86,9 +87,9 @@ def test_rotation_fills_with_background():
     # black images on a white (255) background convention: rotated corners must be filled with 255
     x = np.zeros((32, 24, 24, 1), np.uint8)
     ds = ImageSet.from_arrays(x, ["a"] * 32)
-    aug = augmentation_layers(rotation=1.0, flip=None, shift=0, zoom=0, brightness=0, fill_value=255, seed=3)
+    aug = {"rotation": 360, "flip": False, "shift": 0, "zoom": (1, 1)}
     out = np.concatenate([b for b, _ in make_dataset(ds, image_size=24, channels=1, batch_size=16, augment=aug,
-                                                     pad_value=255).as_numpy_iterator()])
+                                                     pad_value=255, seed=3).as_numpy_iterator()])
     corners = out[:, [0, 0, -1, -1], [0, -1, 0, -1], 0]
     assert (corners == 255).mean() > 0.8  # all but near-multiples of 90 degrees
     assert out.min() >= 0 and out.max() <= 255
@@ -99,7 +100,7 @@ def test_rotation_fills_with_background():
     outi = next(make_dataset(white, image_size=24, channels=1, batch_size=16, augment=True, invert=True,
                              pad_value=255, seed=1).as_numpy_iterator())[0]
     cornersi = outi[:, [0, 0, -1, -1], [0, -1, 0, -1], 0]
-    # filled with the (inverted) background 0 (+- brightness), not 255 like the object
+    # filled with the (inverted) background 0, not 255 like the object
     assert (cornersi < 64).mean() > 0.7
     assert outi[:, 12, 12, 0].min() > 200  # the inverted object
 
@@ -110,13 +111,38 @@ def test_augmentation_differs_between_batches():
     # the same 8 images in 6 consecutive batches: every batch must get its own random rotations (parallel map
     # calls once read the same seed state and repeated the augmentation)
     ds = ImageSet.from_arrays(np.concatenate([x] * 6), ["a"] * 48)
-    aug = augmentation_layers(rotation=1.0, flip=None, shift=0, zoom=0, brightness=0, fill_value=0, seed=0)
-    batches = [b for b, _ in make_dataset(ds, image_size=16, channels=1, batch_size=8, augment=aug,
-                                          pad_value=0).as_numpy_iterator()]
-    assert len(batches) == 6
-    for i in range(6):
-        for j in range(i + 1, 6):
-            assert not np.array_equal(batches[i], batches[j]), (i, j)
+    for aug in (True, keras.layers.RandomRotation(0.5, fill_mode="constant", seed=0)):
+        batches = [b for b, _ in make_dataset(ds, image_size=16, channels=1, batch_size=8, augment=aug,
+                                              pad_value=0, seed=0).as_numpy_iterator()]
+        assert len(batches) == 6
+        for i in range(6):
+            for j in range(i + 1, 6):
+                assert not np.array_equal(batches[i], batches[j]), (aug, i, j)
+    # a new epoch draws new transforms; the same seed repeats the whole sequence
+    train = make_dataset(ds, image_size=16, channels=1, batch_size=8, augment=True, pad_value=0, seed=0)
+    e1, e2 = (np.concatenate([b for b, _ in train.as_numpy_iterator()]) for _ in range(2))
+    assert not np.array_equal(e1, e2)
+    again = make_dataset(ds, image_size=16, channels=1, batch_size=8, augment=True, pad_value=0, seed=0)
+    np.testing.assert_array_equal(e1, np.concatenate([b for b, _ in again.as_numpy_iterator()]))
+
+
+def test_random_affine_geometry():
+    x = np.random.default_rng(0).uniform(0, 255, (64, 9, 9, 1)).astype(np.float32)
+    # no rotation, zoom or shift: the identity, exactly
+    same = random_affine(x, [1, 2], rotation=0, flip=False, zoom=(1, 1), shift=0).numpy()
+    np.testing.assert_allclose(same, x, atol=1e-3)
+    # flips only: every image is one of its 4 mirror images, and all 4 occur
+    flipped = random_affine(x, [1, 2], rotation=0, flip=True, zoom=(1, 1), shift=0).numpy()
+    views = [x, x[:, :, ::-1], x[:, ::-1], x[:, ::-1, ::-1]]
+    which = [next(k for k, v in enumerate(views) if np.allclose(flipped[i], v[i], atol=1e-3)) for i in range(64)]
+    assert set(which) == {0, 1, 2, 3}
+    # zoom 2x on a centred square of side 3 doubles its side (area x4, within interpolation)
+    sq = np.zeros((4, 21, 21, 1), np.float32)
+    sq[:, 9:12, 9:12] = 255
+    big = random_affine(sq, [0, 0], rotation=0, flip=False, zoom=(2, 2), shift=0).numpy()
+    assert 4 * 9 * 0.7 <= (big > 127).sum(axis=(1, 2, 3)).mean() <= 4 * 9 * 1.5
+    with pytest.raises(DataError, match="zoom"):
+        make_dataset(ImageSet.from_arrays(np.zeros((2, 4, 4), np.uint8), ["a", "b"]), augment={"zoom": 0.5})
 
 
 def test_balanced_sampler():

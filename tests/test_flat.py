@@ -80,7 +80,8 @@ def test_phase_two_unfreezes_and_lowers_the_learning_rate(tmp_path):
     X, y = stripes(32, size=16, seed=1)
     probe = Probe()
     clf = FlatClassifier(backbone="small_cnn", input_shape=(16, 16, 1), weights=weights, head_units=(8,),
-                         fine_tune_at="block2_conv", epochs=(1, 3), final_epochs=1, batch_size=8, random_state=0)
+                         fine_tune_at="block2_conv", epochs=(1, 3), final_epochs=1, batch_size=8, random_state=0,
+                         lr_schedule="constant")
     clf.fit(X, y, callbacks=[probe], verbose=0)
 
     # phase 1: head only (dense kernel+bias, logits kernel+bias); phase 2: + block2/block3 conv kernels, BN frozen
@@ -192,7 +193,8 @@ RESUME_JOB = textwrap.dedent("""
 
     X, y = stripes(32, size=16, seed=4)
     clf = FlatClassifier(backbone="small_cnn", input_shape=(16, 16, 1), weights=None, head_units=(8,),
-                         epochs=(2, 2), batch_size=8, output_dir=out, resume=True, csv_log=True, random_state=0)
+                         epochs=(2, 2), batch_size=8, output_dir=out, resume=True, csv_log=True, random_state=0,
+                         lr_schedule="constant")
     clf.fit(X, y, callbacks=[KillMinus9()], verbose=0)
     with open(os.path.join(out, "history.json"), "w") as fh:
         json.dump(clf.history_, fh)

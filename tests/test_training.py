@@ -116,3 +116,90 @@ def test_mixed_precision_switch_returns_the_previous_policy():
         keras.mixed_precision.set_global_policy(before)
     with pytest.raises(ModelError, match="mixed_precision must be True or False"):
         set_mixed_precision("yes")
+
+
+class _LrProbe(keras.callbacks.Callback):
+    """Records the learning rate every step uses (after the schedule set it) and the weights of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.lr, self.weights = [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.lr.append(float(np.asarray(self.model.optimizer.learning_rate)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([np.array(w) for w in self.model.get_weights()])
+
+
+def test_cosine_schedule_with_warmup_per_step():
+    import math
+
+    X, y = _data()
+    model = _tiny_model(lr=0.5)  # the compiled rate is overwritten every step
+    cbs = build_callbacks(learning_rate=1e-2, lr_schedule="cosine")
+    probe = _LrProbe()
+    history = model.fit(X, y, batch_size=8, epochs=5, callbacks=cbs + [probe], verbose=0)  # 4 steps x 5 epochs
+    total, warm = 20, 2  # warm-up: 10 % of the steps, at most one epoch
+    expected = [1e-2 * (s + 1) / warm if s < warm else
+                0.5 * 1e-2 * (1 + math.cos(math.pi * (s + 1 - warm) / (total - warm))) for s in range(total)]
+    np.testing.assert_allclose(probe.lr, expected, rtol=1e-5, atol=1e-9)
+    assert probe.lr[1] == pytest.approx(1e-2) and probe.lr[-1] == pytest.approx(0.0, abs=1e-9)
+    # logged once per epoch, by the schedule itself
+    np.testing.assert_allclose(history.history["learning_rate"], [expected[s] for s in (3, 7, 11, 15, 19)],
+                               rtol=1e-5, atol=1e-9)
+    with pytest.raises(ModelError, match="lr_schedule='warm' is not valid"):
+        build_callbacks(learning_rate=1e-3, lr_schedule="warm")
+    with pytest.raises(ModelError, match="applies to lr_schedule='plateau' only"):
+        build_callbacks(learning_rate=1e-3, lr_schedule="cosine", reduce_lr_patience=2)
+
+
+def test_best_validation_weights_are_restored():
+    X, y = _data()
+    y = (X[:, 0] > 0).astype(int)  # learnable
+
+    class Sabotage(keras.callbacks.Callback):  # the last epochs invert the epoch-4 model: they must not be kept
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 3:
+                self.good = self.model.get_weights()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch >= 4:
+                self.model.set_weights([-w for w in self.good])
+
+    keras.utils.set_random_seed(0)
+    model = _tiny_model(lr=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    probe = _LrProbe()
+    cbs = build_callbacks(learning_rate=0.1, lr_schedule="constant", restore_best=True)
+    history = model.fit(X, y, validation_data=(X, y), epochs=6, callbacks=[Sabotage(), probe] + cbs, verbose=0)
+    val = history.history["val_accuracy"]
+    best = int(np.argmax(val))
+    assert best < 4 and val[-1] < val[best]
+    for w, b in zip(model.get_weights(), probe.weights[best]):
+        np.testing.assert_array_equal(w, b)
+
+
+def test_time_budget_is_respected():
+    import time
+
+    from taxoclass.models import FlatClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 255, (96, 16, 16, 1)).astype("float32")
+    y = np.array(["a", "b"] * 48)
+    budget = 0.4  # minutes: 24 s
+    clf = FlatClassifier(backbone="small_cnn", input_shape=(16, 16, 1), weights=None, head_units=(8,),
+                         epochs=(0, 3), batch_size=16, random_state=0, time_budget=budget)
+    t = time.perf_counter()
+    clf.fit(X, y, validation_data=(X[:32], y[:32]), verbose=0)
+    wall = time.perf_counter() - t
+    run = len(clf.history_["loss"])
+    assert run > 3  # the budget, not epochs=(0, 3), decided
+    assert 0.85 * budget * 60 <= wall <= 1.15 * budget * 60, (wall, run)
+    # the cosine schedule was fitted to the epochs that fitted: the last epoch ends near 0
+    assert clf.history_["learning_rate"][-1] < 0.25 * max(clf.history_["learning_rate"])

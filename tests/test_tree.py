@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from taxoclass.models.base import BaseClassifier  # noqa: E402
-from taxoclass.models.tree import FusedAdam, LevelWeightSchedule, TreeClassifier, TreeStructure  # noqa: E402
+from taxoclass.models.tree import LevelWeightSchedule, TreeClassifier, TreeStructure  # noqa: E402
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 SHAPES = ("square", "disc", "bar")
@@ -50,7 +50,8 @@ SMALL = dict(input_shape=(SIZE, SIZE, 3), block_filters=(8, 16), head_units=(16,
 @pytest.fixture(scope="module")
 def trained():
     X, y = synthetic(600, seed=0)
-    clf = TreeClassifier(TAX, epochs=8, **SMALL).fit(X, y, verbose=0)
+    # no label smoothing: the loss is then the leaf NLL, whose fall the tests check
+    clf = TreeClassifier(TAX, epochs=8, label_smoothing=0.0, **SMALL).fit(X, y, verbose=0)
     return clf
 
 
@@ -64,7 +65,7 @@ def test_synthetic_hierarchy_learned_above_90_percent(trained, test_set):
     assert (trained.predict(X) == y).mean() > 0.9
     assert (trained.predict(X, mode="greedy") == y).mean() > 0.9
     assert trained.history_["loss"][-1] < 0.5 * trained.history_["loss"][0]
-    assert set(trained.history_) >= {"loss", "accuracy"}
+    assert set(trained.history_) >= {"loss", "path_accuracy"}
 
 
 def test_predict_proba_is_the_product_of_node_probabilities_along_paths(trained, test_set):
@@ -247,7 +248,7 @@ def test_forest_with_artificial_root_and_single_child_chains():
 def test_empty_nodes_in_batches_cost_nothing_and_break_nothing():
     # only red classes in the data: nodes 'green' and 'blue' never get a sample
     X, y = synthetic(64, seed=4, classes=["red_square", "red_disc", "red_bar"])
-    clf = TreeClassifier(TAX, epochs=1, **SMALL)
+    clf = TreeClassifier(TAX, epochs=1, weight_decay=0.0, **SMALL)  # AdamW's decay shrinks every weight
     clf.fit(X[:1], y[:1], verbose=0, epochs=1)  # a batch of one sample: most nodes empty
     before = {b.name: [v.numpy().copy() for v in b.trainable_variables] for b in clf.model_.branches}
     clf.model_.fit(tf.data.Dataset.from_tensor_slices((X, TAX.encode(y).astype("int32"))).batch(16), verbose=0,
@@ -270,7 +271,7 @@ def test_unknown_labels_are_listed_in_one_error():
 def test_level_weights_and_coarse_to_fine_schedule():
     X, y = synthetic(64, seed=6)
     # level 1 (the colour nodes) weighted 0: only the root learns
-    clf = TreeClassifier(TAX, epochs=1, level_loss_weights=[1.0, 0.0], **SMALL)
+    clf = TreeClassifier(TAX, epochs=1, level_loss_weights=[1.0, 0.0], weight_decay=0.0, **SMALL)
     clf.fit(X[:2], y[:2], verbose=0)
     before = [v.numpy().copy() for b in clf.model_.branches for v in b.trainable_variables]
     clf.model_.fit(X, TAX.encode(y), epochs=1, verbose=0, batch_size=16)
@@ -327,27 +328,6 @@ def test_bad_parameters():
         TreeClassifier(TAX, routing="magic", **SMALL).fit(X, y)
     with pytest.raises(ModelError, match="node_block"):
         TreeClassifier(TAX, node_block="resnet_block", epochs=1, **SMALL).fit(X, y, verbose=0)
-
-
-@pytest.mark.parametrize("compiled", [False, True])
-def test_fused_adam_matches_keras_adam(compiled):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(32, 5)).astype("float32")
-    y = rng.integers(0, 3, 32)
-    weights = None
-    results = []
-    for opt in (keras.optimizers.Adam(0.01), FusedAdam(0.01)):
-        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)])
-        if weights is None:
-            weights = model.get_weights()
-        model.set_weights(weights)
-        model.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=not compiled)
-        for _ in range(5):
-            model.train_on_batch(X, y)
-        results.append(model.get_weights())
-    assert not np.allclose(results[0][0], weights[0])
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_sample_and_class_weights_weight_the_node_losses(trained):

@@ -46,7 +46,7 @@ def trained_run(image_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
     rc = main(["train", str(root), "--taxonomy", str(tax), "--image-size", "24", "--epochs", "12",
                "--block-filters", "8,16", "--head-units", "16", "--batch-size", "16", "--learning-rate", "3e-3",
-               "-o", str(out)])
+               "--no-augment", "-o", str(out)])  # 96 images, 72 steps: too few to learn through augmentation
     assert rc == 0
     return out
 
@@ -57,10 +57,16 @@ def test_train_writes_a_complete_run_folder(trained_run):
     assert (trained_run / "tensorboard").is_dir()
     cfg = json.loads((trained_run / "config.json").read_text())
     assert cfg["model"] == "tree" and cfg["pipeline"]["image_size"] == 24
+    # the recipe: cosine schedule and no class weights by default; augmentation switched off here
+    assert (cfg["augment"], cfg["lr_schedule"], cfg["class_weight"], cfg["sampling"]) == (False, "cosine", "none",
+                                                                                           "natural")
     man = pd.read_csv(trained_run / "manifest.csv")
     assert set(man["split"]) == {"train", "val", "test"} and len(man) == 120
     log = pd.read_csv(trained_run / "training_log.csv")
     assert len(log) == 12 and "val_accuracy" in log.columns
+    lr = log["learning_rate"].to_numpy()
+    # logged at the end of each epoch: the peak after the warm-up (epoch 1), then cosine decay to about 0
+    assert lr[0] == pytest.approx(3e-3) and (np.diff(lr) <= 0).all() and lr[-1] < 0.05 * lr[0]
 
 
 def test_evaluate_on_the_test_split(trained_run, image_folder, tmp_path):
@@ -78,6 +84,26 @@ def test_evaluate_on_the_test_split(trained_run, image_folder, tmp_path):
     for png in ("confusion_model.png", "taxonomy_model.png"):
         with Image.open(out / png) as im:
             assert im.size[0] > 100
+
+
+def test_tta_averages_the_views(trained_run, image_folder, tmp_path):
+    from taxoclass.data import ImageSet, load_images, tta_views
+    from taxoclass.models import BaseClassifier
+    from taxoclass.workflows import images_dataset, predict_proba
+
+    root, _ = image_folder
+    clf = BaseClassifier.load(trained_run / "model.taxoclass")
+    data = ImageSet.from_folder(root).subset(np.arange(10))
+    ds = images_dataset(data, clf, batch_size=4)
+    x, _ = load_images(data, image_size=24, channels=3, class_order=list(clf.taxonomy_.classes))
+    manual = np.mean([clf.predict_proba(v) for v in tta_views(x, 4)], axis=0)
+    np.testing.assert_allclose(predict_proba(clf, ds, tta=4), manual, atol=1e-5)
+    np.testing.assert_allclose(predict_proba(clf, ds, tta=1), clf.predict_proba(x), atol=1e-5)
+    assert not np.allclose(manual, clf.predict_proba(x), atol=1e-4)  # the views do change the answer
+    out = tmp_path / "eval_tta"
+    assert main(["evaluate", str(trained_run / "model.taxoclass"), str(root), "--manifest",
+                 str(trained_run / "manifest.csv"), "--tta", "8", "-o", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["tta"] == 8
 
 
 def test_predict_writes_csv_with_lineage_and_threshold(trained_run, image_folder, tmp_path):
@@ -128,14 +154,23 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     out = tmp_path / "bench"
     rc = main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "small_cnn", "--image-size", "24",
                "--epochs", "2", "--block-filters", "8", "--head-units", "8", "--batch-size", "32",
-               "--models", "flat,flat_block,taxonomy_tree,error_tree", "-o", str(out)])
+               "--models", "flat,flat_block,taxonomy_tree,error_tree,combined", "--loss", "hxe", "--weight-decay", "0",
+               "-o", str(out)])
     assert rc == 0
     summary = json.loads((out / "benchmark.json").read_text())
-    assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree"}
+    assert summary["model_options"] == {"weight_decay": 0.0, "loss": "hxe"}
+    assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree", "combined"}
     assert summary["models"]["flat_block"]["classifier_nodes"] == 1
     assert summary["models"]["taxonomy_tree"]["classifier_nodes"] == 3  # root, warm, cold
+    assert summary["models"]["combined"]["classifier_nodes"] == 3
+    # the trees share the flat model's backbone as trunk; the combined model adds a flat head to the tree
+    assert summary["models"]["combined"]["n_params"] > summary["models"]["taxonomy_tree"]["n_params"]
     for m in summary["models"].values():
         assert 0 <= m["accuracy"] <= 1 and m["train_seconds"] > 0 and m["n_params"] > 0
+        assert m["epochs_run"] == 2 and 0 <= m["accuracy_tta"] <= 1 and m["tta"] == 8
+    assert summary["beta_chosen"] is True and summary["augment"] is True
+    md = (out / "report.md").read_text()
+    assert "top-1 accuracy with test-time augmentation" in md and "epochs run" in md
     for name in ("report.json", "report.md", "manifest.csv", "error_taxonomy.tsv", "training_curves.png",
                  "accuracy_vs_cost.png", "confusion_flat.png", "confusion_taxonomy_tree.png",
                  "confusion_error_tree.png"):
@@ -146,6 +181,8 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
+    (["train", "SRC", "--model", "flat", "--level-schedule", "coarse_to_fine", "-o", "OUT"], "weights a tree's levels"),
+    (["train", "SRC", "--taxonomy", "TAX", "--loss", "hxe", "-o", "OUT"], "is the flat model's loss"),
     (["train", "/nonexistent/folder", "--taxonomy", "TAX", "-o", "OUT"], "not found"),
     (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),
     (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),

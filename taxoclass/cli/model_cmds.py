@@ -29,14 +29,23 @@ def _ints(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _prob(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}.") from None
-    if not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}.")
-    return v
+def _number(cast, ok, expected: str):
+    """An argparse type: ``cast(text)`` that must pass ``ok``; one message naming what was expected."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}.") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}.")
+        return v
+    return parse
+
+
+_prob = _number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
+_minutes = _number(float, lambda v: v > 0, "a positive number of minutes such as 30 or 0.5")
+_decay = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1) such as 5e-4 or 0.1")
+_views = _number(int, lambda v: 1 <= v <= 8, "a number of test-time views from 1 (none) to 8")
 
 
 def _add_pipeline(p, *, size_default=None) -> None:
@@ -70,8 +79,29 @@ def _add_training(p, *, epochs_default: int) -> None:
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
                    help="dense units of each node head / the flat head (default 64)")
-    g.add_argument("--augment", action="store_true", help="random rotation (0-360, background fill), flips, "
-                                                          "shifts, zoom, brightness")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="plankton augmentation: rotation 0-360 degrees with background fill, flips, zoom 0.8-1.25, "
+                        "shift 6%% (default on, except for the named --dataset sets, whose images have an up "
+                        "and down; --no-augment turns it off)")
+    g.add_argument("--lr-schedule", choices=("cosine", "constant", "plateau"), default=None,
+                   help="learning-rate schedule: cosine decay with warm-up (default), constant, or plateau "
+                        "(divided by 5 after --reduce-lr epochs without improvement; default with --reduce-lr)")
+    g.add_argument("--time-budget", type=_minutes, default=None, metavar="MINUTES",
+                   help="train for this wall time instead of --epochs: epochs follow from the first one and the "
+                        "cosine schedule is fitted to them")
+    g.add_argument("--weight-decay", type=_decay, default=None, metavar="W",
+                   help="AdamW decoupled weight decay of every model (default 5e-4; 0 = Adam)")
+    g.add_argument("--label-smoothing", type=_decay, default=None, metavar="S",
+                   help="share of the target spread over the classes / a node's children (default 0.1)")
+    g.add_argument("--loss", choices=("crossentropy", "soft_labels", "hxe"), default=None,
+                   help="flat model loss: cross-entropy (default), soft labels by taxonomy distance or hierarchical "
+                        "cross-entropy (Making Better Mistakes)")
+    g.add_argument("--level-schedule", choices=("coarse_to_fine",), default=None,
+                   help="tree models: move the loss weight from the coarse levels to the fine ones (B-CNN)")
+    g.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+                   help="weight the loss of every class by its inverse frequency (balanced) or not (none, default)")
+    g.add_argument("--sampling", choices=("natural", "balanced"), default="natural",
+                   help="balanced: draw every class equally often in training (default natural)")
     g.add_argument("--val-size", type=float, default=0.1, metavar="F", help="validation share (default 0.1)")
     g.add_argument("--test-size", type=float, default=0.1, metavar="F", help="test share (default 0.1)")
     g.add_argument("--seed", type=int, default=0, help="seed of the split and the initialisation (default 0)")
@@ -89,17 +119,16 @@ def register(subparsers) -> None:
     t.add_argument("--taxonomy", metavar="FILE", help="taxonomy file (any reader format) for a tree model")
     t.add_argument("--from-confusion", metavar="CM", help="build the tree from this confusion matrix "
                                                             "(cluster-confusion input forms)")
-    t.add_argument("--beta", type=_prob, default=0.05, help="error threshold for --from-confusion (0.05)")
+    t.add_argument("--beta", type=_prob, default=None, help="error threshold for --from-confusion (default: "
+                                                            "chosen from the sweep, printed)")
     t.add_argument("--model", choices=("tree", "flat"), default="tree", help="tree (default) or flat")
     _add_pipeline(p, size_default=64)
     _add_training(p, epochs_default=10)
     g = p.add_argument_group("run")
-    g.add_argument("--class-weight", choices=("balanced",), default=None, help="weight classes by inverse "
-                                                                               "frequency")
-    g.add_argument("--balanced-sampling", action="store_true", help="draw every class equally often")
     g.add_argument("--manifest", metavar="CSV", help="reuse the split of an earlier run (manifest.csv)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
-    g.add_argument("--reduce-lr", type=int, default=None, metavar="PATIENCE")
+    g.add_argument("--reduce-lr", type=int, default=None, metavar="PATIENCE",
+                   help="with --lr-schedule plateau: epochs without improvement before the rate is cut (default 2)")
     g.add_argument("--resume", action="store_true",
                    help="insist on continuing an interrupted run in the output folder (the same command run again "
                         "after a crash or kill continues it anyway)")
@@ -122,6 +151,8 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=_prob, default=None, help="also score predictions stopped at the deepest "
                                                                   "node with probability >= T")
     p.add_argument("-k", type=int, default=5, help="k of top-k accuracy and distance@k (5)")
+    p.add_argument("--tta", type=_views, default=1, metavar="N",
+                   help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for metrics.json, report.md, PNGs")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=evaluate_cmd)
@@ -140,6 +171,8 @@ def register(subparsers) -> None:
                    help="stop at the deepest node whose probability is >= T (e.g. 0.8)")
     p.add_argument("--top-k", type=int, default=None, help="alternatives to list (default 3, or the number of "
                                                             "classes when the model has fewer)")
+    p.add_argument("--tta", type=_views, default=1, metavar="N",
+                   help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
     p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV to write")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=predict_cmd)
@@ -153,9 +186,11 @@ def register(subparsers) -> None:
     add_source_arguments(p)
     p.add_argument("--taxonomy", metavar="FILE", help="biological taxonomy (default: the dataset's own)")
     p.add_argument("--models", default="flat,taxonomy_tree,error_tree",
-                   help="comma-separated subset of flat,flat_block,taxonomy_tree,error_tree (flat_block: one "
-                        "softmax on the trees' node block, an ablation)")
-    p.add_argument("--beta", type=_prob, default=0.05, help="error threshold of the error-based tree (0.05)")
+                   help="comma-separated subset of flat,flat_block,taxonomy_tree,error_tree,combined (flat_block: "
+                        "one softmax on the trees' node block, an ablation; combined: the taxonomy tree with a flat "
+                        "head on the same trunk)")
+    p.add_argument("--beta", type=_prob, default=None, help="error threshold of the error-based tree (default: "
+                                                             "chosen from the sweep, printed)")
     add_cluster_levels_argument(p, "error tree")
     p.add_argument("--max-size", dest="max_cluster_size", type=int, help=argparse.SUPPRESS)  # deprecated name
     p.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
@@ -164,6 +199,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
     _add_pipeline(p)
     _add_training(p, epochs_default=5)
+    p.add_argument("--tta", type=_views, default=None, metavar="N",
+                   help="test-time views of the 'with TTA' scores (default 8, every model scored with and without; "
+                        "1 for the named --dataset sets, whose images have an up and down)")
     p.add_argument("--save-models", action="store_true", help="also save every trained model")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     p.add_argument("--overwrite", action="store_true")
@@ -185,6 +223,34 @@ def _load_taxonomy(path):
     from taxoclass.taxonomy import load_taxonomy
 
     return load_taxonomy(path)
+
+
+def _augment(args, named) -> bool:
+    if args.augment is not None:
+        return args.augment
+    if named:
+        _progress(f"augmentation off: {named} images have an up and down (--augment turns it on)")
+        return False
+    return True
+
+
+def _tta(args, named) -> int:
+    if args.tta is not None:
+        return args.tta
+    if named:
+        _progress(f"test-time augmentation off: {named} images have an up and down (--tta N turns it on)")
+        return 1
+    return 8
+
+
+def _schedule(args) -> str:
+    reduce_lr = getattr(args, "reduce_lr", None)
+    if args.lr_schedule is None:
+        return "plateau" if reduce_lr is not None else "cosine"
+    if reduce_lr is not None and args.lr_schedule != "plateau":
+        raise TaxoclassError(f"--reduce-lr applies to --lr-schedule plateau only, not {args.lr_schedule}; drop "
+                             "--reduce-lr or pass --lr-schedule plateau.")
+    return args.lr_schedule
 
 
 def train_cmd(args) -> int:
@@ -215,8 +281,11 @@ def train_cmd(args) -> int:
         backbone=args.backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, augment=args.augment, class_weight=args.class_weight,
-        sampling="balanced" if args.balanced_sampling else "natural", val_size=args.val_size,
+        learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),
+        class_weight=args.class_weight,
+        sampling=args.sampling, lr_schedule=_schedule(args), time_budget=args.time_budget,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, loss=args.loss,
+        level_schedule=args.level_schedule, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
         reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
         mixed_precision=args.mixed_precision, overwrite=args.overwrite, verbose=2, progress=_progress)
@@ -233,7 +302,7 @@ def evaluate_cmd(args) -> int:
     prepare_output_dir(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
-                     threshold=args.threshold, k=args.k, overwrite=args.overwrite, progress=_progress)
+                     threshold=args.threshold, k=args.k, tta=args.tta, overwrite=args.overwrite, progress=_progress)
     print(f"accuracy {m['accuracy']:.4f}  top-{m['k']} {m['top_k_accuracy']:.4f}  hF1 {m['hierarchical_f1_micro']:.4f}"
           f"  mistake severity {m['mistake_severity'] if m['mistake_severity'] is not None else '-'}")
     print(f"report written to {args.output}/report.md")
@@ -248,7 +317,7 @@ def predict_cmd(args) -> int:
     check_int("--top-k", args.top_k, lo=1, none=True)
     prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
-    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k,
+    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta,
                 overwrite=args.overwrite, progress=_progress)
     print(f"predictions written to {args.output}")
     return 0
@@ -271,20 +340,26 @@ def benchmark_cmd(args) -> int:
     prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")
+    named = getattr(args, "dataset", None) or (None if (args.source or args.table or args.ecotaxa) else "digits")
     summary = run_benchmark(
         data, taxonomy=tax, models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
         channels=args.channels, pad_value=args.pad_value, invert=args.invert, epochs=args.epochs,
         fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         beta=args.beta, cluster_levels=args.cluster_levels, max_cluster_size=args.max_cluster_size,
         block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
-        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=args.augment,
+        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
+        lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
+        sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        loss=args.loss, level_schedule=args.level_schedule,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
-    rows = [("model", "accuracy", "hF1", "severity", "train s", "img/s", "params")]
+    tta = f"acc TTA{summary['tta']}" if summary["tta"] > 1 else "acc TTA"
+    rows = [("model", "accuracy", tta, "hF1", "severity", "epochs", "train s", "img/s", "params")]
     for name, m in summary["models"].items():
         sev = m["mistake_severity"]
-        rows.append((name, f"{m['accuracy']:.4f}", f"{m['hierarchical_f1_micro']:.4f}",
-                     "-" if sev is None else f"{sev:.2f}", f"{m['train_seconds']:.1f}",
-                     f"{m['predict_images_per_second']:.0f}", f"{m['n_params']:,}"))
+        rows.append((name, f"{m['accuracy']:.4f}", "-" if m["accuracy_tta"] is None else f"{m['accuracy_tta']:.4f}",
+                     f"{m['hierarchical_f1_micro']:.4f}", "-" if sev is None else f"{sev:.2f}",
+                     str(m["epochs_run"]), f"{m['train_seconds']:.1f}", f"{m['predict_images_per_second']:.0f}",
+                     f"{m['n_params']:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))

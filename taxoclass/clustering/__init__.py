@@ -22,9 +22,10 @@ maximum of every row is cached, so each merge costs a few vectorised operations 
 
 from taxoclass.clustering.algorithm import (DEFAULT_SWEEP_BETAS, LINKAGES, METHODS,  # noqa: F401
                                             cluster_confusion, sweep)
+from taxoclass.clustering.choice import default_max_group, error_clustering
 from taxoclass.clustering.files import load_confusion
 from taxoclass.clustering.matrix import SYMMETRIZE, normalize_confusion, symmetrize_confusion  # noqa: F401
 from taxoclass.clustering.result import ConfusionClustering, Merge
 
 __all__ = ["cluster_confusion", "sweep", "ConfusionClustering", "Merge", "load_confusion", "normalize_confusion",
-           "symmetrize_confusion", "DEFAULT_SWEEP_BETAS"]
+           "symmetrize_confusion", "DEFAULT_SWEEP_BETAS", "error_clustering", "default_max_group"]

@@ -1,5 +1,6 @@
 """The tf.data input pipeline: parallel decode, aspect-preserving resize with padding, cache, shuffle, batch,
-augmentation (Keras preprocessing layers), a class-balanced sampler and test-time augmentation.
+augmentation (:mod:`taxoclass.data.augment`: one random affine transform per image, batched) and a class-balanced
+sampler.
 
 Images leave the pipeline as float32 pixel values in [0, 255], shape (batch, size, size, channels): every taxoclass
 model contains its own preprocessing layer. Users of raw Keras models can ask for ``preprocessing=`` (a
@@ -18,27 +19,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from taxoclass.data.augment import check_augment_options, random_affine
 from taxoclass.data.checks import pil_decode
 from taxoclass.data.imageset import ImageSet
 from taxoclass.exceptions import DataError
 
-__all__ = ["make_dataset", "load_images", "augmentation_layers", "get_preprocessing", "fit_to_square", "background",
-           "tta_views", "tta_predict", "RESIZE_MODES", "SAMPLING_MODES"]
+__all__ = ["make_dataset", "load_images", "get_preprocessing", "fit_to_square", "background", "RESIZE_MODES",
+           "SAMPLING_MODES"]
 
 RESIZE_MODES = ("pad", "stretch")
 SAMPLING_MODES = ("natural", "balanced")
-
-# backbone name -> keras.applications module whose preprocess_input maps [0, 255] to what the weights expect
-_PREPROCESS_MODULES = {
-    "inception_v3": "inception_v3",
-    "mobilenet_v2": "mobilenet_v2",
-    "resnet50": "resnet50",
-    "densenet121": "densenet",
-    "efficientnet_b0": "efficientnet",
-    "xception": "xception",
-    "vgg16": "vgg16",
-}
-
 
 def _size(image_size) -> tuple[int, int]:
     if isinstance(image_size, (int, np.integer)):
@@ -105,59 +95,30 @@ def fit_to_square(image, image_size=64, *, resize: str = "pad", pad_value: float
 
 
 def get_preprocessing(preprocessing) -> Callable | None:
-    """Resolve ``preprocessing``: None, a callable, or a backbone name (``"inception_v3"``, ``"resnet50"``...)
-    whose ``keras.applications`` ``preprocess_input`` maps [0, 255] images to what its weights expect.
+    """Resolve ``preprocessing``: None, a callable, or a registered backbone name (``"inception_v3"``,
+    ``"resnet50"``..., see :func:`taxoclass.models.backbones.backbone_names`) whose ``keras.applications``
+    ``preprocess_input`` maps [0, 255] images to what its weights expect (None for the from-scratch backbones).
 
     >>> f = get_preprocessing("inception_v3")
     >>> float(f(np.array([[0.0, 255.0]]))[0, 1])
     1.0
     """
+    from taxoclass.models.backbones import backbone_names, preprocess_module
+
     if preprocessing is None or callable(preprocessing):
         return preprocessing
     name = str(preprocessing).lower()
     if name in ("none", ""):
         return None
-    if name == "small_cnn":
+    if name not in backbone_names():
+        raise DataError(f"preprocessing={preprocessing!r} is unknown; expected a callable, None or a backbone name "
+                        f"({', '.join(backbone_names())}).")
+    module = preprocess_module(name)
+    if module is None:  # the from-scratch backbones scale their own input
         return None
-    if name not in _PREPROCESS_MODULES:
-        raise DataError(f"preprocessing={preprocessing!r} is unknown; expected a callable or one of "
-                        f"{', '.join(sorted(_PREPROCESS_MODULES))}.")
     import importlib
 
-    mod = importlib.import_module(f"keras.applications.{_PREPROCESS_MODULES[name]}")
-    return mod.preprocess_input
-
-
-def augmentation_layers(*, rotation: float = 1.0, flip: str | None = "horizontal_and_vertical",
-                        shift: float = 0.1, zoom: float = 0.1, brightness: float = 0.1,
-                        fill_value: float = 255, seed: int | None = None):
-    """Keras preprocessing layers for training-time augmentation of [0, 255] images.
-
-    ``rotation`` is the fraction of a full turn (1.0 = any angle in 0-360 degrees); rotated, shifted and zoomed-out
-    images are filled with ``fill_value`` -- the background colour (255 for white plankton background, 0 when
-    inverted) -- never with black corners. ``flip``: "horizontal", "vertical", "horizontal_and_vertical" or None;
-    ``shift`` and ``zoom`` are fractions of the image size; ``brightness`` a fraction of the value range.
-    Set any of them to 0 / None to leave it out.
-
-    >>> aug = augmentation_layers(fill_value=255, seed=1)
-    >>> [layer.__class__.__name__ for layer in aug.layers]
-    ['RandomRotation', 'RandomFlip', 'RandomTranslation', 'RandomZoom', 'RandomBrightness']
-    """
-    import keras
-
-    layers = []
-    kw = dict(fill_mode="constant", fill_value=float(fill_value), seed=seed)
-    if rotation:
-        layers.append(keras.layers.RandomRotation(factor=float(rotation) / 2.0, **kw))
-    if flip:
-        layers.append(keras.layers.RandomFlip(mode=flip, seed=seed))
-    if shift:
-        layers.append(keras.layers.RandomTranslation(float(shift), float(shift), **kw))
-    if zoom:
-        layers.append(keras.layers.RandomZoom(float(zoom), **kw))
-    if brightness:
-        layers.append(keras.layers.RandomBrightness(float(brightness), value_range=(0, 255), seed=seed))
-    return keras.Sequential(layers, name="augmentation")
+    return importlib.import_module(f"keras.applications.{module}").preprocess_input
 
 
 def _decoder(data: ImageSet, channels: int, pad_value: float):
@@ -235,8 +196,12 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
         Reshuffled every epoch, reproducibly for a given seed.
     cache : bool or str
         Keep decoded, resized uint8 images in memory (True) or in a cache file (path) after the first pass.
-    augment : None, True or a Keras layer / callable
-        True uses :func:`augmentation_layers` with the background fill; applied to batches (``training=True``).
+    augment : None, True, a dict or a callable
+        True: the plankton augmentation of :func:`taxoclass.data.augment.random_affine` (rotation 0-360 degrees,
+        flips, zoom 0.8-1.25, shift 6 %) filled with the background; a dict overrides some of its options
+        (``{"rotation": 30, "zoom": 1.1}``). Batched, in parallel, a different random transform per image and per
+        epoch (reproducible for a given ``seed``). A callable (e.g. a Keras layer) is applied to each batch,
+        one batch at a time (Keras' random layers keep a seed state that parallel calls would share).
     preprocessing : None, backbone name or callable
         Applied last (e.g. ``"inception_v3"`` scales to [-1, 1]); taxoclass models do not need it.
     sampling : "natural" or "balanced"
@@ -276,12 +241,18 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
     y = data.encode(class_order)
     prep = get_preprocessing(preprocessing)
     bg = background(pad_value, invert)
-    if augment is True:
-        augment = augmentation_layers(fill_value=bg, seed=seed)
+    affine = None
+    if augment is True or isinstance(augment, dict):
+        try:
+            affine = check_augment_options(**({} if augment is True else augment))
+        except TypeError as exc:
+            raise DataError(f"augment={augment!r}: {exc}; the options are rotation, flip, zoom and shift.") from None
+        augment = None
     elif augment is False:
         augment = None
     if augment is not None and not callable(augment):
-        raise DataError(f"augment={augment!r} is not valid; expected None, True or a Keras layer / callable.")
+        raise DataError(f"augment={augment!r} is not valid; expected None, True, a dict of options or a Keras "
+                        "layer / callable.")
     par = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
 
     def fit(img):
@@ -330,8 +301,10 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
     if batch_size is not None:
         ds = ds.batch(int(batch_size), drop_remainder=drop_remainder, num_parallel_calls=par)
 
-    def finish(x, t):
+    def finish(x, t, batch_seed=None):
         x = tf.cast(x, tf.float32)
+        if affine is not None:
+            x = random_affine(x, batch_seed, fill_value=bg, **affine)
         if augment is not None:
             x = augment(x, training=True)
             x = tf.clip_by_value(x, 0.0, 255.0)
@@ -339,9 +312,15 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
             x = prep(x)
         return (x, t) if with_labels else x
 
-    # Keras' random layers draw from a seed variable that each call advances; parallel calls would read the same
-    # state and give consecutive batches identical augmentations, so augmentation runs one batch at a time.
-    ds = ds.map(finish, num_parallel_calls=None if augment is not None else par)
+    if affine is not None:
+        # one stateless seed pair per batch, from a random stream that changes every epoch: parallel and never
+        # repeated across batches
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(lambda xt, s: finish(xt[0], xt[1], s), num_parallel_calls=par)
+    else:
+        # Keras' random layers draw from a seed variable that each call advances; parallel calls would read the
+        # same state and give consecutive batches identical augmentations, so a callable runs one batch at a time.
+        ds = ds.map(finish, num_parallel_calls=None if augment is not None else par)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -360,56 +339,3 @@ def load_images(data: ImageSet, **kwargs):
         xs.append(x)
         ys.append(t)
     return np.concatenate(xs), np.concatenate(ys)
-
-
-_VIEWS = ("identity", "flip_lr", "flip_ud", "rot180", "rot90", "rot270", "transpose", "antitranspose")
-
-
-def tta_views(images, n_views: int = 8) -> list[np.ndarray]:
-    """The first ``n_views`` fixed views of a batch (N, H, W, C): identity, left-right flip, up-down flip,
-    180-degree rotation, then (square images only) 90/270-degree rotations and the two transposes.
-
-    >>> v = tta_views(np.arange(4.0).reshape(1, 2, 2, 1), 4)
-    >>> [x[0, :, :, 0].tolist() for x in v][:2]
-    [[[0.0, 1.0], [2.0, 3.0]], [[1.0, 0.0], [3.0, 2.0]]]
-    """
-    x = np.asarray(images)
-    if x.ndim != 4:
-        raise DataError(f"tta_views expects images of shape (N, H, W, C), got {x.shape}.")
-    if not 1 <= int(n_views) <= len(_VIEWS):
-        raise DataError(f"n_views={n_views!r} is not valid; expected 1 to {len(_VIEWS)}.")
-    if n_views > 4 and x.shape[1] != x.shape[2]:
-        raise DataError(f"n_views={n_views} needs square images for the 90-degree views, got {x.shape[1]}x"
-                        f"{x.shape[2]}; use n_views <= 4 or pad images to a square (make_dataset does).")
-    ops = {
-        "identity": lambda a: a,
-        "flip_lr": lambda a: a[:, :, ::-1],
-        "flip_ud": lambda a: a[:, ::-1],
-        "rot180": lambda a: a[:, ::-1, ::-1],
-        "rot90": lambda a: np.rot90(a, 1, axes=(1, 2)),
-        "rot270": lambda a: np.rot90(a, 3, axes=(1, 2)),
-        "transpose": lambda a: np.swapaxes(a, 1, 2),
-        "antitranspose": lambda a: np.swapaxes(a[:, ::-1, ::-1], 1, 2),
-    }
-    return [np.ascontiguousarray(ops[name](x)) for name in _VIEWS[:int(n_views)]]
-
-
-def tta_predict(predict_proba: Callable, images, n_views: int = 8) -> np.ndarray:
-    """Test-time augmentation: average ``predict_proba`` over ``n_views`` fixed views (see :func:`tta_views`).
-
-    ``predict_proba`` is any callable mapping an image batch to (N, n_classes) probabilities, e.g. a fitted
-    classifier's ``predict_proba``. Plankton has no up or down, so all 8 views are valid for it.
-
-    >>> clf_proba = lambda x: np.stack([x.mean(axis=(1, 2, 3)) / 255, 1 - x.mean(axis=(1, 2, 3)) / 255], 1)
-    >>> tta_predict(clf_proba, np.full((2, 4, 4, 1), 51.0)).round(2).tolist()
-    [[0.2, 0.8], [0.2, 0.8]]
-    """
-    views = tta_views(images, n_views)
-    total = None
-    for v in views:
-        p = np.asarray(predict_proba(v), dtype=np.float64)
-        if p.ndim != 2 or p.shape[0] != len(v):
-            raise DataError(f"predict_proba returned shape {p.shape}; expected (n_images, n_classes) = "
-                            f"({len(v)}, ...).")
-        total = p if total is None else total + p
-    return total / len(views)

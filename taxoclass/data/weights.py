@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import ClassMismatchError, DataError
+from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
 
-__all__ = ["class_weights"]
+__all__ = ["class_weights", "fit_class_weight"]
 
 
 def class_weights(labels, classes: Sequence[str] | None = None, *, mode: str = "balanced") -> dict[int, float]:
@@ -50,3 +50,35 @@ def class_weights(labels, classes: Sequence[str] | None = None, *, mode: str = "
         w = np.sqrt(w)
     by_name = dict(zip(present.tolist(), w.tolist()))
     return {i: float(by_name.get(c, 0.0)) for i, c in enumerate(classes)}
+
+
+def fit_class_weight(class_weight, y_idx, classes: Sequence[str]) -> dict[int, float] | None:
+    """A model's ``fit(class_weight=...)`` as Keras wants it: ``{class index: weight}`` or None.
+
+    ``class_weight`` is None or ``"none"`` (no weighting), ``"balanced"`` (:func:`class_weights` of the training
+    labels ``y_idx``, indices into ``classes``) or ``{class name or index: weight}`` (unnamed classes weigh 1).
+
+    >>> fit_class_weight({"b": 3}, None, ["a", "b"])
+    {0: 1.0, 1: 3.0}
+    """
+    if class_weight is None or (isinstance(class_weight, str) and class_weight == "none"):
+        return None
+    n = len(classes)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ModelError(f"class_weight must be None, 'none', 'balanced' or a dict {{class: weight}}, got "
+                             f"{class_weight!r}.")
+        return {i: (w if w > 0 else 1.0) for i, w in class_weights(np.asarray(y_idx), classes).items()}
+    if isinstance(class_weight, dict):
+        out = {c: 1.0 for c in range(n)}
+        unknown = [k for k in class_weight if not (k in classes or (isinstance(k, (int, np.integer)) and 0 <= k < n))]
+        if unknown:
+            raise ClassMismatchError(f"class_weight has keys that are not classes of the taxonomy: "
+                                     f"{', '.join(map(str, unknown))}; use class names or indices.")
+        for k, v in class_weight.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise ModelError(f"class_weight[{k!r}] must be a number >= 0, got {v!r}.")
+            out[list(classes).index(k) if isinstance(k, str) else int(k)] = float(v)
+        return out
+    raise ModelError(f"class_weight must be None, 'none', 'balanced' or a dict {{class: weight}}, got "
+                     f"{type(class_weight).__name__}.")

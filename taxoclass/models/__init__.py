@@ -3,13 +3,17 @@
 Submodules import TensorFlow; this package's ``__init__`` does not, so ``import taxoclass`` stays fast.
 """
 
-__all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model"]
+__all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model", "MODEL_NAMES", "make_estimator"]
 
 _LAZY = {
     "TreeClassifier": "taxoclass.models.tree",
     "FlatClassifier": "taxoclass.models.flat",
     "BaseClassifier": "taxoclass.models.base",
+    "make_estimator": "taxoclass.models.factory",
 }
+
+#: the model names a comparison accepts (see :func:`taxoclass.models.factory.make_estimator`)
+MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
 
 
 def __dir__():

@@ -15,6 +15,7 @@ keras.applications backbones, so ImageNet weights apply to plankton images as th
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import keras
 from keras import layers, ops
 
 from taxoclass.exceptions import ModelError
+from taxoclass.models.scratch import resnet_small, small_cnn, vgg_bn
 
 # per-channel statistics of the ImageNet-trained keras.applications models
 _TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -36,29 +38,93 @@ class BackboneSpec:
     """What the registry knows about one backbone."""
 
     name: str
-    application: str | None  # keras.applications constructor, None for small_cnn
+    application: str | None  # keras.applications constructor, None for the from-scratch backbones
     min_size: int  # smallest accepted height/width in pixels
     preprocess: str  # ImagePreprocess mode mapping [0, 255] to what the weights expect
     imagenet: bool  # ImageNet weights available through keras.applications
     description: str
+    keras_module: str | None = None  # keras.applications module holding its preprocess_input (data pipeline)
+    scalable: bool = False  # takes width= and depth= (from-scratch families)
+    default_width: int | None = None
+    default_depth: int | None = None
+    stages: int = 3  # resolution stages of a from-scratch family (filters width * 2**s in stage s)
+    # last layer of the tree's default shared trunk (HD-CNN: the node blocks read this feature map); None = the
+    # whole network. ``{last}`` is replaced by the number of the last stage (it depends on nothing but the family)
+    trunk_cut: str | None = None
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec for spec in (
         BackboneSpec("inception_v3", "InceptionV3", 75, "tf", True,
-                     "InceptionV3 (23.8 M parameters, 2048 features), the plankton-study baseline; default 299 px"),
+                     "InceptionV3 (23.8 M parameters, 2048 features), the plankton-study baseline; default 299 px",
+                     keras_module="inception_v3"),
         BackboneSpec("mobilenet_v2", "MobileNetV2", 32, "tf", True,
-                     "MobileNetV2 (2.3 M parameters, 1280 features), fast; default 224 px"),
+                     "MobileNetV2 (2.3 M parameters, 1280 features), fast; default 224 px",
+                     keras_module="mobilenet_v2"),
         BackboneSpec("resnet50", "ResNet50", 32, "caffe", True,
-                     "ResNet50 (23.6 M parameters, 2048 features); default 224 px"),
+                     "ResNet50 (23.6 M parameters, 2048 features); default 224 px", keras_module="resnet50"),
         BackboneSpec("densenet121", "DenseNet121", 32, "torch", True,
-                     "DenseNet121 (7.0 M parameters, 1024 features); default 224 px"),
+                     "DenseNet121 (7.0 M parameters, 1024 features); default 224 px", keras_module="densenet"),
         BackboneSpec("efficientnet_b0", "EfficientNetB0", 32, "none", True,
-                     "EfficientNetB0 (4.0 M parameters, 1280 features; scaling built in); default 224 px"),
+                     "EfficientNetB0 (4.0 M parameters, 1280 features; scaling built in); default 224 px",
+                     keras_module="efficientnet"),
+        BackboneSpec("resnet_small", None, 8, "unit", False,
+                     "pre-activation ResNet with batch norm for CPU training from scratch on small grey images "
+                     "(width 32, depth 1: 0.3 M parameters, 128 features)",
+                     scalable=True, default_width=32, default_depth=1, trunk_cut="stage{prev}_out"),
+        BackboneSpec("vgg_bn", None, 8, "unit", False,
+                     "compact VGG: 4 stages of 3x3 conv + batch norm + ReLU and max pooling, for CPU training "
+                     "from scratch (width 32, depth 1: 0.4 M parameters, 256 features)",
+                     scalable=True, default_width=32, default_depth=1, stages=4, trunk_cut="stage{prev}_pool"),
         BackboneSpec("small_cnn", None, 8, "unit", False,
-                     "small 3-block CNN (0.1 M parameters, 128 features) for CPU-sized runs and tests"),
+                     "small 3-block CNN (0.1 M parameters, 128 features) for tests and quick runs",
+                     trunk_cut="block2_pool"),
     )
 }
+
+#: the backbone of FlatClassifier, of the tree's shared trunk and of train/benchmark when none is named
+DEFAULT_BACKBONE = "resnet_small"
+
+
+def backbone_names(*, pretrained: bool | None = None) -> tuple[str, ...]:
+    """Names of the registered backbones (for ``choices=`` of a CLI flag, help texts and checks).
+
+    ``pretrained=True``: only those with ImageNet weights; ``False``: only the from-scratch ones.
+
+    >>> backbone_names(pretrained=False)
+    ('resnet_small', 'vgg_bn', 'small_cnn')
+    """
+    return tuple(n for n, s in BACKBONES.items() if pretrained is None or s.imagenet == pretrained)
+
+
+def backbone_help() -> str:
+    """One line per backbone (name: description), for CLI help texts and docs.
+
+    >>> backbone_help().splitlines()[0].split(":")[0]
+    'inception_v3'
+    """
+    return "\n".join(f"{s.name}: {s.description}" for s in BACKBONES.values())
+
+
+def preprocess_module(name: str) -> str | None:
+    """The ``keras.applications`` module whose ``preprocess_input`` suits backbone ``name`` (None: the
+    backbone scales its own input and needs no preprocessing outside the model).
+
+    >>> preprocess_module("densenet121"), preprocess_module("resnet_small")
+    ('densenet', None)
+    """
+    return backbone_spec(name).keras_module
+
+
+def default_trunk_cut(name: str, depth: int | None = None) -> str | None:
+    """Layer name where the tree's default shared trunk of backbone ``name`` ends (before its last stage), or None
+    for the whole network.
+
+    >>> default_trunk_cut("resnet_small"), default_trunk_cut("inception_v3")
+    ('stage2_out', None)
+    """
+    spec = backbone_spec(name)
+    return None if spec.trunk_cut is None else spec.trunk_cut.format(prev=spec.stages - 1)
 
 
 def backbone_spec(name: str) -> BackboneSpec:
@@ -134,15 +200,25 @@ def _check_input_shape(spec: BackboneSpec, input_shape) -> tuple[int, int, int]:
     return shape
 
 
-def _small_cnn(input_shape, filters=(32, 64, 128)) -> keras.Model:
-    inputs = keras.Input(input_shape, name="features_input")
-    x = inputs
-    for i, f in enumerate(filters):
-        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{i + 1}_conv")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"block{i + 1}_bn")(x)
-        x = layers.Activation("relu", name=f"block{i + 1}_relu")(x)
-        x = layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
-    return keras.Model(inputs, x, name="features")
+_BUILDERS = {"resnet_small": resnet_small, "vgg_bn": vgg_bn}
+
+
+def _check_size_args(spec: BackboneSpec, width, depth) -> tuple[int | None, int | None]:
+    """``width`` / ``depth`` -> the values to build with (None: the family's default)."""
+    for what, v in (("width", width), ("depth", depth)):
+        if v is None:
+            continue
+        if not spec.scalable:
+            scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
+            raise ModelError(f"{what}={v!r} applies to the from-scratch families ({scalable}) only; backbone "
+                             f"{spec.name} has a fixed size. Leave {what} unset (None) or choose one of those.")
+        hi = 1024 if what == "width" else 16
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= hi:
+            limit = "1..1024 filters, e.g. 32" if what == "width" else "1..16 blocks per stage, e.g. 1 or 2"
+            raise ModelError(f"{what} must be an integer in {limit}, got {v!r}.")
+    if not spec.scalable:
+        return None, None
+    return (int(spec.default_width if width is None else width), int(spec.default_depth if depth is None else depth))
 
 
 def _resolve_weights(spec: BackboneSpec, weights):
@@ -195,12 +271,12 @@ def _load_weights_file(app: keras.Model, path: Path, fallback: keras.Model | Non
                          "'*_notop.h5', or backbone.save_weights('x.weights.h5')) at the same channel count.") from exc
 
 
-def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include_preprocessing: bool = True
-                   ) -> keras.Model:
+def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include_preprocessing: bool = True,
+                   width: int | None = None, depth: int | None = None) -> keras.Model:
     """Build a registered backbone as a ``keras.Model`` from [0, 255] images to a 4-D feature map.
 
-    - ``name``: one of ``BACKBONES`` (inception_v3, mobilenet_v2, resnet50, densenet121, efficientnet_b0,
-      small_cnn).
+    - ``name``: one of :func:`backbone_names` (inception_v3, mobilenet_v2, resnet50, densenet121,
+      efficientnet_b0, resnet_small, vgg_bn, small_cnn).
     - ``input_shape``: (height, width, channels); smaller than the backbone's minimum (InceptionV3: 75 px) is
       refused. A grayscale (C = 1) input is repeated to RGB for the keras.applications backbones.
     - ``weights``: ``None`` (random init), ``"imagenet"`` (downloaded by Keras, needs internet once) or the path
@@ -210,6 +286,10 @@ def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include
     - ``cut_layer``: layer name or index of the underlying network to stop at (its output must be 4-D), e.g.
       ``"mixed7"`` for InceptionV3's 17x17 features; ``None`` keeps the whole network.
     - ``include_preprocessing``: ``False`` when the inputs are already preprocessed for this backbone.
+    - ``width``, ``depth``: size of the from-scratch families (``resnet_small``, ``vgg_bn``): filters of the first
+      stage (doubled at each following stage; resnet_small has 3 stages, vgg_bn 4) and residual blocks /
+      convolutions per stage; None = the family's
+      default (width 32, depth 1). Refused for the fixed-size backbones.
 
     The feature extractor is the nested model named ``"features"`` (``model.get_layer("features")``), whose layer
     indices are those of keras.applications (for ``fine_tune_at``). To freeze or fine-tune it use
@@ -219,15 +299,20 @@ def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include
     >>> net = build_backbone("inception_v3", (75, 75, 1), cut_layer="mixed2")
     >>> net.output_shape
     (None, 7, 7, 288)
+    >>> build_backbone("resnet_small", (48, 48, 1), width=16, depth=2).output_shape
+    (None, 6, 6, 64)
     """
     spec = backbone_spec(name)
     shape = _check_input_shape(spec, input_shape)
+    width, depth = _check_size_args(spec, width, depth)
     resolved = _resolve_weights(spec, weights)
     gray = spec.application is not None and shape[-1] == 1
     feature_shape = (*shape[:2], 3) if gray else shape
 
-    if spec.application is None:
-        features = _small_cnn(feature_shape)
+    if spec.name in _BUILDERS:
+        features = _BUILDERS[spec.name](feature_shape, width, depth, spec.stages)
+    elif spec.application is None:
+        features = small_cnn(feature_shape)
     else:
         constructor = getattr(keras.applications, spec.application)
         features = constructor(include_top=False, weights="imagenet" if resolved == "imagenet" else None,

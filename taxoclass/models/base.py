@@ -15,7 +15,8 @@ A subclass stores its ``__init__`` arguments unchanged (scikit-learn style) and 
   ``model.fit``), ``_make_taxonomy(self, labels)``, ``_validate_params(self)`` and ``_summary_lines(self)``.
 
 Training-loop arguments read from the instance (each optional; defaults in :data:`TRAINING_DEFAULTS`):
-epochs, batch_size, learning_rate, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint, csv_log,
+epochs, batch_size, learning_rate, lr_schedule, restore_best, time_budget, output_dir, early_stopping_patience,
+reduce_lr_patience, checkpoint, csv_log,
 tensorboard, resume (-> ``BackupAndRestore``), strategy, mixed_precision, random_state.
 
 TensorFlow is imported lazily, so importing this module is cheap.
@@ -42,7 +43,7 @@ TRAINING_DEFAULTS = {
     "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "output_dir": None, "early_stopping_patience": None,
     "reduce_lr_patience": None, "checkpoint": False, "csv_log": False, "tensorboard": False, "resume": False,
     "strategy": "auto", "mixed_precision": False, "random_state": None, "pad_value": 255.0, "invert": False,
-    "resize": "pad",
+    "resize": "pad", "lr_schedule": "cosine", "restore_best": True, "time_budget": None,
 }
 
 
@@ -81,6 +82,10 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         lr = self._param("learning_rate")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ModelError(f"learning_rate must be a positive number such as 1e-3, got {lr!r}.")
+        from taxoclass.training import check_schedule_options
+
+        check_schedule_options(self._param("lr_schedule"), self._param("time_budget"), self._param("restore_best"),
+                               self._param("reduce_lr_patience"))
         pad = self._param("pad_value")
         if isinstance(pad, bool) or not isinstance(pad, (int, float, np.integer, np.floating)) or not 0 <= pad <= 255:
             raise ModelError(f"pad_value must be a pixel value between 0 and 255 (the background), got {pad!r}.")
@@ -208,32 +213,9 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate([np.asarray(b[1]).reshape(-1) for b in ds.map(lambda *t: (0, t[1]))])
 
     def _class_weight(self, class_weight, y_idx, tax: Taxonomy):
-        if class_weight is None:
-            return None
-        n = tax.n_classes
-        if isinstance(class_weight, str):
-            if class_weight != "balanced":
-                raise ModelError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got "
-                                 f"{class_weight!r}.")
-            from sklearn.utils.class_weight import compute_class_weight
+        from taxoclass.data.weights import fit_class_weight
 
-            present = np.unique(y_idx)
-            w = compute_class_weight("balanced", classes=present, y=y_idx)
-            return {int(c): float(v) for c, v in zip(present, w)} | {c: 1.0 for c in range(n) if c not in present}
-        if isinstance(class_weight, dict):
-            out = {c: 1.0 for c in range(n)}
-            unknown = [k for k in class_weight if not (k in tax.classes or (isinstance(k, (int, np.integer))
-                                                                           and 0 <= k < n))]
-            if unknown:
-                raise ClassMismatchError(f"class_weight has keys that are not classes of the taxonomy: "
-                                         f"{', '.join(map(str, unknown))}; use class names or indices.")
-            for k, v in class_weight.items():
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                    raise ModelError(f"class_weight[{k!r}] must be a number >= 0, got {v!r}.")
-                out[tax.class_index(k) if isinstance(k, str) else int(k)] = float(v)
-            return out
-        raise ModelError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got "
-                         f"{type(class_weight).__name__}.")
+        return fit_class_weight(class_weight, y_idx, list(tax.classes))
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,
@@ -255,8 +237,15 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
 
         >>> clf.fit(X_train, y_train, validation_data=(X_val, y_val), epochs=5)   # doctest: +SKIP
         """
+        import time
+
+        fit_start = time.perf_counter()  # a time budget covers the whole call: model building and tracing too
         self._validate_params()
         epochs = self._param("epochs") if epochs is None else epochs
+        if self._param("time_budget") is not None:  # the budget decides how many epochs run
+            from taxoclass.training import MAX_BUDGET_EPOCHS
+
+            epochs = MAX_BUDGET_EPOCHS
         batch_size = self._param("batch_size") if batch_size is None else batch_size
         for name, v in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -317,14 +306,8 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
                 self._strategy = training.get_strategy(self._param("strategy"))
                 with self._strategy.scope():
                     self.model_ = self._build_model()
-                cbs = training.build_callbacks(
-                    output_dir=self._param("output_dir"),
-                    monitor="val_loss" if val_ds is not None else "loss",
-                    early_stopping_patience=self._param("early_stopping_patience"),
-                    reduce_lr_patience=self._param("reduce_lr_patience"),
-                    checkpoint=bool(self._param("checkpoint")), csv_log=bool(self._param("csv_log")),
-                    tensorboard=bool(self._param("tensorboard")), backup=bool(self._param("resume")),
-                    extra=callbacks)
+                cbs = training.callbacks_for(self._param, validation=val_ds is not None, extra=callbacks,
+                                             start=fit_start)
                 history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
         except tf.errors.InvalidArgumentError as exc:
             if "not a class index" in str(exc) or "negative label" in str(exc):

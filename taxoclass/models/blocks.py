@@ -40,8 +40,8 @@ def _ints(value, what: str, *, allow_empty: bool = True) -> tuple[int, ...]:
 
 
 def small_cnn_block(x, filters: Sequence[int] = (32, 64), *, name: str = "block"):
-    """The ``"small_cnn"`` feature block on a Keras tensor: per entry of ``filters`` a 3x3 convolution + ReLU
-    followed by 2x2 max pooling (skipped once the map is 1 pixel wide), then average pooling to a grid of about
+    """The ``"small_cnn"`` feature block on a Keras tensor: per entry of ``filters`` a 3x3 convolution + batch
+    normalisation + ReLU followed by 2x2 max pooling (skipped once the map is 1 pixel wide), then average pooling to a grid of about
     4 x 4 cells, flattened (a 16 x 16 x 64 map gives 4 * 4 * 64 = 1,024 features).
 
     A 2-D input (a feature vector, e.g. a trunk cut after its pooling) passes through unchanged.
@@ -55,7 +55,9 @@ def small_cnn_block(x, filters: Sequence[int] = (32, 64), *, name: str = "block"
     if len(x.shape) == 2:
         return x
     for i, f in enumerate(filters):
-        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"{name}_conv{i + 1}")(x)
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"{name}_conv{i + 1}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i + 1}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i + 1}")(x)
         if min(x.shape[1], x.shape[2]) >= 2:
             x = layers.MaxPooling2D(2, name=f"{name}_pool{i + 1}")(x)
     # Keep a coarse spatial layout: average-pool to a grid of about 4 x 4, then flatten. (Global average pooling
@@ -93,7 +95,7 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
 
     >>> b = build_branch((8, 8, 16), 2, block_filters=(8,), head_units=(), name="n")
     >>> [layer.name for layer in b.layers]
-    ['n_input', 'n_conv1', 'n_pool1', 'n_flatten', 'n_logits']
+    ['n_input', 'n_conv1', 'n_bn1', 'n_relu1', 'n_pool1', 'n_flatten', 'n_logits']
     """
     filters = _ints(block_filters, "block_filters")
     units = _ints(head_units, "head_units")

@@ -1,10 +1,12 @@
 """``FlatClassifier``: the flat baseline — one softmax over all classes on a pretrained backbone.
 
 Trained by two-phase transfer learning, as the InceptionV3 plankton studies did: phase 1 trains a new head on
-the frozen backbone (Adam, ``learning_rate``) -- with ``weights=None`` there is nothing pretrained to protect and
+the frozen backbone (AdamW, ``learning_rate``) -- with ``weights=None`` there is nothing pretrained to protect and
 phase 1 trains the whole network from scratch --; phase 2 unfreezes the backbone (all of it, or from
-``fine_tune_at``), re-compiles with ``fine_tune_learning_rate`` and drops to ``final_learning_rate`` for the last
-``final_epochs``. BatchNormalization layers of a pretrained backbone stay in inference mode throughout.
+``fine_tune_at``) and re-compiles with ``fine_tune_learning_rate``. With ``lr_schedule="cosine"`` (default) each
+phase's rate is the peak of a per-step cosine decay with warm-up over that phase's epochs; with ``"constant"``
+phase 2 drops to ``final_learning_rate`` for the last ``final_epochs``. BatchNormalization layers of a pretrained
+backbone stay in inference mode throughout.
 
 It speaks the same language as ``TreeClassifier``: ``predict_proba`` gives leaf probabilities in
 ``taxonomy_.classes`` order, so every metric and report works on both.
@@ -52,8 +54,10 @@ class FlatClassifier(BaseClassifier):
     taxonomy : a :class:`~taxoclass.Taxonomy`, a list of class names, or None (the sorted classes of ``y``).
         With a list or None, ``taxonomy_`` is a one-level tree root -> classes; with a taxonomy, ``taxonomy_`` is
         that taxonomy (only its leaf classes matter to a flat model, but hierarchical metrics can use it).
-    backbone : one of ``taxoclass.models.backbones.BACKBONES`` (inception_v3, mobilenet_v2, resnet50,
-        densenet121, efficientnet_b0, small_cnn).
+    backbone : one of :func:`taxoclass.models.backbones.backbone_names` (inception_v3, mobilenet_v2, resnet50,
+        densenet121, efficientnet_b0, resnet_small, vgg_bn, small_cnn).
+    width, depth : size of the from-scratch families ``resnet_small`` and ``vgg_bn`` (first-stage filters,
+        blocks per stage); None = the family's default (32, 1). Refused for the other backbones.
     input_shape : (height, width, channels) of the images; (299, 299, 3) suits InceptionV3 (minimum 75 px).
     pad_value, invert, resize : the rest of the model's input spec, as for ``TreeClassifier`` (how image files are
         fitted to ``input_shape``; saved with the model).
@@ -66,10 +70,25 @@ class FlatClassifier(BaseClassifier):
     batchnorm : ``"auto"`` (frozen, i.e. inference mode, with pretrained weights; trained with weights=None),
         ``"frozen"`` or ``"trainable"``.
     epochs : ``(phase1, phase2)`` epochs; an int = phase 1 only. With ``weights=None`` use e.g. ``(0, 20)``.
-    learning_rate : Adam learning rate of phase 1 (head only; the whole network with ``weights=None``).
-    fine_tune_learning_rate : Adam learning rate of phase 2.
-    final_learning_rate : learning rate of the last ``final_epochs`` epochs of phase 2.
+    learning_rate : AdamW learning rate of phase 1 (head only; the whole network with ``weights=None``).
+    fine_tune_learning_rate : AdamW learning rate of phase 2.
+    weight_decay : AdamW's decoupled weight decay (each step ``w -= learning_rate * weight_decay * w``; biases
+        and batch-norm parameters are not decayed); 0 = plain Adam.
+    loss : ``"crossentropy"``, ``"soft_labels"`` (targets softened by taxonomy distance) or ``"hxe"``
+        (hierarchical cross-entropy); see :mod:`taxoclass.models.losses`. The hierarchy-aware losses need a
+        ``taxonomy`` with more than one level to differ from cross-entropy.
+    label_smoothing : share of the target spread uniformly over the classes (0.1 = 10 %).
+    soft_labels_beta : ``loss="soft_labels"``: target ``softmax(-beta * LCA height)``; larger = harder labels.
+    hxe_alpha : ``loss="hxe"``: weight ``exp(-alpha * (depth - 1))`` of each decision on the path; 0 = plain
+        cross-entropy, larger = more weight on the coarse decisions.
+    final_learning_rate : with ``lr_schedule="constant"``: learning rate of the last ``final_epochs`` epochs of
+        phase 2.
     final_epochs : None = a third of phase 2 (``phase2 // 3``).
+    lr_schedule : ``"cosine"`` (default: linear warm-up, then cosine decay per step), ``"constant"`` or
+        ``"plateau"`` (``ReduceLROnPlateau``, patience ``reduce_lr_patience``).
+    restore_best : True (default): the weights of the epoch with the best validation top-1 are restored at the end.
+    time_budget : minutes of training (None: ``epochs`` decide). With a budget, phase 2 (or phase 1 when it is the
+        only one) runs as many epochs as fit, measured from the first epoch; the cosine schedule is fitted to them.
     batch_size, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint, csv_log, tensorboard, resume,
     strategy, mixed_precision, random_state : the shared training-loop options (see ``taxoclass.training``);
         ``resume=True`` + ``output_dir`` continue a killed run at its last finished epoch, in either phase.
@@ -89,12 +108,14 @@ class FlatClassifier(BaseClassifier):
     """
 
     def __init__(self, taxonomy=None, *, backbone="inception_v3", input_shape=(299, 299, 3), pad_value=255.0,
-                 invert=False, resize="pad", weights="imagenet",
-                 head_units=(1024,), dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto",
-                 epochs=(5, 5), learning_rate=1e-3, fine_tune_learning_rate=1e-4, final_learning_rate=1e-5,
-                 final_epochs=None, batch_size=32, output_dir=None, early_stopping_patience=None,
+                 invert=False, resize="pad", weights="imagenet", width=None, depth=None, head_units=(1024,),
+                 dropout=0.2, pooling="avg", fine_tune_at=None, batchnorm="auto", epochs=(5, 5), learning_rate=1e-3,
+                 fine_tune_learning_rate=1e-4, final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4,
+                 loss="crossentropy", label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32,
+                 output_dir=None, early_stopping_patience=None,
                  reduce_lr_patience=None, checkpoint=False, csv_log=False, tensorboard=False, resume=False,
-                 strategy="auto", mixed_precision=False, random_state=None):
+                 strategy="auto", mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
+                 time_budget=None):
         self.taxonomy = taxonomy
         self.backbone = backbone
         self.input_shape = input_shape
@@ -102,6 +123,8 @@ class FlatClassifier(BaseClassifier):
         self.invert = invert
         self.resize = resize
         self.weights = weights
+        self.width = width
+        self.depth = depth
         self.head_units = head_units
         self.dropout = dropout
         self.pooling = pooling
@@ -112,6 +135,11 @@ class FlatClassifier(BaseClassifier):
         self.fine_tune_learning_rate = fine_tune_learning_rate
         self.final_learning_rate = final_learning_rate
         self.final_epochs = final_epochs
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.label_smoothing = label_smoothing
+        self.soft_labels_beta = soft_labels_beta
+        self.hxe_alpha = hxe_alpha
         self.batch_size = batch_size
         self.output_dir = output_dir
         self.early_stopping_patience = early_stopping_patience
@@ -123,20 +151,27 @@ class FlatClassifier(BaseClassifier):
         self.strategy = strategy
         self.mixed_precision = mixed_precision
         self.random_state = random_state
+        self.lr_schedule = lr_schedule
+        self.restore_best = restore_best
+        self.time_budget = time_budget
 
     # ------------------------------------------------------------------ parameters
     def _param(self, name):
         # the base loop counts epochs in total; the split into phases is kept in self._phases
         if name == "epochs":
-            return sum(_phase_epochs(self.epochs))
+            return sum(_budget_phases(_phase_epochs(self.epochs), self.time_budget))
         return super()._param(name)
 
     def _validate_params(self) -> None:
-        from taxoclass.models.backbones import backbone_spec
+        from taxoclass.models.backbones import _check_size_args, backbone_spec
+        from taxoclass.models.losses import check_loss_params
+        from taxoclass.models.optim import check_weight_decay
 
         _phase_epochs(self.epochs)
         super()._validate_params()
-        backbone_spec(self.backbone)
+        _check_size_args(backbone_spec(self.backbone), self.width, self.depth)
+        check_loss_params(self.loss, self.label_smoothing, self.soft_labels_beta, self.hxe_alpha)
+        check_weight_decay(self.weight_decay)
         for name in ("fine_tune_learning_rate", "final_learning_rate"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
@@ -193,7 +228,8 @@ class FlatClassifier(BaseClassifier):
     def _build_model(self):
         from taxoclass.models.backbones import build_backbone, set_trainable
 
-        backbone = build_backbone(self.backbone, tuple(self.input_shape), weights=self.weights)
+        backbone = build_backbone(self.backbone, tuple(self.input_shape), weights=self.weights, width=self.width,
+                                  depth=self.depth)
         set_trainable(backbone, False)
         inputs = keras.Input(tuple(int(v) for v in self.input_shape), name="image")
         x = backbone(inputs)
@@ -211,10 +247,15 @@ class FlatClassifier(BaseClassifier):
         return self.model_.get_layer(f"{self.backbone}_backbone")
 
     def _compile_with(self, learning_rate: float, model=None) -> None:
+        from taxoclass.models.losses import make_loss
+        from taxoclass.models.optim import make_optimizer
+
         with self._strategy.scope():
-            (self.model_ if model is None else model).compile(optimizer=keras.optimizers.Adam(float(learning_rate)),
-                                loss=keras.losses.SparseCategoricalCrossentropy(),
-                                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+            (self.model_ if model is None else model).compile(
+                optimizer=make_optimizer(learning_rate, self.weight_decay),
+                loss=make_loss(self.loss, self.taxonomy_, label_smoothing=self.label_smoothing,
+                               soft_labels_beta=self.soft_labels_beta, hxe_alpha=self.hxe_alpha),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,
@@ -227,13 +268,13 @@ class FlatClassifier(BaseClassifier):
         >>> clf.fit(X_train, y_train, validation_data=(X_val, y_val), epochs=(3, 10))   # doctest: +SKIP
         """
         self._validate_params()
-        self._phases = _phase_epochs(self.epochs if epochs is None else epochs)
+        self._phases = _budget_phases(_phase_epochs(self.epochs if epochs is None else epochs), self.time_budget)
         return super().fit(X, y, validation_data=validation_data, epochs=sum(self._phases), batch_size=batch_size,
                            class_weight=class_weight, callbacks=callbacks, verbose=verbose)
 
     def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
         from taxoclass.models.backbones import set_trainable
-        from taxoclass.training import BACKUP_DIR
+        from taxoclass.training import BACKUP_DIR, CosineWarmup
 
         p1, p2 = getattr(self, "_phases", None) or _phase_epochs(self.epochs)
         final = p2 // 3 if self.final_epochs is None else min(int(self.final_epochs), p2)
@@ -244,10 +285,17 @@ class FlatClassifier(BaseClassifier):
         backup_root = Path(self.output_dir) / BACKUP_DIR if backup else None
         phase1_done = backup_root / _PHASE1_DONE if backup else None
 
+        final_lr = float(self.final_learning_rate)
+
         def phase_callbacks(phase):
-            cbs = [_EpochLogger(phase)]
-            if phase == 2:
-                cbs.append(_FinalLearningRate(switch, float(self.final_learning_rate)))
+            for cb in others:  # the cosine schedule peaks at this phase's rate
+                if isinstance(cb, CosineWarmup):
+                    cb.learning_rate = float(self.learning_rate if phase == 1 else self.fine_tune_learning_rate)
+                    cb.start_epoch = 0 if phase == 1 else p1
+            cbs = [_PhaseLogger(phase)]
+            if phase == 2 and self.lr_schedule == "constant" and final:
+                cbs.append(keras.callbacks.LearningRateScheduler(
+                    lambda epoch, lr: min(lr, final_lr) if epoch >= switch else lr))
             if backup:
                 cbs.append(keras.callbacks.BackupAndRestore(str(backup_root / f"phase{phase}"), save_freq="epoch",
                                                             delete_checkpoint=True))
@@ -278,7 +326,8 @@ class FlatClassifier(BaseClassifier):
         if p2:
             set_trainable(self._backbone_model(), True, fine_tune_at=self.fine_tune_at,
                           batchnorm=self._batchnorm_mode())
-            self._compile_with(self.fine_tune_learning_rate if switch > p1 else self.final_learning_rate)
+            self._compile_with(self.fine_tune_learning_rate if switch > p1 or self.lr_schedule != "constant"
+                               else self.final_learning_rate)
             for cb in others:  # the log of phase 1 continues
                 if isinstance(cb, keras.callbacks.CSVLogger) and p1:
                     cb.append = True
@@ -312,8 +361,9 @@ def _merge_histories(histories):
     return merged
 
 
-class _EpochLogger(keras.callbacks.Callback):
-    """Adds ``phase`` and the optimizer's ``learning_rate`` to each epoch's logs (history, CSV log)."""
+class _PhaseLogger(keras.callbacks.Callback):
+    """Adds the training ``phase`` (1 or 2) to each epoch's logs (history, CSV log); the learning rate is logged
+    by the schedule callbacks (see :func:`taxoclass.training.build_callbacks`)."""
 
     def __init__(self, phase: int):
         super().__init__()
@@ -322,17 +372,13 @@ class _EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["phase"] = self.phase
-            logs["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
 
 
-class _FinalLearningRate(keras.callbacks.Callback):
-    """Lowers the learning rate to ``final`` from epoch ``switch`` on (never raises it)."""
+def _budget_phases(phases: tuple[int, int], time_budget) -> tuple[int, int]:
+    """With a time budget the last phase runs until the budget stops it (an upper limit of epochs)."""
+    from taxoclass.training import MAX_BUDGET_EPOCHS
 
-    def __init__(self, switch: int, final: float):
-        super().__init__()
-        self.switch, self.final = switch, final
-
-    def on_epoch_begin(self, epoch, logs=None):
-        lr = self.model.optimizer.learning_rate
-        if epoch >= self.switch and float(np.asarray(lr)) > self.final:
-            lr.assign(self.final)
+    if time_budget is None:
+        return phases
+    p1, p2 = phases
+    return (p1, MAX_BUDGET_EPOCHS - p1) if p2 else (MAX_BUDGET_EPOCHS, 0)

@@ -38,17 +38,19 @@ from taxoclass.exceptions import ModelError
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.models.blocks import block_flops, build_branch
-from taxoclass.models.fused_adam import FusedAdam
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
-from taxoclass.models.tree_model import ROUTINGS, TreeModel
+from taxoclass.models.losses import check_loss_params
+from taxoclass.models.optim import check_weight_decay, make_optimizer
+from taxoclass.models.tree_model import COMBINES, ROUTINGS, TreeModel
 from taxoclass.models.tree_structure import TreeStructure
 from taxoclass.taxonomy import Taxonomy
 
-__all__ = ["TreeClassifier", "TreeModel", "FusedAdam", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
+__all__ = ["TreeClassifier", "TreeModel", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
            "PREDICT_MODES"]
 
 PREDICT_MODES = ("soft", "greedy")
-TRUNKS = ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0", "small_cnn")
+TRUNKS = _backbones.backbone_names()
+LEVEL_SCHEDULES = ("coarse_to_fine",)
 
 
 def _layer_name(k: int, node) -> str:
@@ -70,14 +72,19 @@ class TreeClassifier(BaseClassifier):
         image files are fitted to ``input_shape`` -- background value of the padding (255 = white), whether
         images are inverted, ``"pad"`` (keep the aspect ratio) or ``"stretch"``. Saved with the model and used by
         ``taxoclass evaluate`` and ``predict``.
-    trunk : None, backbone name (``"inception_v3"``, ``"mobilenet_v2"``, ... see
-        :mod:`taxoclass.models.backbones`) or a ``keras.Model``
-        Shared lower layers under every node block (HD-CNN). ``None``: each node block reads the image (scaled to
-        [-1, 1]). A ``keras.Model`` must map [0, 255] images of ``input_shape`` to a feature map.
-    trunk_layer : str or int, optional
-        Layer to cut the trunk at (e.g. ``"mixed7"`` for InceptionV3).
+    trunk : backbone name (default ``"resnet_small"``, the default backbone of the flat model; see
+        :func:`taxoclass.models.backbones.backbone_names`), a ``keras.Model`` or None
+        Shared lower layers under every node block (HD-CNN: shared trunk, small node blocks on its feature map).
+        ``None``: each node block reads the image (scaled to [-1, 1]). A ``keras.Model`` must map [0, 255] images
+        of ``input_shape`` to a feature map.
+    trunk_layer : ``"auto"``, None, str or int
+        Layer to cut the trunk at. ``"auto"`` (default): before the last stage of a from-scratch backbone
+        (``resnet_small``: ``"stage2_out"``, ``vgg_bn``: ``"stage3_pool"``, ``small_cnn``: ``"block2_pool"``),
+        the whole network otherwise; None: the whole network; or a layer name / index (e.g. ``"mixed7"``).
     trunk_weights : None, ``"imagenet"`` or a weights file path
         Initial trunk weights (named trunks).
+    width, depth : int or None
+        Size of a ``resnet_small`` / ``vgg_bn`` trunk (see :func:`taxoclass.models.backbones.build_backbone`).
     trunk_trainable : bool
         Whether the trunk is trained along with the node blocks.
     node_block : ``"small_cnn"`` or callable ``f(x) -> x``
@@ -91,9 +98,28 @@ class TreeClassifier(BaseClassifier):
     level_loss_weights : None or sequence of float
         Weight of the loss of the nodes at each depth (root = 0; one value per level, ``taxonomy.height``
         values). Use :class:`LevelWeightSchedule` (a callback) to change them during training.
+    level_schedule : None or ``"coarse_to_fine"``
+        B-CNN's branch training strategy: the level weights move from the coarse levels to the fine ones during
+        training (:meth:`LevelWeightSchedule.coarse_to_fine`; the last stage weights every level 1). Not with
+        ``level_loss_weights``.
+    flat_head : bool
+        The *combined* model: a flat softmax over all classes (a node block with one output per class) on the
+        same trunk, trained jointly with the node heads; the leaf probabilities combine both (``combine``).
+    combine : ``"mean"`` or ``"geometric"``
+        With ``flat_head``: per leaf, the mean of the tree's and the flat head's probabilities, or their
+        normalised geometric mean.
+    weight_decay : float
+        AdamW's decoupled weight decay (biases and batch-norm parameters excluded); 0 = Adam.
+    label_smoothing : float
+        Label smoothing of every node's cross-entropy (spread over the node's children) and of the flat head.
     routing : ``"gather"`` or ``"mask"``
         ``"gather"`` (default): each node block runs only on the samples under its node. ``"mask"``: every block
         on every sample with the loss masked -- the naive reference, for benchmarks only.
+    lr_schedule : ``"cosine"`` (default: linear warm-up, then cosine decay per step), ``"constant"`` or
+        ``"plateau"`` (``ReduceLROnPlateau``, patience ``reduce_lr_patience``).
+    restore_best : True (default): the weights of the epoch with the best validation top-1 are restored at the end.
+    time_budget : minutes of training; None: ``epochs`` decide. With a budget the epochs follow from the measured
+        first epoch, the cosine schedule is fitted to them and training stops before the budget is spent.
     epochs, batch_size, learning_rate, output_dir, early_stopping_patience, reduce_lr_patience, checkpoint,
     csv_log, tensorboard, resume, strategy, mixed_precision, random_state
         Training loop (see :class:`~taxoclass.models.base.BaseClassifier` and :mod:`taxoclass.training`).
@@ -110,13 +136,15 @@ class TreeClassifier(BaseClassifier):
     array(['red', 'warm', 'blue'], dtype=object)
     """
 
-    def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad", trunk=None,
-                 trunk_layer=None, trunk_weights=None,
-                 trunk_trainable=True, node_block="small_cnn", block_filters=(32, 64), head_units=(64,),
-                 dropout=0.0, level_loss_weights=None, routing="gather", epochs=10, batch_size=32,
+    def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad",
+                 trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
+                 width=None, depth=None, node_block="small_cnn", block_filters=(32, 64), head_units=(64,),
+                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, combine="mean",
+                 routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
-                 mixed_precision=False, random_state=None):
+                 mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
+                 time_budget=None):
         self.taxonomy = taxonomy
         self.input_shape = input_shape
         self.pad_value = pad_value
@@ -126,12 +154,19 @@ class TreeClassifier(BaseClassifier):
         self.trunk_layer = trunk_layer
         self.trunk_weights = trunk_weights
         self.trunk_trainable = trunk_trainable
+        self.width = width
+        self.depth = depth
         self.node_block = node_block
         self.block_filters = block_filters
         self.head_units = head_units
         self.dropout = dropout
         self.level_loss_weights = level_loss_weights
+        self.level_schedule = level_schedule
+        self.flat_head = flat_head
+        self.combine = combine
         self.routing = routing
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -145,6 +180,9 @@ class TreeClassifier(BaseClassifier):
         self.strategy = strategy
         self.mixed_precision = mixed_precision
         self.random_state = random_state
+        self.lr_schedule = lr_schedule
+        self.restore_best = restore_best
+        self.time_budget = time_budget
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -195,8 +233,27 @@ class TreeClassifier(BaseClassifier):
                              "None (node blocks on the image).")
         if not isinstance(self.trunk_trainable, bool):
             raise ModelError(f"trunk_trainable must be True or False, got {self.trunk_trainable!r}.")
+        if isinstance(self.trunk, str):
+            _backbones._check_size_args(_backbones.backbone_spec(self.trunk), self.width, self.depth)
+        elif self.width is not None or self.depth is not None:
+            raise ModelError("width and depth size a named trunk (resnet_small, vgg_bn); with trunk=None or a "
+                             "keras.Model leave them unset.")
         if self.level_loss_weights is not None:
             _check_level_weights(self.level_loss_weights, max(self.taxonomy.height, 1))
+        if self.level_schedule not in (None, *LEVEL_SCHEDULES):
+            raise ModelError(f"level_schedule must be None or one of {', '.join(LEVEL_SCHEDULES)}, got "
+                             f"{self.level_schedule!r}.")
+        if self.level_schedule is not None and self.level_loss_weights is not None:
+            raise ModelError("give level_loss_weights (fixed) or level_schedule (changing), not both.")
+        if self.level_schedule is not None and self.time_budget is not None:
+            raise ModelError(f"level_schedule={self.level_schedule!r} stages its level weights over a known number "
+                             "of epochs; with time_budget that number is not known in advance. Drop one of them.")
+        if not isinstance(self.flat_head, bool):
+            raise ModelError(f"flat_head must be True or False, got {self.flat_head!r}.")
+        if self.combine not in COMBINES:
+            raise ModelError(f"combine must be one of {', '.join(COMBINES)}, got {self.combine!r}.")
+        check_weight_decay(self.weight_decay)
+        check_loss_params("crossentropy", self.label_smoothing, 1.0, 0.0)
 
     def _build_stem(self) -> keras.Model:
         shape = tuple(int(v) for v in self.input_shape)
@@ -207,10 +264,13 @@ class TreeClassifier(BaseClassifier):
         if isinstance(self.trunk, str):
             from taxoclass.models.backbones import build_backbone
 
-            trunk = build_backbone(self.trunk, shape, weights=self.trunk_weights, cut_layer=self.trunk_layer)
+            cut = (_backbones.default_trunk_cut(self.trunk) if isinstance(self.trunk_layer, str)
+                   and self.trunk_layer == "auto" else self.trunk_layer)
+            trunk = build_backbone(self.trunk, shape, weights=self.trunk_weights, cut_layer=cut, width=self.width,
+                                   depth=self.depth)
         else:
             trunk = self.trunk
-            if self.trunk_layer is not None:
+            if self.trunk_layer is not None and not (isinstance(self.trunk_layer, str) and self.trunk_layer == "auto"):
                 try:
                     out = trunk.get_layer(self.trunk_layer).output
                 except ValueError:
@@ -236,17 +296,28 @@ class TreeClassifier(BaseClassifier):
                                  block_filters=self.block_filters, head_units=self.head_units, dropout=self.dropout,
                                  name=_layer_name(k, node))
                     for k, node in enumerate(s.classifier_nodes)]
+        flat = None
+        if self.flat_head:
+            flat = build_branch(feat_shape, s.taxonomy.n_classes, node_block=self.node_block,
+                                block_filters=self.block_filters, head_units=self.head_units, dropout=self.dropout,
+                                name="flat_head")
         model = TreeModel(stem, branches, s.edge_matrix, s.targets, s.levels, s.next_classifier, entry=s.entry,
-                          n_levels=s.n_levels, routing=self.routing, name="tree")
+                          n_levels=s.n_levels, routing=self.routing, label_smoothing=float(self.label_smoothing),
+                          flat_head=flat, combine=self.combine, name="tree")
         if self.level_loss_weights is not None:
             model.level_weights.assign(np.asarray(self.level_loss_weights, dtype=np.float32))
         return model
 
     def _compile(self, model):
-        model.compile(optimizer=FusedAdam(float(self.learning_rate)), jit_compile=False)
+        model.compile(optimizer=make_optimizer(self.learning_rate, self.weight_decay), jit_compile=False)
         # create the optimizer's slots now: otherwise they are created while tracing the train step, and
         # tf.function traces the whole step twice (once to lift the variable initialisers)
         model.optimizer.build(model.trainable_variables)
+
+    def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
+        if self.level_schedule == "coarse_to_fine":
+            callbacks = [LevelWeightSchedule.coarse_to_fine(self.structure_.n_levels, epochs), *callbacks]
+        return super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
 
     def _restore_extra(self, extra):
         self.structure_ = TreeStructure(self.taxonomy_)
@@ -380,4 +451,7 @@ class TreeClassifier(BaseClassifier):
             sel = depth == d
             per_level.append(f"level {d}: {int(sel.sum())} nodes, {int((sel & s.is_leaf).sum())} classes")
         lines.append("classes per level: " + "; ".join(per_level))
+        if m.flat_head is not None:
+            lines.append(f"flat head: {len(self.classes_)}-way softmax on the trunk, {m.flat_head.count_params():,} "
+                         f"parameters; leaf probabilities combined by {m.combine}")
         return lines

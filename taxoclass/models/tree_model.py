@@ -8,9 +8,11 @@ import tensorflow as tf
 
 from taxoclass.exceptions import ModelError
 
-__all__ = ["TreeModel", "ROUTINGS"]
+__all__ = ["TreeModel", "ROUTINGS", "COMBINES"]
 
 ROUTINGS = ("gather", "mask")
+#: how a combined model (tree heads + flat head) merges its two leaf distributions
+COMBINES = ("mean", "geometric")
 
 
 @keras.saving.register_keras_serializable(package="taxoclass")
@@ -24,18 +26,27 @@ class TreeModel(keras.Model):
     under its node only (``routing="gather"``) or, for reference, on every sample with the loss masked
     (``routing="mask"``). :meth:`greedy_decisions` evaluates only the nodes on each sample's top-down path.
 
-    Logs: ``loss`` (weighted sum of the node losses per sample = leaf NLL with unit level weights) and
-    ``accuracy`` (share of samples whose every decision on their true path is right, i.e. greedy accuracy).
+    With a ``flat_head`` (a model from the stem's features to one logit per leaf) it is the *combined* model:
+    the flat softmax is trained jointly (its cross-entropy is added to the tree loss) and the leaf distribution
+    is ``combine="mean"`` ``(p_tree + p_flat) / 2`` or ``"geometric"`` ``sqrt(p_tree * p_flat)`` renormalised.
+
+    Logs: ``loss`` (weighted sum of the node losses per sample = leaf NLL with unit level weights and no label
+    smoothing; plus the flat head's cross-entropy), ``path_accuracy`` (share of samples whose every decision on
+    their true path is right) and, in validation only, ``accuracy``: top-1, the argmax of the leaf probabilities
+    (the same quantity as every other model's ``val_accuracy``). Top-1 needs every node on every sample, so it is
+    not computed on the training batches.
 
     Build it with :class:`TreeClassifier`; it is a plain Keras model (``model.predict(images)`` works, and it
     saves and loads with ``safe_mode=True``).
     """
 
     def __init__(self, stem, branches, edge_matrix, targets, levels, next_classifier, entry=0, n_levels=None,
-                 routing="gather", **kwargs):
+                 routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", **kwargs):
         super().__init__(**kwargs)
         if routing not in ROUTINGS:
             raise ModelError(f"routing must be one of {', '.join(ROUTINGS)}, got {routing!r}.")
+        if combine not in COMBINES:
+            raise ModelError(f"combine must be one of {', '.join(COMBINES)}, got {combine!r}.")
         self.stem = stem
         self.branches = list(branches)
         self.edge_matrix = np.asarray(edge_matrix, dtype=np.float32)
@@ -45,9 +56,13 @@ class TreeModel(keras.Model):
         self.entry = int(entry)
         self.n_levels = int(n_levels if n_levels is not None else self.levels.max() + 1)
         self.routing = routing
+        self.label_smoothing = float(label_smoothing)
+        self.flat_head = flat_head
+        self.combine = combine
         self.level_weights = self.add_weight(name="level_weights", shape=(self.n_levels,), initializer="ones",
                                              trainable=False, dtype="float32")
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.path_tracker = keras.metrics.Mean(name="path_accuracy")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.built = True
 
@@ -58,19 +73,23 @@ class TreeModel(keras.Model):
                 "branches": [keras.saving.serialize_keras_object(b) for b in self.branches],
                 "edge_matrix": self.edge_matrix.astype(int).tolist(), "targets": self.targets.tolist(),
                 "levels": self.levels.tolist(), "next_classifier": self.next_classifier, "entry": self.entry,
-                "n_levels": self.n_levels, "routing": self.routing}
+                "n_levels": self.n_levels, "routing": self.routing, "label_smoothing": self.label_smoothing,
+                "flat_head": None if self.flat_head is None else keras.saving.serialize_keras_object(self.flat_head),
+                "combine": self.combine}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["stem"] = keras.saving.deserialize_keras_object(config["stem"])
         config["branches"] = [keras.saving.deserialize_keras_object(b) for b in config["branches"]]
+        if config.get("flat_head") is not None:
+            config["flat_head"] = keras.saving.deserialize_keras_object(config["flat_head"])
         return cls(**config)
 
     # ---------------------------------------------------------------- inference
     @property
     def metrics(self):
-        return [self.loss_tracker, self.accuracy_tracker]
+        return [self.loss_tracker, self.path_tracker, self.accuracy_tracker]
 
     def node_log_probs(self, x, training=False):
         """Concatenated ``log P(child | node)`` of every classifier node (N, E), every branch on every sample."""
@@ -78,9 +97,52 @@ class TreeModel(keras.Model):
         return tf.concat([tf.nn.log_softmax(tf.cast(b(f, training=training), tf.float32)) for b in self.branches],
                          axis=1)
 
+    def _leaf_log_probs(self, node_logits, flat_logits=None):
+        """log P(leaf) (N, L) from every node's logits (and the flat head's, for a combined model)."""
+        logp = tf.matmul(tf.concat([tf.nn.log_softmax(z) for z in node_logits], axis=1), tf.constant(self.edge_matrix))
+        if flat_logits is None:
+            return logp
+        flat = tf.nn.log_softmax(flat_logits)
+        if self.combine == "geometric":
+            return tf.nn.log_softmax(0.5 * (logp + flat))
+        return tf.math.log(0.5 * (tf.exp(logp) + tf.exp(flat)))
+
+    def _all_logits(self, x, training=False):
+        f = self.stem(x, training=training)
+        node_logits = [tf.cast(b(f, training=training), tf.float32) for b in self.branches]
+        flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
+        return f, node_logits, flat
+
     def call(self, x, training=False):
-        logp = tf.matmul(self.node_log_probs(x, training=training), tf.constant(self.edge_matrix))
-        return tf.exp(logp)
+        _, node_logits, flat = self._all_logits(x, training=training)
+        return tf.exp(self._leaf_log_probs(node_logits, flat))
+
+    def heads_proba(self, x):
+        """``(p_tree, p_flat)``: the leaf probabilities of the tree heads alone and of the flat head alone (None
+        without a flat head) -- the two inputs of ``combine``.
+
+        >>> p_tree, p_flat = clf.model_.heads_proba(X[:4])          # doctest: +SKIP
+        >>> np.allclose(clf.predict_proba(X[:4]), (p_tree + p_flat) / 2)   # combine="mean"  # doctest: +SKIP
+        True
+        """
+        _, node_logits, flat = self._all_logits(x, training=False)
+        p_tree = tf.exp(self._leaf_log_probs(node_logits))
+        return p_tree, None if flat is None else tf.nn.softmax(flat)
+
+    def _smoothed_ce(self, labels, logits, n_real=None):
+        """Sparse cross-entropy with label smoothing ``(1 - e) * CE + e * mean over the real classes of -log p``;
+        ``n_real`` (per row) excludes the padding columns of narrower nodes."""
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        e = self.label_smoothing
+        if not e:
+            return ce
+        lsm = tf.nn.log_softmax(logits)
+        if n_real is None:
+            uniform = -tf.reduce_mean(lsm, axis=1)
+        else:
+            real = tf.range(tf.shape(logits)[1])[None, :] < n_real[:, None]
+            uniform = -tf.reduce_sum(tf.where(real, lsm, 0.0), axis=1) / tf.cast(n_real, tf.float32)
+        return (1.0 - e) * ce + e * uniform
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.edge_matrix.shape[1])
@@ -119,25 +181,36 @@ class TreeModel(keras.Model):
     def tree_loss(self, x, y, sample_weight=None, training=False):
         """Per-batch loss and per-sample path correctness, each branch run on the samples under its node.
 
-        Returns ``(loss, correct, node_losses)``: the weighted sum of node cross-entropies divided by the batch's
-        total sample weight, a (N,) 0/1 vector, and the (K,) per-node summed losses (before level weights).
+        Returns ``(loss, correct, node_losses)``: the weighted sum of node cross-entropies (plus the flat head's
+        cross-entropy) divided by the batch's total sample weight, a (N,) 0/1 vector (every decision on the true
+        path right), and the (K,) per-node summed losses (before level weights).
         """
         f = self.stem(x, training=training)
-        n = tf.shape(f)[0]
-        y = tf.reshape(tf.cast(y, tf.int32), [-1])
-        sw = tf.ones([n], tf.float32) if sample_weight is None else tf.reshape(
-            tf.cast(sample_weight, tf.float32), [-1])
+        y, sw = self._labels_weights(y, sample_weight, tf.shape(f)[0])
         tgt = tf.gather(tf.constant(self.targets), y)  # (N, K)
-        lw = tf.gather(self.level_weights, tf.constant(self.levels))
         if self.routing == "gather":
             node_losses, wrong = self._gathered_losses(f, tgt, sw, training)
         else:
-            node_losses, wrong = self._masked_losses(f, tgt, sw, training)
-        total = tf.reduce_sum(node_losses * lw)
+            logits = [tf.cast(b(f, training=training), tf.float32) for b in self.branches]
+            node_losses, wrong = self._masked_losses(logits, tgt, sw)
+        flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
+        return self._total_loss(node_losses, flat, y, sw), 1.0 - wrong, node_losses
+
+    @staticmethod
+    def _labels_weights(y, sample_weight, n):
+        y = tf.reshape(tf.cast(y, tf.int32), [-1])
+        sw = tf.ones([n], tf.float32) if sample_weight is None else tf.reshape(
+            tf.cast(sample_weight, tf.float32), [-1])
+        return y, sw
+
+    def _total_loss(self, node_losses, flat_logits, y, sw):
+        total = tf.reduce_sum(node_losses * tf.gather(self.level_weights, tf.constant(self.levels)))
+        if flat_logits is not None:
+            total += tf.reduce_sum(self._smoothed_ce(y, flat_logits) * sw)
         loss = total / tf.maximum(tf.reduce_sum(sw), 1e-12)
         if self.losses:
             loss = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
-        return loss, 1.0 - wrong, node_losses
+        return loss
 
     def _gathered_losses(self, f, tgt, sw, training):
         """Each branch on the rows of the samples under its node, with the bookkeeping done once for all nodes.
@@ -166,32 +239,36 @@ class TreeModel(keras.Model):
             logits.append(tf.pad(z, [[0, 0], [0, pad]], constant_values=-1e9) if pad else z)
         logits = tf.concat(logits, axis=0)
         t = tf.maximum(tf.gather_nd(tgt, tf.stack([idx, node_id], axis=1)), 0)
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits)
+        n_real = tf.gather(tf.constant([int(b.output_shape[-1]) for b in self.branches]), node_id)
+        ce = self._smoothed_ce(t, logits, n_real)
         node_losses = tf.math.unsorted_segment_sum(ce * tf.gather(sw, idx) * valid, node_id, n_nodes)
         miss = valid * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t), tf.float32)
         wrong = tf.maximum(tf.math.unsorted_segment_max(miss, idx, n), 0.0)
         return node_losses, wrong
 
-    def _masked_losses(self, f, tgt, sw, training):
-        """The naive reference: every branch on every sample, the loss masked to the samples under the node."""
-        n = tf.shape(f)[0]
-        wrong = tf.zeros([n], tf.float32)
+    def _masked_losses(self, node_logits, tgt, sw):
+        """Every branch on every sample (``node_logits``), the loss masked to the samples under the node: the
+        naive training reference, and the validation step (which needs every node for top-1 anyway)."""
+        wrong = tf.zeros([tf.shape(tgt)[0]], tf.float32)
         node_losses = []
-        for k, branch in enumerate(self.branches):
+        for k, logits in enumerate(node_logits):
             t_k = tgt[:, k]
-            logits = tf.cast(branch(f, training=training), tf.float32)
             mask = tf.cast(t_k >= 0, tf.float32)
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(t_k, 0), logits=logits)
+            ce = self._smoothed_ce(tf.maximum(t_k, 0), logits)
             node_losses.append(tf.reduce_sum(ce * mask * sw))
             miss = mask * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t_k), tf.float32)
             wrong = tf.maximum(wrong, miss)
         return tf.stack(node_losses), wrong
 
-    def _update_metrics(self, loss, correct, sw):
+    def _update_metrics(self, loss, correct, sw, top1=None):
         n = tf.cast(tf.shape(correct)[0], tf.float32)
         self.loss_tracker.update_state(loss, sample_weight=n)
-        self.accuracy_tracker.update_state(correct, sample_weight=sw)
-        return {m.name: m.result() for m in self.metrics}
+        self.path_tracker.update_state(correct, sample_weight=sw)
+        trackers = [self.loss_tracker, self.path_tracker]
+        if top1 is not None:
+            self.accuracy_tracker.update_state(top1, sample_weight=sw)
+            trackers.append(self.accuracy_tracker)
+        return {m.name: m.result() for m in trackers}
 
     @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
@@ -208,5 +285,9 @@ class TreeModel(keras.Model):
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
-        loss, correct, _ = self.tree_loss(x, y, sw, training=False)
-        return self._update_metrics(loss, correct, sw)
+        f, node_logits, flat = self._all_logits(x, training=False)
+        y, sw = self._labels_weights(y, sw, tf.shape(f)[0])
+        node_losses, wrong = self._masked_losses(node_logits, tf.gather(tf.constant(self.targets), y), sw)
+        loss = self._total_loss(node_losses, flat, y, sw)
+        pred = tf.argmax(self._leaf_log_probs(node_logits, flat), axis=1, output_type=tf.int32)
+        return self._update_metrics(loss, 1.0 - wrong, sw, top1=tf.cast(tf.equal(pred, y), tf.float32))

@@ -11,6 +11,7 @@ from taxoclass.taxonomy.tree import Taxonomy
 # (metrics key, label, "higher" | "lower" is better, format)
 SUMMARY_ROWS = [
     ("accuracy", "top-1 accuracy", "higher", "{:.4f}"),
+    ("accuracy_tta", "top-1 accuracy with test-time augmentation", "higher", "{:.4f}"),
     ("top_k_accuracy", "top-k accuracy", "higher", "{:.4f}"),
     ("balanced_accuracy", "balanced accuracy", "higher", "{:.4f}"),
     ("f1_macro", "macro F1 (flat)", "higher", "{:.4f}"),
@@ -24,6 +25,7 @@ SUMMARY_ROWS = [
     ("n_samples", "test samples", None, "{:d}"),
 ]
 COST_ROWS = [
+    ("epochs_run", "epochs run", None, "{:d}"),
     ("train_seconds", "training time (s)", "lower", "{:.1f}"),
     ("images_per_second", "prediction speed (images/s)", "higher", "{:.1f}"),
     ("n_params", "parameters", "lower", "{:,d}"),

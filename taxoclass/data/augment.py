@@ -1,0 +1,180 @@
+"""Image augmentation: the plankton training augmentation (one random affine transform per image, batched) and
+test-time augmentation (fixed flip / 90-degree views, probabilities averaged).
+
+Training augmentation (:func:`random_affine`): every image gets its own rotation (0-360 degrees), horizontal and
+vertical flip, log-uniform zoom and small translation, composed into ONE 3x3 matrix per image and applied to the
+whole batch by one call of ``keras.ops.image.affine_transform`` (bilinear, constant fill with the background).
+Its randomness is stateless: the seed of every batch comes from ``tf.data.Dataset.random`` (a fresh stream each
+epoch), so batches are augmented in parallel without ever repeating one augmentation across batches.
+
+>>> import numpy as np
+>>> out = random_affine(np.zeros((4, 16, 16, 1), np.float32), [0, 1], fill_value=255.0)
+>>> tuple(out.shape), float(out.numpy().max()) == 255.0
+((4, 16, 16, 1), True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from taxoclass.exceptions import DataError
+
+__all__ = ["random_affine", "check_augment_options", "AUGMENT_DEFAULTS", "tta_views", "tta_predict", "TTA_VIEWS"]
+
+#: default strength of the plankton augmentation: full-circle rotation, both flips, zoom 0.8-1.25 (log-uniform),
+#: translation up to 6 % of the image side
+AUGMENT_DEFAULTS = {"rotation": 360.0, "flip": True, "zoom": (0.8, 1.25), "shift": 0.06}
+
+
+def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.06) -> dict:
+    """Validate augmentation options; returns them normalised (``zoom`` as a (low, high) pair of floats).
+
+    >>> check_augment_options(zoom=1.2)["zoom"]
+    (0.8333333333333334, 1.2)
+    """
+    try:
+        rotation = float(rotation)
+        shift = float(shift)
+    except (TypeError, ValueError):
+        raise DataError(f"rotation and shift must be numbers, got {rotation!r}, {shift!r}.") from None
+    if not 0 <= rotation <= 360:
+        raise DataError(f"rotation={rotation!r} is not valid; expected the largest angle in degrees, 0 to 360.")
+    if not 0 <= shift < 0.5:
+        raise DataError(f"shift={shift!r} is not valid; expected a fraction of the image side in [0, 0.5).")
+    if isinstance(zoom, (int, float)) and not isinstance(zoom, bool):
+        if zoom < 1:
+            raise DataError(f"zoom={zoom!r} is not valid; expected a factor >= 1 (1.25 = between 1/1.25 and 1.25) or "
+                            "a (low, high) pair.")
+        zoom = (1.0 / float(zoom), float(zoom))
+    try:
+        lo, hi = (float(z) for z in zoom)
+    except (TypeError, ValueError):
+        raise DataError(f"zoom={zoom!r} is not valid; expected a factor such as 1.25 or a (low, high) pair such as "
+                        "(0.8, 1.25).") from None
+    if not 0 < lo <= hi:
+        raise DataError(f"zoom={zoom!r} is not valid; expected 0 < low <= high.")
+    return {"rotation": rotation, "flip": bool(flip), "zoom": (lo, hi), "shift": shift}
+
+
+def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, zoom=(0.8, 1.25),
+                  shift: float = 0.06, fill_value: float = 255.0):
+    """Augment a batch ``(N, H, W, C)`` of float images with one random affine transform per image.
+
+    - ``rotation``: angles drawn uniformly in ``[-rotation/2, rotation/2]`` degrees (360 = any angle);
+    - ``flip``: left-right and up-down mirror, each with probability 1/2;
+    - ``zoom``: scale factor drawn log-uniformly in ``(low, high)`` (> 1 enlarges the object);
+    - ``shift``: translation up to this fraction of the image side, in x and y;
+    - ``fill_value``: the background poured into the uncovered corners (255 for white plankton background, 0 when
+      inverted), never black corners on a white image.
+
+    ``seed`` is a pair of ints (or an int64 tensor of shape (2,)); the same seed gives the same augmentation
+    (stateless random ops), so it is safe in parallel ``tf.data`` maps.
+
+    >>> import numpy as np
+    >>> x = np.zeros((2, 8, 8, 1), np.float32)
+    >>> bool((random_affine(x, [3, 4]).numpy() == random_affine(x, [3, 4]).numpy()).all())
+    True
+    """
+    import keras
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(images, tf.float32)
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    n = tf.shape(x)[0]
+    h, w = tf.cast(tf.shape(x)[1], tf.float32), tf.cast(tf.shape(x)[2], tf.float32)
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    half = math.radians(float(rotation)) / 2.0
+    theta = tf.random.stateless_uniform([n], seeds[0], -half, half)
+    lo, hi = (float(z) for z in zoom)
+    scale = tf.exp(tf.random.stateless_uniform([n], seeds[1], math.log(lo), math.log(hi)))
+    if flip:
+        signs = tf.where(tf.random.stateless_uniform([2, n], seeds[2]) < 0.5, -1.0, 1.0)
+    else:
+        signs = tf.ones([2, n])
+    fx, fy = signs[0], signs[1]
+    tx = tf.random.stateless_uniform([n], seeds[3], -shift, shift) * w
+    ty = tf.random.stateless_uniform([n], seeds[4], -shift, shift) * h
+    # output pixel (x, y) -> input pixel: in = c + F S^-1 R(-theta) (out - c - t)
+    cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+    cos, sin = tf.cos(theta) / scale, tf.sin(theta) / scale
+    a0, a1 = fx * cos, fx * sin
+    b0, b1 = -fy * sin, fy * cos
+    ox, oy = cx + tx, cy + ty
+    a2 = cx - a0 * ox - a1 * oy
+    b2 = cy - b0 * ox - b1 * oy
+    zeros = tf.zeros([n])
+    transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    out = keras.ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="constant",
+                                           fill_value=float(fill_value), data_format="channels_last")
+    return tf.clip_by_value(out, 0.0, 255.0)
+
+
+_TTA_CHUNK = 4096
+TTA_VIEWS = ("identity", "flip_lr", "flip_ud", "rot180", "rot90", "rot270", "transpose", "antitranspose")
+
+
+def tta_views(images, n_views: int = 8) -> list[np.ndarray]:
+    """The first ``n_views`` fixed views of a batch (N, H, W, C): identity, left-right flip, up-down flip,
+    180-degree rotation, then (square images only) 90/270-degree rotations and the two transposes.
+
+    >>> v = tta_views(np.arange(4.0).reshape(1, 2, 2, 1), 4)
+    >>> [x[0, :, :, 0].tolist() for x in v][:2]
+    [[[0.0, 1.0], [2.0, 3.0]], [[1.0, 0.0], [3.0, 2.0]]]
+    """
+    x = np.asarray(images)
+    if x.ndim != 4:
+        raise DataError(f"tta_views expects images of shape (N, H, W, C), got {x.shape}.")
+    if isinstance(n_views, bool) or not 1 <= int(n_views) <= len(TTA_VIEWS):
+        raise DataError(f"n_views={n_views!r} is not valid; expected 1 to {len(TTA_VIEWS)}.")
+    if n_views > 4 and x.shape[1] != x.shape[2]:
+        raise DataError(f"n_views={n_views} needs square images for the 90-degree views, got {x.shape[1]}x"
+                        f"{x.shape[2]}; use n_views <= 4 or pad images to a square (make_dataset does).")
+    ops = {
+        "identity": lambda a: a,
+        "flip_lr": lambda a: a[:, :, ::-1],
+        "flip_ud": lambda a: a[:, ::-1],
+        "rot180": lambda a: a[:, ::-1, ::-1],
+        "rot90": lambda a: np.rot90(a, 1, axes=(1, 2)),
+        "rot270": lambda a: np.rot90(a, 3, axes=(1, 2)),
+        "transpose": lambda a: np.swapaxes(a, 1, 2),
+        "antitranspose": lambda a: np.swapaxes(a[:, ::-1, ::-1], 1, 2),
+    }
+    return [np.ascontiguousarray(ops[name](x)) for name in TTA_VIEWS[:int(n_views)]]
+
+
+def tta_predict(predict_proba: Callable, images, n_views: int = 8) -> np.ndarray:
+    """Test-time augmentation: average ``predict_proba`` over ``n_views`` fixed views (see :func:`tta_views`).
+
+    ``predict_proba`` is any callable mapping an image batch to (N, n_classes) probabilities, e.g. a fitted
+    classifier's ``predict_proba``. ``images`` is an array (N, H, W, C) or a ``tf.data.Dataset`` of image batches
+    (or of ``(images, labels)`` batches; labels are ignored). Plankton has no up or down, so all 8 views are valid
+    for it.
+
+    >>> clf_proba = lambda x: np.stack([x.mean(axis=(1, 2, 3)) / 255, 1 - x.mean(axis=(1, 2, 3)) / 255], 1)
+    >>> tta_predict(clf_proba, np.full((2, 4, 4, 1), 51.0)).round(2).tolist()
+    [[0.2, 0.8], [0.2, 0.8]]
+    """
+    if not isinstance(images, np.ndarray) and hasattr(images, "as_numpy_iterator"):
+        parts, chunk = [], []
+        for b in images.as_numpy_iterator():  # chunks of a few thousand images: few predict calls, bounded memory
+            chunk.append(b[0] if isinstance(b, tuple) else b)
+            if sum(len(c) for c in chunk) >= _TTA_CHUNK:
+                parts.append(tta_predict(predict_proba, np.concatenate(chunk), n_views))
+                chunk = []
+        if chunk:
+            parts.append(tta_predict(predict_proba, np.concatenate(chunk), n_views))
+        if not parts:
+            raise DataError("tta_predict: the dataset yields no images.")
+        return np.concatenate(parts)
+    views = tta_views(images, n_views)
+    total = None
+    for v in views:
+        p = np.asarray(predict_proba(v), dtype=np.float64)
+        if p.ndim != 2 or p.shape[0] != len(v):
+            raise DataError(f"predict_proba returned shape {p.shape}; expected (n_images, n_classes) = "
+                            f"({len(v)}, ...).")
+        total = p if total is None else total + p
+    return total / len(views)

@@ -1,0 +1,170 @@
+"""Tree training logs (top-1 vs path accuracy), label smoothing of node losses, the coarse-to-fine level schedule on
+the shared trunk, and the combined model (tree heads + flat head on one trunk)."""
+
+import math
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from taxoclass import Taxonomy  # noqa: E402
+from taxoclass.exceptions import ModelError  # noqa: E402
+from taxoclass.models.base import BaseClassifier  # noqa: E402
+from taxoclass.models.tree import TreeClassifier, TreeStructure  # noqa: E402
+from taxoclass.models.tree_model import TreeModel  # noqa: E402
+
+from test_tree import SMALL, TAX, synthetic  # noqa: E402
+
+
+# ------------------------------------------------------------------ node losses by hand
+def _fixed_logit_tree(tax, biases, label_smoothing, routing="gather"):
+    """A TreeModel whose every branch outputs fixed logits (zero kernel + bias), on an identity stem."""
+    s = TreeStructure(tax)
+    inp = keras.Input((2,))
+    stem = keras.Model(inp, inp)
+    branches = []
+    for k, b in enumerate(biases):
+        i = keras.Input((2,))
+        layer = keras.layers.Dense(len(b), kernel_initializer="zeros")
+        branches.append(keras.Model(i, layer(i), name=f"b{k}"))
+        layer.bias.assign(np.asarray(b, "float32"))
+    return TreeModel(stem, branches, s.edge_matrix, s.targets, s.levels, s.next_classifier, entry=s.entry,
+                     n_levels=s.n_levels, routing=routing, label_smoothing=label_smoothing)
+
+
+# root -> {a, b}; a -> {x, y, w} (3 children: the root's 2 logits are padded in the gathered step); b -> z
+HAND = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["a", "w"], ["b", "z"]])
+
+
+def _nll(logits):
+    z = np.asarray(logits, float)
+    return np.log(np.exp(z).sum()) - z  # -log softmax
+
+
+@pytest.mark.parametrize("routing", ["gather", "mask"])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_node_losses_with_label_smoothing_by_hand(routing, eps):
+    root, a = [1.0, 0.0], [0.0, 2.0, 1.0]
+    m = _fixed_logit_tree(HAND, [root, a], eps, routing)
+    x = np.zeros((2, 2), "float32")
+    y = HAND.encode(["x", "z"])
+
+    def smooth(nll, j):  # (1 - e) * CE + e * mean over the node's real children
+        return (1 - eps) * nll[j] + eps * nll.mean()
+
+    expected_x = smooth(_nll(root), 0) + smooth(_nll(a), 0)  # x: root -> a, a -> x
+    expected_z = smooth(_nll(root), 1)  # z: root -> b, then no decision
+    loss, correct, node_losses = m.tree_loss(x, y)
+    assert float(loss) == pytest.approx((expected_x + expected_z) / 2, rel=1e-5)
+    assert node_losses.numpy().tolist() == pytest.approx([smooth(_nll(root), 0) + smooth(_nll(root), 1),
+                                                          smooth(_nll(a), 0)], rel=1e-5)
+    # path accuracy: x needs root->a (right: logit 1 > 0) and a->x (wrong: y has the top logit); z's root
+    # decision (b) is wrong
+    assert correct.numpy().tolist() == [0.0, 0.0]
+    logs = m.test_step((x, y))  # the validation step computes the same loss from every node on every sample
+    assert float(logs["loss"]) == pytest.approx(float(loss), rel=1e-5)
+    if eps == 0:
+        p = np.asarray(m(x))
+        assert float(loss) == pytest.approx(-np.log(p[[0, 1], y]).mean(), rel=1e-5)
+
+
+# ------------------------------------------------------------------ logs
+@pytest.fixture(scope="module")
+def fitted_with_validation():
+    X, y = synthetic(192, seed=11)
+    Xv, yv = synthetic(96, seed=12)
+    # the last epoch's weights are kept, so that its logged validation figures can be recomputed from the model
+    clf = TreeClassifier(TAX, epochs=2, restore_best=False, **SMALL).fit(X, y, validation_data=(Xv, yv), verbose=0)
+    return clf, Xv, yv
+
+
+def test_val_accuracy_is_top1_and_path_accuracy_has_its_own_name(fitted_with_validation):
+    clf, Xv, yv = fitted_with_validation
+    h = clf.history_
+    assert set(h) >= {"loss", "path_accuracy", "val_loss", "val_path_accuracy", "val_accuracy"}
+    assert "accuracy" not in h  # top-1 is not computed on training batches (it needs every node)
+    # val_accuracy: argmax of the leaf probabilities, the quantity every other model logs
+    top1 = float((clf.predict(Xv) == yv).mean())
+    assert h["val_accuracy"][-1] == pytest.approx(top1, abs=1e-6)
+    assert h["val_accuracy"][-1] == pytest.approx(clf.evaluate(Xv, yv)["accuracy"], abs=1e-6)
+    # val_path_accuracy: every decision on the true path right
+    m, s = clf.model_, clf.structure_
+    logp = m.node_log_probs(Xv).numpy()
+    tgt = s.targets[TAX.encode(yv)]
+    ok = np.ones(len(yv), bool)
+    for k in range(s.n_classifiers):
+        lo, hi = s.offsets[k], s.offsets[k + 1]
+        under = tgt[:, k] >= 0
+        ok &= ~under | (logp[:, lo:hi].argmax(axis=1) == tgt[:, k])
+    assert h["val_path_accuracy"][-1] == pytest.approx(ok.mean(), abs=1e-6)
+
+
+# ------------------------------------------------------------------ B-CNN schedule on the shared trunk
+def test_coarse_to_fine_level_schedule_on_the_shared_trunk():
+    X, y = synthetic(96, seed=13)
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(self.model.level_weights.numpy().tolist())
+
+    clf = TreeClassifier(TAX, epochs=3, level_schedule="coarse_to_fine", **SMALL)
+    clf.fit(X, y, verbose=0, callbacks=[Spy()])
+    assert clf.model_.stem.name == "resnet_small_backbone"  # the default shared trunk
+    assert seen == [pytest.approx([1.0, 0.01]), pytest.approx([0.1, 1.0]), [1.0, 1.0]]
+    with pytest.raises(ModelError, match="not both"):
+        TreeClassifier(TAX, level_schedule="coarse_to_fine", level_loss_weights=[1, 1], **SMALL).fit(X, y)
+    with pytest.raises(ModelError, match="level_schedule must be None or one of coarse_to_fine"):
+        TreeClassifier(TAX, level_schedule="fine_first", **SMALL).fit(X, y)
+
+
+# ------------------------------------------------------------------ combined model
+@pytest.fixture(scope="module")
+def combined():
+    X, y = synthetic(192, seed=14)
+    return TreeClassifier(TAX, epochs=2, flat_head=True, combine="mean", **SMALL).fit(X, y, verbose=0)
+
+
+def test_combined_model_averages_the_tree_and_flat_heads(combined, tmp_path):
+    X, y = synthetic(40, seed=15)
+    p = combined.predict_proba(X)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    p_tree, p_flat = (np.asarray(v) for v in combined.model_.heads_proba(X))
+    np.testing.assert_allclose(p_tree.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(p_flat.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(p_tree, p_flat, atol=1e-3)  # two different heads, so the check below can fail
+    np.testing.assert_allclose(p, (p_tree + p_flat) / 2, rtol=1e-4, atol=1e-6)
+    again = BaseClassifier.load(combined.save(tmp_path / "combined.taxoclass"))
+    np.testing.assert_allclose(again.predict_proba(X), p, rtol=1e-5, atol=1e-7)
+    assert again.model_.flat_head is not None and again.model_.combine == "mean"
+    assert "flat head: 9-way softmax on the trunk" in again.summary()
+
+
+def test_geometric_combination_is_the_normalised_geometric_mean(combined):
+    X, _ = synthetic(20, seed=16)
+    m = combined.model_
+    m.combine = "geometric"
+    try:
+        p = np.asarray(m(X))
+    finally:
+        m.combine = "mean"
+    p_tree, p_flat = (np.asarray(v, float) for v in m.heads_proba(X))
+    g = np.sqrt(p_tree * p_flat)
+    np.testing.assert_allclose(p, g / g.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-6)
+
+
+def test_combined_training_loss_adds_the_flat_cross_entropy(combined):
+    X, y = synthetic(16, seed=17)
+    m = combined.model_
+    yi = TAX.encode(y)
+    loss, _, node_losses = m.tree_loss(X, yi)
+    _, p_flat = m.heads_proba(X)
+    flat_nll = -np.log(np.asarray(p_flat)[np.arange(len(yi)), yi])
+    flat_uniform = -np.log(np.asarray(p_flat)).mean(axis=1)
+    flat = (0.9 * flat_nll + 0.1 * flat_uniform).sum()  # label smoothing 0.1 (the default)
+    assert float(loss) == pytest.approx((float(np.sum(node_losses)) + flat) / len(yi), rel=1e-4)
+    with pytest.raises(ModelError, match="combine must be one of mean, geometric"):
+        TreeClassifier(TAX, flat_head=True, combine="max", **SMALL).fit(X, y)
+    assert math.isfinite(float(loss))
