@@ -16,6 +16,7 @@ it lazily, so the CLI's parser stays fast.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -134,9 +135,10 @@ class CosineWarmup(keras.callbacks.Callback):
     (``keras.optimizers.schedules.CosineDecay``) at the end of the last epoch; logs ``learning_rate`` per epoch.
 
     The schedule spans the epochs from ``start_epoch`` (0; a two-phase model sets it to the first epoch of each
-    phase) to the ``epochs`` of ``fit``, or, with a :class:`TimeBudget`, to the epochs the budget allows (re-planned
-    after every epoch). Warm-up: the first ``warmup`` share of the steps, at most one epoch. When training ends the
-    optimizer gets its compiled rate back.
+    phase) to the ``epochs`` of ``fit``. With a :class:`TimeBudget` the first epoch warms up and the decay then
+    follows the wall time left in the budget (:meth:`time_rate`), reaching ``alpha`` at the budget's end.
+    Warm-up: the first ``warmup`` share of the steps, at most one epoch. When training ends the optimizer gets its
+    compiled rate back.
 
     >>> cb = CosineWarmup(1e-3)
     >>> cb.rate(step=0, total_steps=100, warmup_steps=10) < cb.rate(step=9, total_steps=100, warmup_steps=10)
@@ -174,16 +176,35 @@ class CosineWarmup(keras.callbacks.Callback):
         self._steps = self.params.get("steps") if self.params else None
         self._epochs = int(self.params.get("epochs") or 1) if self.params else 1
         self._counted = 0
+        self._warm_end = None  # with a budget: when this fit's decay starts (see on_train_batch_begin)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._batch_in_epoch = 0
 
+    def time_rate(self, elapsed: float, warm_end: float, seconds: float) -> float:
+        """With a time budget, after the warm-up epoch: cosine decay over the wall time left, from ``warm_end`` to
+        ``seconds`` (the budget), so the rate falls monotonically whatever the length of single epochs.
+
+        >>> round(CosineWarmup(1e-3).time_rate(55.0, 10.0, 100.0), 8)   # half-way through the time left
+        0.0005
+        """
+        frac = min(max((elapsed - warm_end) / max(seconds - warm_end, 1e-9), 0.0), 1.0)
+        return self.learning_rate * (self.alpha + (1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * frac)))
+
     def on_train_batch_begin(self, batch, logs=None):
         spe = self._steps or getattr(self, "_seen_steps", None)
         epochs = self._epochs
+        if self.budget is not None and self.budget.planned_epochs is not None:
+            # the warm-up epoch is over: decay by the wall time used, not by a re-planned epoch count (one slow
+            # epoch on a busy machine would otherwise shorten the plan, drop the rate to 0 and waste the rest)
+            if getattr(self, "_warm_end", None) is None:
+                self._warm_end = self.budget.elapsed()
+            self.model.optimizer.learning_rate.assign(
+                self.time_rate(self.budget.elapsed(), self._warm_end, self.budget.seconds))
+            return
         if self.budget is not None:
-            epochs = self.budget.planned_epochs or (self._epoch + 1)
+            epochs = self._epoch + 1
         epoch, epochs = self._epoch - self.start_epoch, epochs - self.start_epoch
         if spe:
             step, total = epoch * spe + batch, epochs * spe
