@@ -35,16 +35,19 @@ def blobs(n, seed):
 
 @pytest.fixture(scope="module")
 def data():
-    return blobs(256, seed=0), blobs(32, seed=1)[0]
+    """Training set, 32 parity images, and a labelled held-out set for the quantised exports."""
+    return blobs(256, seed=0), blobs(32, seed=1)[0], blobs(256, seed=3)
 
 
 @pytest.fixture(scope="module")
 def models(data):
-    (X, y), _ = data
+    (X, y), _, (X_val, y_val) = data
     tree = TreeClassifier(TAX, input_shape=(SIZE, SIZE, 3), block_filters=(8, 16), head_units=(16,), epochs=4,
                           learning_rate=3e-3, random_state=0).fit(X, y, verbose=0)
     flat = FlatClassifier(backbone="small_cnn", input_shape=(SIZE, SIZE, 3), weights=None, head_units=(16,),
-                          epochs=(0, 4), random_state=0).fit(X, y, verbose=0)
+                          epochs=(0, 4), fine_tune_learning_rate=3e-3, random_state=0).fit(X, y, verbose=0)
+    for clf in (tree, flat):  # both learn the task, so that top-1 agreement of quantised exports means something
+        assert clf.evaluate(X_val, y_val)["accuracy"] >= 0.95
     return {"tree": tree, "flat": flat}
 
 
@@ -95,16 +98,19 @@ def test_tflite_float32_equals_predict_proba(kind, models, data, tmp_path):
     assert json.loads((out / SIDECAR).read_text())["quantize"] == "none"
 
 
+@pytest.mark.parametrize("kind", ["tree", "flat"])
 @pytest.mark.parametrize("quantize", ["float16", "int8"])
-def test_quantised_tflite_keeps_the_top_1_class(quantize, models, data, tmp_path):
-    clf = models["tree"]
-    (X, _), X_test = data
+def test_quantised_tflite_keeps_the_top_1_class(quantize, kind, models, data, tmp_path):
+    clf, ((X, _), X_32, (X_val, y_val)) = models[kind], data
     out = export_model(clf, tmp_path / quantize, format="tflite", quantize=quantize, representative=X[:100])
-    got, ref = _tflite_proba(out / "model.tflite", X_test), clf.predict_proba(X_test)
-    agreement = float(np.mean(got.argmax(1) == ref.argmax(1)))
-    # the model is trained to >= 95 % (most test probabilities far from a tie); 32 images: 99 % means all 32
-    assert agreement == 1.0, (agreement, np.abs(got - ref).max())
-    assert np.abs(got - ref).max() < (0.01 if quantize == "float16" else 0.1)
+    for images in (X_32, X_val):
+        got, ref = _tflite_proba(out / "model.tflite", images), clf.predict_proba(images)
+        agreement = float(np.mean(got.argmax(1) == ref.argmax(1)))
+        assert agreement >= 0.99, agreement  # measured: 100 % for both models and both modes
+    # measured largest differences: float16 2.4e-4, int8 8.2e-3 (flat); the accuracy change is what users see
+    assert np.abs(got - ref).max() < (0.005 if quantize == "float16" else 0.05)
+    accuracy = np.mean(np.asarray(clf.taxonomy_.classes, dtype=object)[got.argmax(1)] == y_val)
+    assert accuracy >= clf.evaluate(X_val, y_val)["accuracy"] - 0.01
     check = json.loads((out / SIDECAR).read_text())["check"]
     assert check["images"] == 100 and check["top1_agreement"] >= 0.99
 
