@@ -1,7 +1,7 @@
 """Export a trained model for serving: a TensorFlow SavedModel, a TFLite file or an ONNX file, each with a
 sidecar ``taxoclass.json`` (class names, taxonomy lineage per class, input spec, taxoclass version).
 
-Every export is a folder written by :func:`export_model` (``taxoclass export MODEL --format ... -o DIR``):
+Every export is a folder written by :func:`export_model` (``taxoclass export MODEL --target ... -o DIR``):
 
 - ``savedmodel``: ``saved_model.pb`` + ``variables/`` (Keras ``ExportArchive``) with two signatures:
   ``serving_default`` takes ``images``, a float32 batch (N, H, W, C) of raw [0, 255] pixel values already
@@ -14,7 +14,7 @@ Every export is a folder written by :func:`export_model` (``taxoclass export MOD
 - ``onnx``: ``model.onnx`` (tf2onnx, opset :data:`ONNX_OPSET`) with the float input; needs the ``export`` extra
   (``pip install 'taxoclass[export]'``).
 
->>> export_model("plankton.taxoclass", "plankton_tflite", format="tflite")      # doctest: +SKIP
+>>> export_model("plankton.taxoclass", "plankton_tflite", target="tflite")      # doctest: +SKIP
 PosixPath('plankton_tflite')
 """
 
@@ -28,9 +28,9 @@ import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
 
-__all__ = ["export_model", "tflite_interpreter", "FORMATS", "QUANTIZE_MODES", "SIDECAR", "ONNX_OPSET"]
+__all__ = ["export_model", "tflite_interpreter", "TARGETS", "QUANTIZE_MODES", "SIDECAR", "ONNX_OPSET"]
 
-FORMATS = ("savedmodel", "tflite", "onnx")
+TARGETS = ("savedmodel", "tflite", "onnx")
 QUANTIZE_MODES = ("none", "float16", "int8")
 SIDECAR = "taxoclass.json"
 MODEL_FILES = {"tflite": "model.tflite", "onnx": "model.onnx"}
@@ -43,7 +43,7 @@ def _noop(_msg: str) -> None:
     pass
 
 
-def check_export(format: str, quantize: str = "none", representative=None) -> None:
+def check_export(target: str, quantize: str = "none", representative=None) -> None:
     """Check the export options (nothing is read or written); raise one TaxoclassError naming the fix.
 
     >>> check_export("tflite", "int8")
@@ -52,20 +52,20 @@ def check_export(format: str, quantize: str = "none", representative=None) -> No
     taxoclass.exceptions.TaxoclassError: quantize='int8' needs representative images to calibrate the \
 activations; give a folder of typical images (--representative DIR).
     """
-    if format not in FORMATS:
-        raise TaxoclassError(f"format {format!r} is not known; expected one of {', '.join(FORMATS)}.")
+    if target not in TARGETS:
+        raise TaxoclassError(f"target {target!r} is not known; expected one of {', '.join(TARGETS)}.")
     if quantize not in QUANTIZE_MODES:
         raise TaxoclassError(f"quantize {quantize!r} is not known; expected one of {', '.join(QUANTIZE_MODES)}.")
-    if quantize != "none" and format != "tflite":
-        raise TaxoclassError(f"quantize={quantize!r} applies to the tflite format only; use --format tflite or "
+    if quantize != "none" and target != "tflite":
+        raise TaxoclassError(f"quantize={quantize!r} applies to the tflite target only; use --target tflite or "
                              "leave out --quantize.")
-    if representative is not None and format != "tflite":
-        raise TaxoclassError("representative images are used by the tflite format only (int8 calibration and "
-                             "the agreement check); leave out --representative or use --format tflite.")
+    if representative is not None and target != "tflite":
+        raise TaxoclassError("representative images are used by the tflite target only (int8 calibration and "
+                             "the agreement check); leave out --representative or use --target tflite.")
     if quantize == "int8" and representative is None:
         raise TaxoclassError("quantize='int8' needs representative images to calibrate the activations; give a "
                              "folder of typical images (--representative DIR).")
-    if format == "onnx":
+    if target == "onnx":
         _onnx_modules()
 
 
@@ -213,7 +213,7 @@ def _write_onnx(clf, path: Path) -> None:
     tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=ONNX_OPSET, output_path=str(path))
 
 
-def sidecar(clf, *, format: str, quantize: str = "none", check: dict | None = None) -> dict:
+def sidecar(clf, *, target: str, quantize: str = "none", check: dict | None = None) -> dict:
     """What travels with an export (``taxoclass.json``): classes, lineage per class, taxonomy, input spec,
     inputs and outputs, taxoclass version."""
     from taxoclass import __version__
@@ -222,22 +222,22 @@ def sidecar(clf, *, format: str, quantize: str = "none", check: dict | None = No
     tax, spec = clf.taxonomy_, clf.input_spec()
     shape = f"(batch, {spec['image_size']}, {spec['image_size']}, {spec['channels']})"
     inputs = {"images": f"float32 {shape}: raw pixel values 0-255, padded and resized as input_spec says"}
-    if format == "savedmodel":
+    if target == "savedmodel":
         inputs["image_bytes"] = "string (batch,): encoded image files (signature serving_bytes)"
-    meta = {"format": format, "file": MODEL_FILES.get(format), "quantize": quantize,
+    meta = {"target": target, "file": MODEL_FILES.get(target), "quantize": quantize,
             "taxoclass_version": __version__, "model_class": type(clf).__name__,
             "classes": [str(c) for c in tax.classes],
             "lineage": {str(c): tax.lineage(c) for c in tax.classes}, "input_spec": spec, "inputs": inputs,
             "outputs": {"probabilities": "float32 (batch, n_classes): leaf probabilities in 'classes' order"},
             "taxonomy": taxonomy_to_dict(tax)}
-    if format == "onnx":
+    if target == "onnx":
         meta["onnx_opset"] = ONNX_OPSET
     if check is not None:
         meta["check"] = check
     return meta
 
 
-def export_model(model, output, *, format: str = "savedmodel", quantize: str = "none", representative=None,
+def export_model(model, output, *, target: str = "savedmodel", quantize: str = "none", representative=None,
                  overwrite: bool = False, progress: Callable[[str], None] = _noop) -> Path:
     """Export a fitted classifier (or a ``model.taxoclass`` path) into the folder ``output``; returns it.
 
@@ -246,22 +246,22 @@ def export_model(model, output, *, format: str = "savedmodel", quantize: str = "
     model : a fitted TreeClassifier / FlatClassifier, or the path of a saved model file.
     output : folder to write: the export plus ``taxoclass.json``. An existing folder holding files is replaced
         only with ``overwrite=True``, once the new export is complete; a failed export leaves it as it was.
-    format : "savedmodel", "tflite" or "onnx".
+    target : "savedmodel", "tflite" or "onnx": what the export is for.
     quantize : tflite only: "none" (float32), "float16" or "int8".
     representative : tflite only (required for "int8"): a folder of typical images, or an array (N, H, W[, C])
         of [0, 255] pixels; up to :data:`MAX_REPRESENTATIVE` of them calibrate int8, and the top-1 agreement of
         the export with ``predict_proba`` on them is recorded in ``taxoclass.json`` (``check``).
 
-    >>> export_model(clf, "export/plankton", format="savedmodel")             # doctest: +SKIP
+    >>> export_model(clf, "export/plankton", target="savedmodel")             # doctest: +SKIP
     PosixPath('export/plankton')
-    >>> export_model("m.taxoclass", "export/q", format="tflite", quantize="int8",
+    >>> export_model("m.taxoclass", "export/q", target="tflite", quantize="int8",
     ...              representative="images/sample")                          # doctest: +SKIP
     PosixPath('export/q')
     """
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
 
-    check_export(format, quantize, representative)
+    check_export(target, quantize, representative)
     if isinstance(representative, (str, Path)) and not Path(representative).is_dir():
         raise DataError(f"representative images: {representative} is not a folder; give a folder of typical "
                         "images.")
@@ -278,13 +278,13 @@ def export_model(model, output, *, format: str = "savedmodel", quantize: str = "
         clf = model
     _input_signature(clf)
     images = None if representative is None else _representative_images(representative, clf)
-    progress(f"exporting {type(clf).__name__} ({len(clf.classes_)} classes) as {format}"
+    progress(f"exporting {type(clf).__name__} ({len(clf.classes_)} classes) as {target}"
              + (f", {quantize} quantised" if quantize != "none" else "") + " ...")
     check = None
     with claim as out:
-        if format == "savedmodel":
+        if target == "savedmodel":
             _write_savedmodel(clf, out.path)
-        elif format == "tflite":
+        elif target == "tflite":
             content = _tflite_bytes(clf, quantize, images)
             (out.path / MODEL_FILES["tflite"]).write_bytes(content)
             if images is not None:
@@ -293,5 +293,5 @@ def export_model(model, output, *, format: str = "savedmodel", quantize: str = "
                          f"{check['top1_agreement']:.1%}")
         else:
             _write_onnx(clf, out.path / MODEL_FILES["onnx"])
-        write_json(out.path / SIDECAR, sidecar(clf, format=format, quantize=quantize, check=check))
+        write_json(out.path / SIDECAR, sidecar(clf, target=target, quantize=quantize, check=check))
     return output

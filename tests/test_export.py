@@ -70,7 +70,7 @@ def _tflite_proba(path, X):
 @pytest.mark.parametrize("kind", ["tree", "flat"])
 def test_savedmodel_signatures_equal_predict_proba(kind, models, data, image_folder, tmp_path):
     clf, X = models[kind], data[1]
-    out = export_model(clf, tmp_path / "sm", format="savedmodel")
+    out = export_model(clf, tmp_path / "sm", target="savedmodel")
     loaded = tf.saved_model.load(str(out))
     got = loaded.signatures["serving_default"](images=tf.constant(X))["probabilities"].numpy()
     np.testing.assert_allclose(got, clf.predict_proba(X), atol=PARITY, rtol=0)
@@ -86,13 +86,13 @@ def test_savedmodel_signatures_equal_predict_proba(kind, models, data, image_fol
     assert meta["classes"] == list(clf.classes_) == list(clf.taxonomy_.classes) and set(meta["classes"]) == set(CLASSES)
     assert meta["lineage"]["blue_left"] == (["blue", "blue_left"] if kind == "tree" else ["blue_left"])
     assert meta["input_spec"] == clf.input_spec()
-    assert meta["format"] == "savedmodel" and meta["taxoclass_version"]
+    assert meta["target"] == "savedmodel" and meta["taxoclass_version"]
 
 
 @pytest.mark.parametrize("kind", ["tree", "flat"])
 def test_tflite_float32_equals_predict_proba(kind, models, data, tmp_path):
     clf, X = models[kind], data[1]
-    out = export_model(clf, tmp_path / "tfl", format="tflite")
+    out = export_model(clf, tmp_path / "tfl", target="tflite")
     assert sorted(p.name for p in out.iterdir()) == ["model.tflite", SIDECAR]
     np.testing.assert_allclose(_tflite_proba(out / "model.tflite", X), clf.predict_proba(X), atol=PARITY, rtol=0)
     assert json.loads((out / SIDECAR).read_text())["quantize"] == "none"
@@ -102,7 +102,7 @@ def test_tflite_float32_equals_predict_proba(kind, models, data, tmp_path):
 @pytest.mark.parametrize("quantize", ["float16", "int8"])
 def test_quantised_tflite_keeps_the_top_1_class(quantize, kind, models, data, tmp_path):
     clf, ((X, _), X_32, (X_val, y_val)) = models[kind], data
-    out = export_model(clf, tmp_path / quantize, format="tflite", quantize=quantize, representative=X[:100])
+    out = export_model(clf, tmp_path / quantize, target="tflite", quantize=quantize, representative=X[:100])
     for images in (X_32, X_val):
         got, ref = _tflite_proba(out / "model.tflite", images), clf.predict_proba(images)
         agreement = float(np.mean(got.argmax(1) == ref.argmax(1)))
@@ -120,7 +120,7 @@ def test_onnx_equals_predict_proba(kind, models, data, tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="ONNX export needs the export extra: pip install "
                                                     "'taxoclass[export]'")
     clf, X = models[kind], data[1]
-    out = export_model(clf, tmp_path / "onnx", format="onnx")
+    out = export_model(clf, tmp_path / "onnx", target="onnx")
     session = ort.InferenceSession(str(out / "model.onnx"))
     got = session.run(["probabilities"], {session.get_inputs()[0].name: X})[0]
     np.testing.assert_allclose(got, clf.predict_proba(X), atol=PARITY, rtol=0)
@@ -133,22 +133,22 @@ def model_file(models, tmp_path_factory):
 
 def test_cli_exports_and_replaces_only_with_overwrite(model_file, data, tmp_path, capsys):
     out = tmp_path / "export"
-    assert main(["export", str(model_file), "--format", "tflite", "-o", str(out)]) == 0
+    assert main(["export", str(model_file), "--target", "tflite", "-o", str(out)]) == 0
     first = (out / "model.tflite").read_bytes()
-    assert main(["export", str(model_file), "--format", "tflite", "-o", str(out)]) == 2
+    assert main(["export", str(model_file), "--target", "tflite", "-o", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "model.tflite").read_bytes() == first
-    assert main(["export", str(model_file), "--format", "savedmodel", "-o", str(out), "--overwrite"]) == 0
+    assert main(["export", str(model_file), "--target", "savedmodel", "-o", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "assets", "fingerprint.pb", "saved_model.pb", SIDECAR, "variables"]
 
 
 @pytest.mark.parametrize("args, message", [
     (["MISSING", "-o", "OUT"], "does not exist"),
-    (["MODEL", "--format", "pytorch", "-o", "OUT"], "invalid choice"),
-    (["MODEL", "--format", "tflite", "--quantize", "int8", "-o", "OUT"], "--representative DIR"),
-    (["MODEL", "--quantize", "float16", "-o", "OUT"], "tflite format only"),
-    (["MODEL", "--format", "tflite", "--quantize", "int8", "--representative", "NOWHERE", "-o", "OUT"],
+    (["MODEL", "--target", "pytorch", "-o", "OUT"], "invalid choice"),
+    (["MODEL", "--target", "tflite", "--quantize", "int8", "-o", "OUT"], "--representative DIR"),
+    (["MODEL", "--quantize", "float16", "-o", "OUT"], "tflite target only"),
+    (["MODEL", "--target", "tflite", "--quantize", "int8", "--representative", "NOWHERE", "-o", "OUT"],
      "is not a folder"),
     (["MODEL", "-o", "EXISTING"], "already holds files"),
 ])

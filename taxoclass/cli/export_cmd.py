@@ -1,4 +1,4 @@
-"""``taxoclass export MODEL --format savedmodel|tflite|onnx -o DIR``: a trained model for serving.
+"""``taxoclass export MODEL --target savedmodel|tflite|onnx -o DIR``: a trained model for serving.
 
 Thin layer over :func:`taxoclass.export.export_model`; TensorFlow is imported only when the command runs.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from taxoclass.export import FORMATS, MAX_REPRESENTATIVE, QUANTIZE_MODES  # cheap: no TensorFlow at module level
+from taxoclass.export import MAX_REPRESENTATIVE, TARGETS, QUANTIZE_MODES  # cheap: no TensorFlow at module level
 
 
 def _progress(msg: str) -> None:
@@ -22,8 +22,9 @@ def register(subparsers) -> None:
                     "an ONNX file, into the folder -o DIR, with taxoclass.json beside it: class names, lineage "
                     "per class, input spec and taxoclass version.")
     p.add_argument("model", metavar="MODEL", help="a model.taxoclass file written by train")
-    p.add_argument("--format", choices=FORMATS, default="savedmodel", help="savedmodel (default), tflite or onnx "
-                                                                          "(onnx needs taxoclass[export])")
+    p.add_argument("--target", choices=TARGETS, default="savedmodel",
+                   help="what the export is for: savedmodel (default; TensorFlow, TF Serving), tflite (phones, "
+                        "embedded), onnx (ONNX Runtime; needs taxoclass[export])")
     p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
                    help="tflite only: none (float32, default), float16, or int8 (needs --representative)")
     p.add_argument("--representative", metavar="DIR", default=None,
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
 def export_cmd(args) -> int:
     from taxoclass.export import export_model
 
-    out = export_model(args.model, args.output, format=args.format, quantize=args.quantize,
+    out = export_model(args.model, args.output, target=args.target, quantize=args.quantize,
                        representative=args.representative, overwrite=args.overwrite, progress=_progress)
     print(f"export written to {out}")
     return 0
