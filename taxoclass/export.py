@@ -84,17 +84,27 @@ def _representative_images(representative, clf) -> np.ndarray:
     """Representative images as a float32 array prepared like the model's input: a folder of image files (read
     with the model's input spec) or an array (N, H, W[, C]) of [0, 255] pixel values."""
     if isinstance(representative, (str, Path)):
-        from taxoclass.workflows import images_dataset, unlabelled_images
+        from taxoclass.workflows import images_dataset
 
-        folder = Path(representative)
-        if not folder.is_dir():
-            raise DataError(f"representative images: {folder} is not a folder; give a folder of typical images.")
-        data = unlabelled_images(folder=folder)
-        ds = images_dataset(data, clf, batch_size=64, with_labels=False).unbatch().take(MAX_REPRESENTATIVE)
+        ds = images_dataset(_representative_files(representative), clf, batch_size=64, with_labels=False).unbatch().take(MAX_REPRESENTATIVE)
         images = np.stack([np.asarray(x) for x in ds])
     else:
         images = clf._check_images(np.asarray(representative), what="representative")[:MAX_REPRESENTATIVE]
     return images.astype(np.float32)
+
+
+def _representative_files(folder):
+    """The image files under ``folder`` (an ImageSet), or one DataError saying what to give."""
+    from taxoclass.data.imageset import IMAGE_EXTENSIONS
+    from taxoclass.workflows import unlabelled_images
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"representative images: {folder} is not a folder; give a folder of typical images.")
+    if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.rglob("*")):
+        raise DataError(f"representative images: {folder} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}"
+                        "); give a folder of typical images.")
+    return unlabelled_images(folder=folder)
 
 
 def _serving_function(clf):
@@ -262,9 +272,8 @@ def export_model(model, output, *, target: str = "savedmodel", quantize: str = "
     from taxoclass._json import write_json
 
     check_export(target, quantize, representative)
-    if isinstance(representative, (str, Path)) and not Path(representative).is_dir():
-        raise DataError(f"representative images: {representative} is not a folder; give a folder of typical "
-                        "images.")
+    if isinstance(representative, (str, Path)):
+        _representative_files(representative)  # before anything is loaded or written
     output = Path(output)
     claim = prepare_output_dir(output, overwrite=overwrite)  # checked now, written only at the end
     if isinstance(model, (str, Path)):

@@ -150,6 +150,7 @@ def test_cli_exports_and_replaces_only_with_overwrite(model_file, data, tmp_path
     (["MODEL", "--quantize", "float16", "-o", "OUT"], "tflite target only"),
     (["MODEL", "--target", "tflite", "--quantize", "int8", "--representative", "NOWHERE", "-o", "OUT"],
      "is not a folder"),
+    (["MODEL", "--target", "tflite", "--representative", "EXISTING", "-o", "OUT"], "holds no image files"),
     (["MODEL", "-o", "EXISTING"], "already holds files"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, model_file, tmp_path, capsys):

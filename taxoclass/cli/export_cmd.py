@@ -5,13 +5,8 @@ Thin layer over :func:`taxoclass.export.export_model`; TensorFlow is imported on
 
 from __future__ import annotations
 
-import sys
-
-from taxoclass.export import MAX_REPRESENTATIVE, TARGETS, QUANTIZE_MODES  # cheap: no TensorFlow at module level
-
-
-def _progress(msg: str) -> None:
-    print(f"[taxoclass] {msg}", file=sys.stderr, flush=True)
+from taxoclass.cli.model_cmds import _progress
+from taxoclass.export import MAX_REPRESENTATIVE, QUANTIZE_MODES, TARGETS  # cheap: no TensorFlow at module level
 
 
 def register(subparsers) -> None:
