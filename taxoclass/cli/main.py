@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "taxoclass.cli.cluster_cmd",
     "taxoclass.cli.data_cmd",
     "taxoclass.cli.model_cmds",
+    "taxoclass.cli.export_cmd",
 ]
 
 EXIT_BAD_INPUT = 2
