@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from taxoclass.exceptions import TaxoclassError
+from taxoclass.models import DEFAULT_BACKBONE
 
 #: largest model input side in pixels (a 1024 x 1024 x 3 float32 image is 12 MiB per image and per layer)
 MAX_IMAGE_SIZE = 1024
@@ -125,7 +126,7 @@ def check_backbone(name: str, value, *, none: bool = False) -> int:
     return BACKBONES[value].min_size
 
 
-def check_training(*, model: str = "flat", backbone="small_cnn", weights=None, trunk=None, trunk_weights=None,
+def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=None, trunk=None, trunk_weights=None,
                    block_filters=(32, 64), head_units=(64,), dropout=0.0, image_size=64, channels=3,
                    pad_value=255, resize="pad", epochs=10, fine_tune_epochs=None, batch_size=32,
                    learning_rate=1e-3, class_weight=None, sampling="natural", val_size=0.1, test_size=0.1, seed=0,
@@ -144,6 +145,8 @@ def check_training(*, model: str = "flat", backbone="small_cnn", weights=None, t
     if model == "flat":
         min_size = check_backbone("backbone", backbone)
         check_weights(weights, imagenet=BACKBONES[backbone].imagenet)
+    if trunk is not None and str(trunk).lower() == "none":  # "none": node blocks read the image
+        trunk = None
     if trunk is not None:
         min_size = max(min_size, check_backbone("trunk", trunk))
         check_weights(trunk_weights, name="trunk_weights", imagenet=BACKBONES[trunk].imagenet)
@@ -170,7 +173,7 @@ def check_training(*, model: str = "flat", backbone="small_cnn", weights=None, t
     check_choice("strategy", strategy, ("auto", "mirrored", "multiworker"))
 
 
-def check_benchmark(*, models, backbone="inception_v3", weights=None, image_size=None, channels=3, pad_value=255,
+def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_size=None, channels=3, pad_value=255,
                     invert=False, epochs=5, fine_tune_epochs=None, batch_size=32, learning_rate=1e-3, beta=None,
                     cluster_levels=1, max_cluster_size=None, block_filters=(32, 64), head_units=(64,), trunk=None,
                     val_size=0.1, test_size=0.2, seed=0, max_per_class=None, k=5) -> int:

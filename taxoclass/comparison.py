@@ -2,7 +2,7 @@
 
 :func:`run_benchmark` trains, in one run:
 
-1. ``flat``: a :class:`~taxoclass.models.flat.FlatClassifier` (InceptionV3 by default, any registry backbone);
+1. ``flat``: a :class:`~taxoclass.models.flat.FlatClassifier` (``resnet_small`` from scratch by default, any registry backbone);
    ``flat_block`` (optional ablation): one softmax over every class on the trees' own node block (a
    TreeClassifier on the one-level tree root -> classes), which separates what the hierarchy brings from what
    the block architecture brings;
@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError
-from taxoclass.models import MODEL_NAMES
+from taxoclass.models import DEFAULT_BACKBONE, MODEL_NAMES
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
@@ -79,7 +79,7 @@ def _timed_proba(model, ds, ref_classes: Sequence[str]) -> tuple[np.ndarray, flo
     return p[:, order], len(p) / max(dt, 1e-9)
 
 
-def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = "inception_v3",
+def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS, backbone: str = DEFAULT_BACKBONE,
                   weights=None, image_size: int | None = None, channels: int = 3, pad_value: float | None = None,
                   invert: bool = False, epochs: int = 5, fine_tune_epochs: int | None = None, batch_size: int = 32,
                   learning_rate: float = 1e-3, beta: float | None = None, cluster_levels=1,

@@ -210,7 +210,8 @@ class CosineWarmup(keras.callbacks.Callback):
             step, total = epoch * spe + batch, epochs * spe
             warm = min(spe, int(round(self.warmup * total)))
             if self.budget is not None and self.budget.planned_epochs is None:
-                warm = spe  # the budget's plan is known after the first epoch: warm up over it
+                # the budget's plan is known after the first epoch: warm up over it, ending at the full rate
+                warm, total = spe, spe + 1
         else:  # unknown epoch length (first epoch of a dataset of unknown size): warm up over it
             step, total, warm = batch, batch + 2, batch + 2
         self.model.optimizer.learning_rate.assign(self.rate(step, total, warm))

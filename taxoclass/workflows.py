@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, TaxoclassError
+from taxoclass.models import DEFAULT_BACKBONE
 
 __all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset", "predict_proba", "check_tta",
            "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
@@ -86,7 +87,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
     confusion matrix, with ``confusion_classes``; ``beta=None`` chooses beta and the group size from the sweep, see
-    :func:`taxoclass.clustering.error_clustering`). ``backbone`` is the flat model's (default ``small_cnn``); a
+    :func:`taxoclass.clustering.error_clustering`). ``backbone`` is the flat model's (default ``resnet_small``); a
     tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of the flat model's
     backbone or the tree's ``trunk``; a tree without a trunk refuses them. The recipe defaults: plankton
     augmentation (``augment=True``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
@@ -113,9 +114,11 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if model == "tree" and backbone is not None:
         raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a tree model's shared backbone is "
                              f"its trunk: pass --trunk {backbone} (or --model flat).")
+    if model == "tree":  # the tree's shared trunk: the default backbone unless named; "none": node blocks on the image
+        trunk = DEFAULT_BACKBONE if trunk is None else (None if str(trunk).lower() == "none" else trunk)
     if model == "tree" and weights is not None and trunk is None:
         raise TaxoclassError(f"--weights {weights} would set the initial weights of a backbone, but this tree model has "
-                             "none: add --trunk NAME (its weights are then --weights) or drop --weights.")
+                             "none (--trunk none): name a --trunk (its weights are then --weights) or drop --weights.")
     if model == "flat" and trunk is not None:
         raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
     if model == "tree" and loss is not None:
@@ -124,7 +127,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if model == "flat" and level_schedule is not None:
         raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
                              "drop it or use a tree model.")
-    backbone = "small_cnn" if backbone is None else backbone
+    backbone = DEFAULT_BACKBONE if backbone is None else backbone
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
     cw = check_imbalance_options(class_weight, sampling)

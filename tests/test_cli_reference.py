@@ -10,7 +10,8 @@ from taxoclass.cli.main import build_parser
 from taxoclass.cli.reference import END, START, all_commands, cli_reference, public_options
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_OURS = {"--logdir", "--quick", "--fashion-mnist", "--limit"}  # tensorboard's, and the scripts' in benchmarks/
+NOT_OURS = {"--logdir", "--quick", "--fashion-mnist", "--limit",  # tensorboard's, and the scripts' in benchmarks/
+            "--arch", "--head", "--sizefeat", "--width"}  # benchmarks/ndsb_recipe_study.py
 
 
 def test_the_guide_holds_the_generated_command_reference():

@@ -192,7 +192,10 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
     # issue 11, defect 6: a tree used to ignore these two flags silently (and record them in config.json)
     (["train", "SRC", "--taxonomy", "TAX", "--backbone", "mobilenet_v2", "-o", "OUT"], "pass --trunk mobilenet_v2"),
-    (["train", "SRC", "--taxonomy", "TAX", "--weights", "imagenet", "-o", "OUT"], "add --trunk NAME"),
+    (["train", "SRC", "--taxonomy", "TAX", "--trunk", "none", "--weights", "imagenet", "-o", "OUT"],
+     "name a --trunk"),
+    # the default trunk (resnet_small, from scratch) has no ImageNet weights: refused, not ignored
+    (["train", "SRC", "--taxonomy", "TAX", "--weights", "imagenet", "-o", "OUT"], "not available for this backbone"),
 ])
 def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, capsys):
     root, tax = image_folder

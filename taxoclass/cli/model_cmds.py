@@ -13,6 +13,7 @@ import sys
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.exceptions import TaxoclassError
+from taxoclass.models import DEFAULT_BACKBONE
 
 
 def _progress(msg: str) -> None:
@@ -68,13 +69,14 @@ def _add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--batch-size", type=int, default=32, metavar="N", help="batch size (default 32)")
     g.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR", help="Adam learning rate (1e-3)")
     g.add_argument("--backbone", default=None, metavar="NAME",
-                   help="flat model backbone: inception_v3, mobilenet_v2, resnet50, densenet121, efficientnet_b0, "
-                        "small_cnn")
+                   help=f"flat model backbone (default {DEFAULT_BACKBONE}, from scratch): resnet_small, vgg_bn, "
+                        "small_cnn, inception_v3, mobilenet_v2, resnet50, densenet121, efficientnet_b0")
     g.add_argument("--weights", default=None, metavar="W",
                    help="initial backbone weights: imagenet (downloads once) or a local weights file; default: "
                         "none (train from scratch)")
     g.add_argument("--trunk", default=None, metavar="NAME", help="tree model: shared trunk backbone under the "
-                                                                 "node blocks (default: none)")
+                                                                 f"node blocks (default {DEFAULT_BACKBONE}; none: "
+                                                                 "node blocks read the image)")
     g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
@@ -261,7 +263,7 @@ def train_cmd(args) -> int:
     from taxoclass._checks import check_training
 
     flat = args.model == "flat"
-    check_training(model=args.model, backbone=args.backbone or "small_cnn", weights=args.weights if flat else None,
+    check_training(model=args.model, backbone=args.backbone or DEFAULT_BACKBONE, weights=args.weights if flat else None,
                    trunk=args.trunk, trunk_weights=None if flat else args.weights,
                    block_filters=args.block_filters, head_units=args.head_units, image_size=args.image_size,
                    channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
@@ -328,7 +330,7 @@ def benchmark_cmd(args) -> int:
     from taxoclass._files import prepare_output_dir
     from taxoclass.comparison import run_benchmark
 
-    backbone = args.backbone or "inception_v3"
+    backbone = args.backbone or DEFAULT_BACKBONE
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     check_benchmark(models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
                     channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,

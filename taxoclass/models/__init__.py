@@ -14,6 +14,8 @@ _LAZY = {
 
 #: the model names a comparison accepts (see :func:`taxoclass.models.factory.make_estimator`)
 MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
+#: the one default backbone of FlatClassifier, the trees' trunk, `train` and `benchmark` (from scratch, CPU-sized)
+DEFAULT_BACKBONE = "resnet_small"
 
 
 def __dir__():

@@ -83,7 +83,7 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 #: the backbone of FlatClassifier, of the tree's shared trunk and of train/benchmark when none is named
-DEFAULT_BACKBONE = "resnet_small"
+from taxoclass.models import DEFAULT_BACKBONE  # noqa: E402  (one default, defined TF-free in the package)
 
 
 def backbone_names(*, pretrained: bool | None = None) -> tuple[str, ...]:
