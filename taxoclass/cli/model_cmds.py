@@ -75,8 +75,9 @@ def _add_training(p, *, epochs_default: int) -> None:
                    help="initial backbone weights: imagenet (downloads once) or a local weights file; default: "
                         "none (train from scratch)")
     g.add_argument("--trunk", default=None, metavar="NAME", help="tree model: shared trunk backbone under the "
-                                                                 f"node blocks (default {DEFAULT_BACKBONE}; none: "
-                                                                 "node blocks read the image)")
+                                                                 f"node blocks (default {DEFAULT_BACKBONE}; in "
+                                                                 "benchmark the flat --backbone; none: node blocks "
+                                                                 "read the image)")
     g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
