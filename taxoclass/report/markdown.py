@@ -18,6 +18,15 @@ def _fmt(value, fmt: str) -> str:
         return str(value)
 
 
+def _keys_of(results: list[dict], field: str) -> list[str]:
+    """The keys of ``metrics[field]`` over all results, in first-seen order.
+
+    >>> _keys_of([{"metrics": {"per_node": {"a": 1}}}, {"metrics": {"per_node": {"b": 2, "a": 3}}}], "per_node")
+    ['a', 'b']
+    """
+    return list(dict.fromkeys(k for r in results for k in (r["metrics"].get(field) or {})))
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     def esc(s):
         return str(s).replace("|", "\\|")
@@ -95,11 +104,7 @@ def markdown_report(results: list[dict], figures: dict[str, str] | None = None, 
                 "Share of samples whose predicted ancestor at this depth is the true one.", "",
                 _md_table(["depth"] + names, rows), ""]
     # per node
-    node_keys: list[str] = []
-    for r in results:
-        for key in r["metrics"].get("per_node") or {}:
-            if key not in node_keys:
-                node_keys.append(key)
+    node_keys = _keys_of(results, "per_node")
     if node_keys:
         rows = []
         for key in node_keys:
@@ -112,11 +117,7 @@ def markdown_report(results: list[dict], figures: dict[str, str] | None = None, 
                 "Of the samples whose true class is under the node, the share predicted under the right child. "
                 "Low values point at weak sub-trees.", "", _md_table(["node"] + names, rows), ""]
     # per class
-    classes: list[str] = []
-    for r in results:
-        for c in r["metrics"].get("per_class") or {}:
-            if c not in classes:
-                classes.append(c)
+    classes = _keys_of(results, "per_class")
     if classes:
         rows = []
         for c in classes:
