@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.models import DEFAULT_BACKBONE
+from taxoclass.models import DEFAULT_BACKBONE, trunk_choice
 
 #: largest model input side in pixels (a 1024 x 1024 x 3 float32 image is 12 MiB per image and per layer)
 MAX_IMAGE_SIZE = 1024
@@ -145,8 +145,7 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
     if model == "flat":
         min_size = check_backbone("backbone", backbone)
         check_weights(weights, imagenet=BACKBONES[backbone].imagenet)
-    if trunk is not None and str(trunk).lower() == "none":  # "none": node blocks read the image
-        trunk = None
+    trunk = trunk_choice(trunk, None)  # "none": node blocks read the image
     if trunk is not None:
         min_size = max(min_size, check_backbone("trunk", trunk))
         check_weights(trunk_weights, name="trunk_weights", imagenet=BACKBONES[trunk].imagenet)

@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError
-from taxoclass.models import DEFAULT_BACKBONE, MODEL_NAMES
+from taxoclass.models import DEFAULT_BACKBONE, MODEL_NAMES, trunk_choice
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
@@ -265,7 +265,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     if ref_tax is None:
         ref_tax = error_tax if error_tax is not None else _flat_tax(ref_classes)
     # the trees' shared trunk is the flat model's backbone (and weights) unless trunk names another ("none": no trunk)
-    tree_trunk = "auto" if trunk is None else (None if trunk == "none" else trunk)
+    tree_trunk = trunk_choice(trunk, "auto")
     for name, tax in (("flat_block", _flat_tax(ref_classes)), ("taxonomy_tree", taxonomy), ("error_tree", error_tax),
                       ("combined", taxonomy)):
         if name in models:

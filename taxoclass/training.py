@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -66,7 +67,8 @@ class TimeBudget(keras.callbacks.Callback):
     After every epoch it estimates the next epoch's duration (the slower of the last two epochs; after the first
     epoch of a ``fit``, which traces the graphs, from its steps after the first and its validation pass) and stops
     when that epoch would end past the budget;
-    ``planned_epochs`` (epochs done + epochs that still fit) lets :class:`CosineWarmup` fit its decay to the budget.
+    ``planned_epochs`` (epochs done + epochs that still fit; None until the first epoch ends) also tells
+    :class:`CosineWarmup` that its warm-up epoch is over.
     The clock starts at the first ``on_train_begin`` and keeps running across several ``fit`` calls (the two
     phases of a pretrained flat model). At least one epoch always runs.
 
@@ -85,32 +87,22 @@ class TimeBudget(keras.callbacks.Callback):
         self.epochs_run = 0
 
     def elapsed(self) -> float:
-        import time
-
         return 0.0 if self.start is None else time.perf_counter() - self.start
 
     def on_train_begin(self, logs=None):
-        import time
-
         if self.start is None:
             self.start = time.perf_counter()
         self._fit_epochs = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
         self._t = time.perf_counter()
         self._epoch = epoch
         self._batch_ends = []
 
     def on_train_batch_end(self, batch, logs=None):
-        import time
-
         self._batch_ends.append(time.perf_counter())
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         now = time.perf_counter()
         self.epoch_seconds.append(now - self._t)
         self.epochs_run += 1
@@ -175,12 +167,10 @@ class CosineWarmup(keras.callbacks.Callback):
         self._compiled_rate = float(np.asarray(self.model.optimizer.learning_rate))
         self._steps = self.params.get("steps") if self.params else None
         self._epochs = int(self.params.get("epochs") or 1) if self.params else 1
-        self._counted = 0
         self._warm_end = None  # with a budget: when this fit's decay starts (see on_train_batch_begin)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._batch_in_epoch = 0
 
     def time_rate(self, elapsed: float, warm_end: float, seconds: float) -> float:
         """With a time budget, after the warm-up epoch: cosine decay over the wall time left, from ``warm_end`` to
@@ -198,18 +188,16 @@ class CosineWarmup(keras.callbacks.Callback):
         if self.budget is not None and self.budget.planned_epochs is not None:
             # the warm-up epoch is over: decay by the wall time used, not by a re-planned epoch count (one slow
             # epoch on a busy machine would otherwise shorten the plan, drop the rate to 0 and waste the rest)
-            if getattr(self, "_warm_end", None) is None:
+            if self._warm_end is None:
                 self._warm_end = self.budget.elapsed()
             self.model.optimizer.learning_rate.assign(
                 self.time_rate(self.budget.elapsed(), self._warm_end, self.budget.seconds))
             return
-        if self.budget is not None:
-            epochs = self._epoch + 1
         epoch, epochs = self._epoch - self.start_epoch, epochs - self.start_epoch
         if spe:
             step, total = epoch * spe + batch, epochs * spe
             warm = min(spe, int(round(self.warmup * total)))
-            if self.budget is not None and self.budget.planned_epochs is None:
+            if self.budget is not None:
                 # the budget's plan is known after the first epoch: warm up over it, ending at the full rate
                 warm, total = spe, spe + 1
         else:  # unknown epoch length (first epoch of a dataset of unknown size): warm up over it

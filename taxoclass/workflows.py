@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError, TaxoclassError
-from taxoclass.models import DEFAULT_BACKBONE
+from taxoclass.models import DEFAULT_BACKBONE, trunk_choice
 
 __all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset", "predict_proba", "check_tta",
            "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
@@ -115,7 +115,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a tree model's shared backbone is "
                              f"its trunk: pass --trunk {backbone} (or --model flat).")
     if model == "tree":  # the tree's shared trunk: the default backbone unless named; "none": node blocks on the image
-        trunk = DEFAULT_BACKBONE if trunk is None else (None if str(trunk).lower() == "none" else trunk)
+        trunk = trunk_choice(trunk, DEFAULT_BACKBONE)
     if model == "tree" and weights is not None and trunk is None:
         raise TaxoclassError(f"--weights {weights} would set the initial weights of a backbone, but this tree model has "
                              "none (--trunk none): name a --trunk (its weights are then --weights) or drop --weights.")

@@ -18,6 +18,18 @@ MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
 DEFAULT_BACKBONE = "resnet_small"
 
 
+def trunk_choice(trunk, default):
+    """A tree's ``trunk`` option as a builder takes it: None -> ``default``; ``"none"`` -> None (node blocks read
+    the image); any other value (a backbone name) as given.
+
+    >>> trunk_choice(None, "resnet_small"), trunk_choice("none", "resnet_small"), trunk_choice("vgg_bn", None)
+    ('resnet_small', None, 'vgg_bn')
+    """
+    if trunk is None:
+        return default
+    return None if trunk == "none" else trunk
+
+
 def __dir__():
     return sorted(set(globals()) | set(__all__))
 
