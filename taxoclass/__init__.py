@@ -26,7 +26,8 @@ _LAZY = {
 }
 
 _SUBMODULES = {name: name for name in ("metrics", "data", "clustering", "report", "comparison", "datasets", "models",
-                                       "workflows")}
+                                       "jobs")}
+_SUBMODULES["workflows"] = "jobs"  # the jobs' module before it became a package (taxoclass/workflows.py)
 _SUBMODULES["benchmark"] = "comparison"  # the module's name before it was renamed (taxoclass/benchmark.py)
 
 

@@ -135,7 +135,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     from taxoclass._checks import check_benchmark
     from taxoclass._files import prepare_output_dir
     from taxoclass.training import check_schedule_options
-    from taxoclass.workflows import check_imbalance_options, check_tta
+    from taxoclass.jobs import check_imbalance_options, check_tta
 
     say = progress or (lambda _m: None)
     models = list(dict.fromkeys(models))
@@ -189,7 +189,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     from taxoclass.models.flat import FlatClassifier
     from taxoclass.report.writer import write_report_files
     from taxoclass.taxonomy import save_taxonomy
-    from taxoclass.workflows import epochs_run, flat_schedule, predict_proba
+    from taxoclass.jobs import epochs_run, flat_schedule, predict_proba
 
     cw = class_weight
     t_start = time.perf_counter()

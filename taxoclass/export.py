@@ -84,7 +84,7 @@ def _representative_images(representative, clf) -> np.ndarray:
     """Representative images as a float32 array prepared like the model's input: a folder of image files (read
     with the model's input spec) or an array (N, H, W[, C]) of [0, 255] pixel values."""
     if isinstance(representative, (str, Path)):
-        from taxoclass.workflows import images_dataset
+        from taxoclass.jobs import images_dataset
 
         ds = images_dataset(_representative_files(representative), clf, batch_size=64, with_labels=False).unbatch().take(MAX_REPRESENTATIVE)
         images = np.stack([np.asarray(x) for x in ds])
@@ -96,7 +96,7 @@ def _representative_images(representative, clf) -> np.ndarray:
 def _representative_files(folder):
     """The image files under ``folder`` (an ImageSet), or one DataError saying what to give."""
     from taxoclass.data.imageset import IMAGE_EXTENSIONS
-    from taxoclass.workflows import unlabelled_images
+    from taxoclass.jobs import unlabelled_images
 
     folder = Path(folder)
     if not folder.is_dir():

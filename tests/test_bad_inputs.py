@@ -280,7 +280,7 @@ API_CASES = [
 
 def _train_job(fx, out, **kw):
     from taxoclass.taxonomy import load_taxonomy
-    from taxoclass.workflows import train_job
+    from taxoclass.jobs import train_job
 
     opts = dict(taxonomy=load_taxonomy(fx / "tax.tsv"), image_size=8, epochs=1, block_filters=(4,),
                 head_units=(4,), batch_size=8)
@@ -289,13 +289,13 @@ def _train_job(fx, out, **kw):
 
 
 def _eval_job(fx, out, **kw):
-    from taxoclass.workflows import evaluate_job
+    from taxoclass.jobs import evaluate_job
 
     return evaluate_job(fx / "run" / "model.taxoclass", _data(fx), out, **kw)
 
 
 def _predict_job(fx, out, **kw):
-    from taxoclass.workflows import predict_job, unlabelled_images
+    from taxoclass.jobs import predict_job, unlabelled_images
 
     return predict_job(fx / "run" / "model.taxoclass", unlabelled_images([fx / "imgs/red_disc/0.png"]), out, **kw)
 

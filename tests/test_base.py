@@ -219,7 +219,7 @@ def test_the_input_spec_is_an_estimator_parameter_saved_with_the_model(tmp_path)
 def test_train_job_uses_the_datasets_own_background(tmp_path):
     """Issue 11: the dataset defaults of taxoclass.datasets are the ones used (digits: black background, pad 0)."""
     from taxoclass.datasets import load_dataset
-    from taxoclass.workflows import train_job
+    from taxoclass.jobs import train_job
 
     digits = load_dataset("digits")
     assert digits.background == 0

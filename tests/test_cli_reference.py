@@ -62,7 +62,7 @@ def test_the_python_arguments_have_the_options_names():
     from taxoclass.comparison import run_benchmark
     from taxoclass.models.tree import TreeClassifier
     from taxoclass.taxonomy import load_taxonomy
-    from taxoclass.workflows import train_job
+    from taxoclass.jobs import train_job
 
     def params(f):
         return list(signature(f).parameters)

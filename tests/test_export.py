@@ -14,7 +14,7 @@ tf = pytest.importorskip("tensorflow")
 
 from taxoclass.export import SIDECAR, export_model, tflite_interpreter  # noqa: E402
 from taxoclass.models import FlatClassifier, TreeClassifier  # noqa: E402
-from taxoclass.workflows import images_dataset, unlabelled_images  # noqa: E402
+from taxoclass.jobs import images_dataset, unlabelled_images  # noqa: E402
 
 SIZE = 16
 CLASSES = ["red_left", "red_right", "blue_left", "blue_right"]

@@ -89,7 +89,7 @@ def test_evaluate_on_the_test_split(trained_run, image_folder, tmp_path):
 def test_tta_averages_the_views(trained_run, image_folder, tmp_path):
     from taxoclass.data import ImageSet, load_images, tta_views
     from taxoclass.models import BaseClassifier
-    from taxoclass.workflows import images_dataset, predict_proba
+    from taxoclass.jobs import images_dataset, predict_proba
 
     root, _ = image_folder
     clf = BaseClassifier.load(trained_run / "model.taxoclass")
@@ -130,7 +130,7 @@ def test_predict_writes_csv_with_lineage_and_threshold(trained_run, image_folder
 def test_predict_cli_threshold_agrees_with_tree_classifier_predict(trained_run, image_folder, tmp_path):
     """`taxoclass predict --threshold` and TreeClassifier.predict(threshold=) use one rule (issue 11, defect 1)."""
     from taxoclass.models import load_model
-    from taxoclass.workflows import images_dataset, unlabelled_images
+    from taxoclass.jobs import images_dataset, unlabelled_images
 
     root, _ = image_folder
     files = sorted(root.rglob("*.png"))[::7]

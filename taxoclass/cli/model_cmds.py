@@ -1,6 +1,6 @@
 """``taxoclass train``, ``evaluate``, ``predict`` and ``benchmark``: the commands that train or use models.
 
-Thin layer over :mod:`taxoclass.workflows` and :mod:`taxoclass.comparison`; TensorFlow is imported only when a
+Thin layer over :mod:`taxoclass.jobs` and :mod:`taxoclass.comparison`; TensorFlow is imported only when a
 command runs, never when the parser is built.
 """
 
@@ -257,7 +257,7 @@ def _schedule(args) -> str:
 
 
 def train_cmd(args) -> int:
-    from taxoclass.workflows import train_job
+    from taxoclass.jobs import train_job
 
     if args.taxonomy and args.from_confusion:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
@@ -299,7 +299,7 @@ def train_cmd(args) -> int:
 def evaluate_cmd(args) -> int:
     from taxoclass._checks import check_int
     from taxoclass._files import prepare_output_dir
-    from taxoclass.workflows import evaluate_job
+    from taxoclass.jobs import evaluate_job
 
     check_int("-k", args.k, lo=1)
     prepare_output_dir(args.output, overwrite=args.overwrite)  # checked before any image is read
@@ -315,7 +315,7 @@ def evaluate_cmd(args) -> int:
 def predict_cmd(args) -> int:
     from taxoclass._checks import check_int
     from taxoclass._files import prepare_output_file
-    from taxoclass.workflows import predict_job, unlabelled_images
+    from taxoclass.jobs import predict_job, unlabelled_images
 
     check_int("--top-k", args.top_k, lo=1, none=True)
     prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read

@@ -110,7 +110,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
     def input_spec(self) -> dict:
         """How image files are prepared for this model: ``image_size``, ``channels`` (from ``input_shape``),
         ``pad_value``, ``invert`` and ``resize`` (estimator parameters). Saved with the model; ``taxoclass
-        evaluate`` / ``predict`` and :func:`taxoclass.workflows.images_dataset` prepare images with it.
+        evaluate`` / ``predict`` and :func:`taxoclass.jobs.images_dataset` prepare images with it.
 
         >>> from taxoclass.models import TreeClassifier
         >>> from taxoclass import Taxonomy

@@ -1,9 +1,7 @@
-"""End-to-end jobs behind ``taxoclass train / evaluate / predict``: read a source, split, train, write a run folder.
+"""``train_job``: read a source, split, train a flat or tree classifier, write a run folder.
 
-A **run folder** (``train_job``'s ``out_dir``) holds ``model.taxoclass`` (the model, its taxonomy and its input
-pipeline), ``config.json`` (every option of the run), ``manifest.csv`` (the split), ``training_log.csv`` (history)
-and ``tensorboard/``. ``evaluate_job`` writes ``metrics.json``, ``report.md`` and PNG figures; ``predict_job`` a
-predictions CSV. The CLI only parses arguments and calls these functions.
+A **run folder** holds ``model.taxoclass`` (the model, its taxonomy and its input pipeline), ``config.json``
+(every option of the run), ``manifest.csv`` (the split), ``training_log.csv`` (history) and ``tensorboard/``.
 """
 
 from __future__ import annotations
@@ -11,32 +9,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable, Sequence
-
-import numpy as np
+from typing import Callable
 
 from taxoclass.exceptions import DataError, TaxoclassError
+from taxoclass.jobs.inference import noop as _noop
 from taxoclass.models import DEFAULT_BACKBONE, trunk_choice
 
-__all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset", "predict_proba", "check_tta",
-           "check_imbalance_options", "epochs_run", "CLASS_WEIGHTS"]
-
-#: input pipeline options stored with every model, so that evaluate/predict prepare images exactly as training did
-
-
-def _noop(_msg: str) -> None:
-    pass
-
-
-def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = True):
-    """A tf.data.Dataset of ``data`` prepared with the model's input spec (``model.input_spec()``, saved with the
-    model), labels in its class order."""
-    from taxoclass.data import make_dataset
-
-    kw = dict(**model.input_spec(), batch_size=batch_size, cache=False)
-    if with_labels:
-        return make_dataset(data, class_order=list(model.taxonomy_.classes), **kw)
-    return make_dataset(data, with_labels=False, **kw)
+__all__ = ["train_job", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
 
 
 def _unfinished_run(folder: Path) -> bool:
@@ -273,34 +252,6 @@ def check_imbalance_options(class_weight, sampling: str):
     return cw
 
 
-def predict_proba(model, ds, tta: int = 1):
-    """Class probabilities of a fitted model on a dataset of image batches, averaged over ``tta`` fixed views
-    (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are).
-
-    >>> proba = predict_proba(clf, images_dataset(data, clf), tta=8)    # doctest: +SKIP
-    """
-    from taxoclass.data import tta_predict
-
-    tta = check_tta(tta)
-    if tta == 1:
-        return model.predict_proba(ds)
-    return tta_predict(model.predict_proba, ds, tta).astype(np.float32)
-
-
-def check_tta(tta) -> int:
-    """``tta`` as an int number of views, 1 to 8; one clear error otherwise.
-
-    >>> check_tta(4)
-    4
-    """
-    from taxoclass.data.augment import TTA_VIEWS
-
-    if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= len(TTA_VIEWS):
-        raise TaxoclassError(f"tta={tta!r} is not valid; expected the number of test-time views, 1 (none) to "
-                             f"{len(TTA_VIEWS)} (identity, flips, rotations by 90 degrees, transposes).")
-    return int(tta)
-
-
 def flat_schedule(weights, epochs: int, fine_tune_epochs: int | None, learning_rate: float) -> dict:
     """FlatClassifier phase arguments for an epoch budget.
 
@@ -321,141 +272,3 @@ def flat_schedule(weights, epochs: int, fine_tune_epochs: int | None, learning_r
     if not 0 <= ft <= epochs:
         raise TaxoclassError(f"fine_tune_epochs must be between 0 and epochs ({epochs}), got {fine_tune_epochs}.")
     return {"epochs": (epochs - ft, ft)}
-
-
-def _load_model(path):
-    from taxoclass.models.base import BaseClassifier
-
-    return BaseClassifier.load(path)
-
-
-def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = "test", threshold=None, k: int = 5,
-                 batch_size: int = 64, tta: int = 1, overwrite: bool = False,
-                 progress: Callable[[str], None] = _noop) -> dict:
-    """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
-    ``metrics.json``, ``report.md`` and figures into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
-    fixed views (flips, 90-degree rotations). Returns the metrics dict."""
-    from taxoclass._checks import check_float, check_int
-    from taxoclass._files import prepare_output_dir
-    from taxoclass._json import write_json
-    from taxoclass.metrics import evaluate_predictions
-    from taxoclass.report.writer import write_report_files
-
-    tta = check_tta(tta)
-    check_int("k", k, lo=1)
-    check_int("batch_size", batch_size, lo=1, hi=4096)
-    check_float("threshold", threshold, lo=0, hi=1, none=True)
-    check_split = ("train", "val", "test")
-    if split_name not in check_split:
-        raise DataError(f"split {split_name!r} is not valid; expected one of {', '.join(check_split)}.")
-    output = prepare_output_dir(out_dir, overwrite=overwrite)  # checked now; written only at the end
-    clf = _load_model(model_path)
-    if manifest is not None:
-        data = data.select(manifest, split_name)
-    if len(data) == 0:
-        raise DataError("no images to evaluate on.")
-    y = data.encode(clf.taxonomy_)  # lists every class the model does not know, before anything is written
-    progress(f"evaluating {Path(model_path).name} on {len(data)} images ...")
-    ds = images_dataset(data, clf, batch_size=batch_size)
-    t0 = time.perf_counter()
-    proba = predict_proba(clf, ds, tta)
-    secs = time.perf_counter() - t0
-    metrics = evaluate_predictions(y, proba, clf.taxonomy_, k=k, threshold=threshold)
-    metrics["tta"] = tta
-    result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
-              "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
-              "taxonomy": clf.taxonomy_}
-    with output as out:
-        write_report_files([result], out.path, title=f"taxoclass evaluation: {Path(model_path).name}")
-        write_json(out.path / "metrics.json", metrics)
-    progress(f"accuracy {metrics['accuracy']:.4f}, hierarchical F1 {metrics['hierarchical_f1_micro']:.4f}, "
-             f"mistake severity {metrics['mistake_severity']}")
-    return metrics
-
-
-def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None = None, batch_size: int = 64,
-                tta: int = 1, overwrite: bool = False, progress: Callable[[str], None] = _noop):
-    """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
-    node the model is sure of with ``threshold``). ``top_k`` defaults to 3, or the model's number of classes when it
-    has fewer; ``tta=n`` averages the probabilities of ``n`` fixed views. Returns the DataFrame."""
-    import pandas as pd
-
-    from taxoclass._checks import check_float, check_int
-    from taxoclass._files import atomic_write, prepare_output_file
-
-    tta = check_tta(tta)
-    check_int("top_k", top_k, lo=1, none=True)
-    check_int("batch_size", batch_size, lo=1, hi=4096)
-    check_float("threshold", threshold, lo=0, hi=1, none=True)
-    output = prepare_output_file(out_csv, overwrite=overwrite)
-    out_csv = output.path
-    clf = _load_model(model_path)
-    tax = clf.taxonomy_
-    top_k = min(3, tax.n_classes) if top_k is None else top_k
-    if not 1 <= int(top_k) <= tax.n_classes:
-        raise TaxoclassError(f"top_k must be between 1 and {tax.n_classes} (the model's classes), got {top_k}.")
-    progress(f"predicting {len(data)} images with {Path(model_path).name} ...")
-    ds = images_dataset(data, clf, batch_size=batch_size, with_labels=False)
-    proba = predict_proba(clf, ds, tta)
-    order = np.argsort(-proba, axis=1)[:, :top_k]
-    classes = np.asarray(tax.classes, dtype=object)
-    rows = {"file": [data._where(k) for k in data.keys], "predicted_class": classes[order[:, 0]],
-            "probability": proba[np.arange(len(proba)), order[:, 0]],
-            "lineage": [" > ".join(tax.lineage(c)) for c in classes[order[:, 0]]]}
-    for j in range(1, top_k):
-        rows[f"top{j + 1}_class"] = classes[order[:, j]]
-        rows[f"top{j + 1}_probability"] = proba[np.arange(len(proba)), order[:, j]]
-    if threshold is not None:  # the one threshold rule (Taxonomy.threshold), as TreeClassifier.predict(threshold=)
-        sure = tax.threshold(proba, float(threshold))
-        nodes = [tax.nodes[v] for v in sure]
-        rows["sure_node"] = [n[-1] for n in nodes]
-        rows["sure_lineage"] = [" > ".join(n[1:] if tax.artificial_root else n) for n in nodes]
-        rows["sure_probability"] = tax.node_proba(proba)[np.arange(len(proba)), sure]
-    df = pd.DataFrame(rows)
-    with output, atomic_write(out_csv, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        df.to_csv(fh, index=False, float_format="%.6g")
-    progress(f"wrote {len(df)} predictions to {out_csv}")
-    return df
-
-
-def unlabelled_images(paths: Sequence[str] = (), *, folder=None, csv=None, file_column: str | None = None):
-    """An ImageSet of images to label (files, a folder searched recursively, or a CSV column of paths)."""
-    from taxoclass.data import ImageSet
-    from taxoclass.data.imageset import IMAGE_EXTENSIONS
-
-    files: list[Path] = [Path(p) for p in paths]
-    if folder is not None:
-        root = Path(folder)
-        if not root.is_dir():
-            raise DataError(f"{root} is not a folder.")
-        files += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if csv is not None:
-        import pandas as pd
-
-        csv = Path(csv)
-        sep = "\t" if csv.suffix.lower() in (".tsv", ".tab", ".txt") else ","
-        try:
-            df = pd.read_csv(csv, sep=sep, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
-        except FileNotFoundError:
-            raise DataError(f"{csv}: file not found; give the CSV that lists the images.") from None
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            raise DataError(f"{csv}: cannot read the list of images ({str(exc).strip() or 'empty file'}); expected "
-                            "a header line such as 'file' and one image path per line.") from None
-        col = file_column or next((c for c in df.columns if c.strip().lower() in (
-            "file", "path", "filename", "image", "img_file_name")), None)
-        if col is None and len(df.columns) == 1:
-            col = df.columns[0]  # a plain list of paths
-        if col is None or col not in df.columns:
-            raise DataError(f"{csv}: no file column found (columns: {', '.join(df.columns)}); name it with "
-                            "--file-column.")
-        base = Path(csv).parent
-        files += [p if p.is_absolute() else base / p for p in (Path(v) for v in df[col].astype(str) if v.strip())]
-    if not files:
-        raise DataError("no images to predict: give image files, --dir FOLDER or --csv FILE.")
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise DataError(f"{len(missing)} image file(s) do not exist: {', '.join(missing[:20])}"
-                        + (" ..." if len(missing) > 20 else ""))
-    keys = [str(p.resolve()) for p in files]
-    ds = ImageSet(keys, ["?"] * len(keys), ["?"], root="/", source="images to predict")
-    return ds.check(on_error="warn")

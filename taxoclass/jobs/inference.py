@@ -1,0 +1,99 @@
+"""Shared pieces of the inference jobs: load a saved model, turn images into its input batches, average
+test-time views, list unlabelled images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from taxoclass.exceptions import DataError, TaxoclassError
+
+__all__ = ["images_dataset", "predict_proba", "check_tta", "unlabelled_images", "noop"]
+
+
+def noop(_msg: str) -> None:
+    """The default ``progress`` callback of the jobs: print nothing."""
+
+
+def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = True):
+    """A tf.data.Dataset of ``data`` prepared with the model's input spec (``model.input_spec()``, saved with the
+    model), labels in its class order."""
+    from taxoclass.data import make_dataset
+
+    kw = dict(**model.input_spec(), batch_size=batch_size, cache=False)
+    if with_labels:
+        return make_dataset(data, class_order=list(model.taxonomy_.classes), **kw)
+    return make_dataset(data, with_labels=False, **kw)
+
+
+def predict_proba(model, ds, tta: int = 1):
+    """Class probabilities of a fitted model on a dataset of image batches, averaged over ``tta`` fixed views
+    (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are).
+
+    >>> proba = predict_proba(clf, images_dataset(data, clf), tta=8)    # doctest: +SKIP
+    """
+    from taxoclass.data import tta_predict
+
+    tta = check_tta(tta)
+    if tta == 1:
+        return model.predict_proba(ds)
+    return tta_predict(model.predict_proba, ds, tta).astype(np.float32)
+
+
+def check_tta(tta) -> int:
+    """``tta`` as an int number of views, 1 to 8; one clear error otherwise.
+
+    >>> check_tta(4)
+    4
+    """
+    from taxoclass.data.augment import TTA_VIEWS
+
+    if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= len(TTA_VIEWS):
+        raise TaxoclassError(f"tta={tta!r} is not valid; expected the number of test-time views, 1 (none) to "
+                             f"{len(TTA_VIEWS)} (identity, flips, rotations by 90 degrees, transposes).")
+    return int(tta)
+
+
+def unlabelled_images(paths: Sequence[str] = (), *, folder=None, csv=None, file_column: str | None = None):
+    """An ImageSet of images to label (files, a folder searched recursively, or a CSV column of paths)."""
+    from taxoclass.data import ImageSet
+    from taxoclass.data.imageset import IMAGE_EXTENSIONS
+
+    files: list[Path] = [Path(p) for p in paths]
+    if folder is not None:
+        root = Path(folder)
+        if not root.is_dir():
+            raise DataError(f"{root} is not a folder.")
+        files += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if csv is not None:
+        import pandas as pd
+
+        csv = Path(csv)
+        sep = "\t" if csv.suffix.lower() in (".tsv", ".tab", ".txt") else ","
+        try:
+            df = pd.read_csv(csv, sep=sep, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+        except FileNotFoundError:
+            raise DataError(f"{csv}: file not found; give the CSV that lists the images.") from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+            raise DataError(f"{csv}: cannot read the list of images ({str(exc).strip() or 'empty file'}); expected "
+                            "a header line such as 'file' and one image path per line.") from None
+        col = file_column or next((c for c in df.columns if c.strip().lower() in (
+            "file", "path", "filename", "image", "img_file_name")), None)
+        if col is None and len(df.columns) == 1:
+            col = df.columns[0]  # a plain list of paths
+        if col is None or col not in df.columns:
+            raise DataError(f"{csv}: no file column found (columns: {', '.join(df.columns)}); name it with "
+                            "--file-column.")
+        base = Path(csv).parent
+        files += [p if p.is_absolute() else base / p for p in (Path(v) for v in df[col].astype(str) if v.strip())]
+    if not files:
+        raise DataError("no images to predict: give image files, --dir FOLDER or --csv FILE.")
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} image file(s) do not exist: {', '.join(missing[:20])}"
+                        + (" ..." if len(missing) > 20 else ""))
+    keys = [str(p.resolve()) for p in files]
+    ds = ImageSet(keys, ["?"] * len(keys), ["?"], root="/", source="images to predict")
+    return ds.check(on_error="warn")
