@@ -168,3 +168,27 @@ def test_combined_training_loss_adds_the_flat_cross_entropy(combined):
     with pytest.raises(ModelError, match="combine must be one of mean, geometric"):
         TreeClassifier(TAX, flat_head=True, combine="max", **SMALL).fit(X, y)
     assert math.isfinite(float(loss))
+
+
+# ------------------------------------------------------------------ dense node blocks on the whole trunk
+def test_dense_node_blocks_read_the_whole_trunk_and_cost_about_a_flat_model():
+    """node_block="dense": every node is an MLP on the whole trunk's pooled features (trunk_layer "auto" does not
+    cut the trunk), so the tree's multiply-adds are the flat model's plus a few small Dense layers; it learns."""
+    from taxoclass.models.backbones import build_backbone, default_trunk_cut
+    from taxoclass.models.blocks import block_flops, build_branch
+
+    X, y = synthetic(192, seed=21)
+    tree = TreeClassifier(TAX, trunk="small_cnn", node_block="dense", head_units=(16,), epochs=8, batch_size=32,
+                          learning_rate=3e-3, random_state=0, input_shape=SMALL["input_shape"], weight_decay=0.0,
+                          label_smoothing=0.0).fit(X, y)
+    stem = tree.model_.stem
+    whole = build_backbone("small_cnn", SMALL["input_shape"])
+    cut = build_backbone("small_cnn", SMALL["input_shape"], cut_layer=default_trunk_cut("small_cnn"))
+    assert stem.output_shape == whole.output_shape  # the whole trunk, not cut before its last stage
+    assert [layer.name for layer in tree.model_.branches[0].layers][1].endswith("_gap")
+    per_node = max(block_flops(b) for b in tree.model_.branches)
+    assert per_node < 0.02 * block_flops(stem)  # a node head is negligible next to the trunk
+    conv_node = build_branch(cut.output_shape[1:], 3, block_filters=(8, 16), head_units=(16,))
+    assert block_flops(conv_node) > 10 * per_node
+    X_test, y_test = synthetic(64, seed=22)
+    assert (tree.predict(X_test) == y_test).mean() > 0.8

@@ -78,17 +78,20 @@ class TreeClassifier(BaseClassifier):
         ``None``: each node block reads the image (scaled to [-1, 1]). A ``keras.Model`` must map [0, 255] images
         of ``input_shape`` to a feature map.
     trunk_layer : ``"auto"``, None, str or int
-        Layer to cut the trunk at. ``"auto"`` (default): before the last stage of a from-scratch backbone
-        (``resnet_small``: ``"stage2_out"``, ``vgg_bn``: ``"stage3_pool"``, ``small_cnn``: ``"block2_pool"``),
-        the whole network otherwise; None: the whole network; or a layer name / index (e.g. ``"mixed7"``).
+        Layer to cut the trunk at. ``"auto"`` (default): with ``node_block="dense"`` the whole network; with
+        ``"small_cnn"`` node blocks before the last stage of a from-scratch backbone (``resnet_small``:
+        ``"stage2_out"``, ``vgg_bn``: ``"stage3_pool"``, ``small_cnn``: ``"block2_pool"``), the whole network
+        otherwise; None: the whole network; or a layer name / index (e.g. ``"mixed7"``).
     trunk_weights : None, ``"imagenet"`` or a weights file path
         Initial trunk weights (named trunks).
     width, depth : int or None
         Size of a ``resnet_small`` / ``vgg_bn`` trunk (see :func:`taxoclass.models.backbones.build_backbone`).
     trunk_trainable : bool
         Whether the trunk is trained along with the node blocks.
-    node_block : ``"small_cnn"`` or callable ``f(x) -> x``
-        Feature block of every node (see :func:`taxoclass.models.blocks.build_branch`).
+    node_block : ``"small_cnn"``, ``"dense"`` or callable ``f(x) -> x``
+        Feature block of every node (see :func:`taxoclass.models.blocks.build_branch`): ``"small_cnn"``
+        convolutions of the node's own on the trunk's feature map (HD-CNN), ``"dense"`` an MLP on the whole
+        trunk's pooled features (the tree then costs about what a flat model on the trunk costs).
     block_filters : sequence of int
         Convolution filters of the ``"small_cnn"`` block (one 3x3 conv + 2x2 max-pool per entry).
     head_units : sequence of int
@@ -264,8 +267,10 @@ class TreeClassifier(BaseClassifier):
         if isinstance(self.trunk, str):
             from taxoclass.models.backbones import build_backbone
 
-            cut = (_backbones.default_trunk_cut(self.trunk) if isinstance(self.trunk_layer, str)
-                   and self.trunk_layer == "auto" else self.trunk_layer)
+            auto = isinstance(self.trunk_layer, str) and self.trunk_layer == "auto"
+            # "auto": a convolutional node block takes over before the trunk's last stage; a dense one reads it all
+            cut = ((None if self.node_block == "dense" else _backbones.default_trunk_cut(self.trunk)) if auto
+                   else self.trunk_layer)
             trunk = build_backbone(self.trunk, shape, weights=self.trunk_weights, cut_layer=cut, width=self.width,
                                    depth=self.depth)
         else:
