@@ -322,7 +322,18 @@ class TreeClassifier(BaseClassifier):
     def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
         if self.level_schedule == "coarse_to_fine":
             callbacks = [LevelWeightSchedule.coarse_to_fine(self.structure_.n_levels, epochs), *callbacks]
-        return super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
+        history = super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
+        if self.model_.flat_head is not None and val_ds is not None:
+            self.model_.fit_combine_weight(val_ds)  # never worse on validation than either head alone
+        return history
+
+    @property
+    def combine_weight_(self) -> float | None:
+        """Combined model: the tree heads' weight ``w`` in the leaf distribution (the flat head's is ``1 - w``),
+        chosen on the validation split at the end of ``fit`` (0.5 without validation data); None otherwise."""
+        check_is_fitted(self, "model_")
+        w = getattr(self.model_, "combine_weight", None)
+        return None if w is None else float(w)
 
     def _restore_extra(self, extra):
         self.structure_ = TreeStructure(self.taxonomy_)
@@ -458,5 +469,5 @@ class TreeClassifier(BaseClassifier):
         lines.append("classes per level: " + "; ".join(per_level))
         if m.flat_head is not None:
             lines.append(f"flat head: {len(self.classes_)}-way softmax on the trunk, {m.flat_head.count_params():,} "
-                         f"parameters; leaf probabilities combined by {m.combine}")
+                         f"parameters; leaf probabilities combined by {m.combine}, tree weight {self.combine_weight_:.2f}")
         return lines
