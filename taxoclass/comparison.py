@@ -212,6 +212,10 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     train_ds = make_dataset(parts["train"], shuffle=True, augment=bool(augment), sampling=sampling, **common)
     val_ds = make_dataset(parts["val"], **common)
     test_ds = make_dataset(parts["test"], **common)
+    if sampling != "balanced":  # (balanced sampling repeats per-class streams: no single pass to run)
+        say("reading the images once into the cache, so that no model's time budget pays for decoding them ...")
+        for ds in (train_ds, val_ds, test_ds):
+            ds.reduce(0, lambda n, _batch: n)  # one pass, in-graph, fills the in-memory cache
     y_val = parts["val"].encode(ref_classes)
     y_test = parts["test"].encode(ref_classes)
     input_shape = (int(image_size), int(image_size), int(channels))
