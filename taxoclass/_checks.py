@@ -127,7 +127,7 @@ def check_backbone(name: str, value, *, none: bool = False) -> int:
 
 
 def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=None, trunk=None, trunk_weights=None,
-                   node_block="small_cnn", block_filters=(32, 64), head_units=(64,), dropout=0.0, image_size=64,
+                   node_block="auto", block_filters=(32, 64), head_units=(64,), dropout=0.0, image_size=64,
                    channels=3, pad_value=255, resize="pad", epochs=10, fine_tune_epochs=None, batch_size=32,
                    learning_rate=1e-3, class_weight=None, sampling="natural", val_size=0.1, test_size=0.1, seed=0,
                    early_stopping_patience=None, reduce_lr_patience=None, strategy="auto") -> None:
@@ -175,7 +175,7 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
 
 def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_size=None, channels=3, pad_value=255,
                     invert=False, epochs=5, fine_tune_epochs=None, batch_size=32, learning_rate=1e-3, beta=None,
-                    cluster_levels=1, max_cluster_size=None, node_block="small_cnn", block_filters=(32, 64),
+                    cluster_levels=1, max_cluster_size=None, node_block="auto", block_filters=(32, 64),
                     head_units=(64,), trunk=None,
                     val_size=0.1, test_size=0.2, seed=0, max_per_class=None, k=5) -> int:
     """Every option of ``run_benchmark``, checked before any data is read or file written; returns the image

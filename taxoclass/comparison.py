@@ -86,7 +86,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-                  node_block: str = "small_cnn", block_filters=(32, 64), head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
+                  node_block: str = "auto", block_filters=(32, 64), head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
                   seed: int = 0,
                   max_per_class: int | None = None, augment: bool = True, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,

@@ -78,10 +78,11 @@ def _add_training(p, *, epochs_default: int) -> None:
                                                                  f"node blocks (default {DEFAULT_BACKBONE}; in "
                                                                  "benchmark the flat --backbone; none: node blocks "
                                                                  "read the image)")
-    g.add_argument("--node-block", choices=NODE_BLOCKS, default="small_cnn",
-                   help="tree model: each node's feature block on the trunk: small_cnn (convolutions of its own on "
-                        "the trunk's feature map, HD-CNN) or dense (an MLP on the whole trunk's pooled features: the "
-                        "tree costs about what the flat model costs) (default small_cnn)")
+    g.add_argument("--node-block", choices=NODE_BLOCKS, default="auto",
+                   help="tree model: each node's feature block: dense (an MLP on the whole trunk's pooled features: "
+                        "the tree costs about what the flat model costs) or small_cnn (convolutions of its own on "
+                        "the trunk's feature map, HD-CNN); auto (default): dense on a trunk, small_cnn with --trunk "
+                        "none")
     g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",

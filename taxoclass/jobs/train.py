@@ -52,7 +52,7 @@ def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bo
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
               beta: float | None = None, cluster_levels=1, backbone: str | None = None, weights=None, trunk=None,
-              node_block: str = "small_cnn", block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
+              node_block: str = "auto", block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 1e-3, augment: bool = True, class_weight="none", sampling: str = "natural",

@@ -108,8 +108,8 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
         raise ModelError(f"dropout must be a number in [0, 1), got {dropout!r}.")
     inputs = keras.Input(tuple(input_shape), name=f"{name}_input")
     if isinstance(node_block, str):
-        if node_block not in NODE_BLOCKS:
-            raise ModelError(f"unknown node_block {node_block!r}; expected one of {', '.join(NODE_BLOCKS)} or a "
+        if node_block not in NODE_BLOCKS or node_block == "auto":
+            raise ModelError(f"unknown node_block {node_block!r}; expected one of {', '.join(NODE_BLOCKS[1:])} or a "
                              "callable f(x) -> x building the feature block on a Keras tensor.")
         if node_block == "dense":
             x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(inputs) if len(inputs.shape) == 4 else inputs
@@ -123,7 +123,7 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
         if len(x.shape) == 4:
             x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
     else:
-        raise ModelError(f"node_block must be one of {', '.join(NODE_BLOCKS)} or a callable, got {node_block!r}.")
+        raise ModelError(f"node_block must be one of {', '.join(NODE_BLOCKS[1:])} or a callable, got {node_block!r}.")
     out = mlp_head(x, n_outputs, units, dropout, name=name)
     return keras.Model(inputs, out, name=name)
 

@@ -72,6 +72,37 @@ class TreeStructure:
         self.ancestors = tax.membership  # (L x n_nodes): P(node) = P(leaves) @ ancestors
         self.names = np.array([n[-1] for n in nodes], dtype=object)
 
+    def soft_paths(self, proba):
+        """(N, height+1) node indices on the path of each row's most probable leaf (-1 past it) and their path
+        probabilities (the sum of the node's leaves' probabilities)."""
+        proba = np.asarray(proba, dtype=np.float64)
+        nodes = self.leaf_paths[np.argmax(proba, axis=1)]
+        node_p = proba @ self.ancestors
+        return nodes, np.where(nodes >= 0, np.take_along_axis(node_p, np.maximum(nodes, 0), axis=1), np.nan)
+
+    def greedy_paths(self, choice, cprob):
+        """The top-down paths of the greedy decisions: ``choice`` (N, K) child index chosen at each classifier
+        node (-1 where not evaluated) and ``cprob`` (N, K) its conditional probability -> (N, height+1) node
+        indices (-1 past the leaf) and path probabilities (products of the conditional probabilities)."""
+        n, H = len(choice), self.n_levels
+        rows = np.arange(n)
+        nodes = np.full((n, H + 1), -1, dtype=np.int64)
+        probs = np.full((n, H + 1), np.nan)
+        cur = np.zeros(n, dtype=np.int64)
+        p = np.ones(n)
+        nodes[:, 0], probs[:, 0] = 0, 1.0
+        for d in range(1, H + 1):
+            active = ~self.is_leaf[cur]
+            if not active.any():
+                break
+            k = self.node_cls[cur]
+            j = np.where(k >= 0, choice[rows, np.maximum(k, 0)], 0)
+            p = np.where(active & (k >= 0), p * cprob[rows, np.maximum(k, 0)], p)
+            cur = np.where(active, self.child_table[cur, np.maximum(j, 0)], cur)
+            nodes[active, d] = cur[active]
+            probs[active, d] = p[active]
+        return nodes, probs
+
     @property
     def n_classifiers(self) -> int:
         return len(self.classifier_nodes)
