@@ -44,7 +44,15 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     t0 = time.perf_counter()
     proba = predict_proba(clf, ds, tta)
     secs = time.perf_counter() - t0
-    metrics = evaluate_predictions(y, proba, clf.taxonomy_, k=k, threshold=threshold)
+    from taxoclass.taxonomy.internal_labels import depth_scores
+
+    at_class = y < clf.taxonomy_.n_classes  # the others are labelled at an internal node: scored at its depth
+    if not at_class.any():
+        raise DataError(f"{data.source}: every image is labelled at an internal node; the metrics need images "
+                        "labelled with a class.")
+    metrics = evaluate_predictions(y[at_class], proba[at_class], clf.taxonomy_, k=k, threshold=threshold)
+    if not at_class.all():
+        metrics["internal_labels"] = depth_scores(clf.taxonomy_, y[~at_class], proba[~at_class])
     metrics["tta"] = tta
     result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
