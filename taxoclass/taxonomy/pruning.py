@@ -61,13 +61,18 @@ def prune_taxonomy(tax, classes: Iterable[str], *, source: str | None = None):
     after = Counter(int(parents[v]) for v in kept if v != 0)
     collapse = {v for v in kept if after[v] == 1 and before[v] >= 2}
     while True:
-        paths = {v: tuple(tax.nodes[a][-1] for a in anc[v] if a >= 0 and a not in collapse) for v in kept}
+        paths = {v: tuple(tax.nodes[a][-1] for a in anc[v] if a >= 0 and a not in collapse)
+                 for v in kept - collapse}
         clash = [p for p, n in Counter(paths.values()).items() if n > 1]
         if not clash:
             break
-        # two nodes would share one path (same names at different places): keep the nodes that told them apart
-        bad = set(clash)
-        collapse -= {int(a) for v in kept if paths[v] in bad for a in anc[v] if a in collapse}
+        # two nodes would share one path (same names at different places): the first keeps its place, the others
+        # keep the removed nodes that told them apart
+        seen: set = set()
+        for v in sorted(paths):
+            if paths[v] in clash and paths[v] in seen:
+                collapse -= {int(a) for a in anc[v] if a in collapse}
+            seen.add(paths[v])
     leaf_paths = [paths[v] for v in leaves]
     order = [c for c in tax.classes if c in keep_set]
     out_source = tax.source
