@@ -4,7 +4,8 @@ Sources, each a class method (and a module-level function of the same name):
 
 - :meth:`ImageSet.from_folder` -- ``root/<class>/*.jpg`` (or nested folders read as lineage),
 - :meth:`ImageSet.from_table` -- a CSV/TSV with a file column and a label column, paths relative to an image root,
-- :meth:`ImageSet.from_ecotaxa` -- an EcoTaxa export TSV (images, labels and the taxonomy in one go),
+- :meth:`ImageSet.from_ecotaxa` -- an EcoTaxa export: zip, folder or TSV (images, labels and the taxonomy in one
+  go; see :mod:`taxoclass.data.ecotaxa`),
 - :meth:`ImageSet.from_arrays` / :meth:`ImageSet.from_idx` -- numpy arrays / MNIST-style IDX ``.gz`` files,
 - :meth:`ImageSet.from_zip` -- a zip archive holding a class-folder tree, read in place,
 
@@ -77,7 +78,8 @@ class ImageSet(ImageSources):
         One identifier per image: the path relative to ``root`` (folders, tables), the member name (zip), or the
         row number as a string (arrays, IDX). Manifests store these.
     labels : numpy array of str
-        The class name of each image.
+        The class name of each image; with a taxonomy, a label may also name an internal node (an object
+        annotated only to that depth, see :mod:`taxoclass.taxonomy.internal_labels`).
     classes : tuple of str
         Class names in class-index order (sorted folder names, first appearance in a table, ``classes.txt``...).
     taxonomy : Taxonomy or None

@@ -18,7 +18,9 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
                  progress: Callable[[str], None] = _noop) -> dict:
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
     ``metrics.json``, ``report.md`` and figures into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
-    fixed views (flips, 90-degree rotations). Returns the metrics dict."""
+    fixed views (flips, 90-degree rotations). Images labelled at an internal node are scored apart, at their own
+    depth (``metrics["internal_labels"]``, see :func:`taxoclass.taxonomy.internal_labels.depth_scores`); every
+    other metric is on the images labelled with a class. Returns the metrics dict."""
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json

@@ -64,8 +64,8 @@ def n_codes(tax) -> int:
     """Number of label codes: the classes, then every node.
 
     >>> from taxoclass import Taxonomy
-    >>> n_codes(Taxonomy.from_paths([["a", "x"], ["a", "y"]]))     # 2 classes + 4 nodes (root, a, x, y)
-    6
+    >>> n_codes(Taxonomy.from_paths([["a", "x"], ["a", "y"]]))     # 2 classes + 3 nodes (a = the root, x, y)
+    5
     """
     return tax.n_classes + len(tax.nodes)
 
@@ -89,7 +89,7 @@ def internal_label_names(tax, labels: Iterable[str]) -> list[str]:
     """The labels (sorted, once each) that are internal nodes of ``tax`` rather than classes.
 
     >>> from taxoclass import Taxonomy
-    >>> internal_label_names(Taxonomy.from_paths([["a", "x"], ["a", "y"]]), ["x", "a", "a"])
+    >>> internal_label_names(Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]]), ["x", "a", "a"])
     ['a']
     """
     index = _internal_index(tax)
