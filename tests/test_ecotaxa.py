@@ -31,6 +31,8 @@ def test_zip_and_extracted_folder_read_alike(export_zip, tmp_path):
     assert z.left_out == {"predicted": 3, "dubious": 1, "unclassified": 2}
     assert z.object_ids["sample_1/a0.png"] == "a0"
     assert z.counts()["Calanoida"] == 12
+    # given as a plain SOURCE (data inspect export.zip / FOLDER), an export is recognised, not read as class folders
+    assert load_source(folder).classes == f.classes and load_source(export_zip).classes == z.classes
 
 
 def test_the_type_row_is_optional(tmp_path):
@@ -124,3 +126,43 @@ def test_read_import_file(tmp_path):
     ecotaxa_import_table(["o1"], ["Calanoida"], [0.5]).to_csv(path, sep="\t", index=False)
     df = pd.read_csv(path, sep="\t", dtype=str, skiprows=[1])
     assert df["object_id"].tolist() == ["o1"] and np.isclose(float(df["object_taxoclass_probability"][0]), 0.5)
+
+
+# ------------------------------------------------------------------------------------------ the reader, at random
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ecotaxa_build import LINEAGES  # noqa: E402
+
+STATUS_WORDS = ["validated", "predicted", "dubious", ""]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(objects=st.lists(st.tuples(st.sampled_from(sorted(LINEAGES) + [""]), st.sampled_from(STATUS_WORDS)),
+                        min_size=1, max_size=12),
+       samples=st.integers(1, 3), types=st.booleans(),
+       keep=st.sets(st.sampled_from(["validated", "predicted", "dubious", "unclassified"]), min_size=1))
+def test_the_reader_keeps_exactly_the_chosen_objects(tmp_path_factory, objects, samples, types, keep):
+    """Random exports (categories at any depth, '<' names, statuses, 1-3 samples, with or without type row): the
+    objects read are those with a category and a kept status, each with its category as label (masked) and every
+    other object counted in left_out under its status."""
+    rows = {f"s{k}": [] for k in range(samples)}
+    for i, (cat, status) in enumerate(objects):
+        rows[f"s{i % samples}"].append((f"o{i}", cat, status if cat else ""))
+    path = write_export(tmp_path_factory.mktemp("rnd") / "x.zip", rows, types=types)
+    status_of = {f"o{i}": ((s if c else "") or "unclassified") for i, (c, s) in enumerate(objects)}
+    expect = {f"o{i}": c for i, (c, s) in enumerate(objects) if c and status_of[f"o{i}"] in keep}
+    if not expect:
+        with pytest.raises(DataError, match="no object left with status"):
+            read_ecotaxa(path, status=",".join(sorted(keep)))
+        return
+    ds = read_ecotaxa(path, status=",".join(sorted(keep)))
+    got = {ds.object_ids[k]: lab for k, lab in zip(ds.keys.tolist(), ds.labels.tolist())}
+    assert got == expect
+    left = {}
+    for oid, st_ in status_of.items():
+        if oid not in expect:
+            left[st_] = left.get(st_, 0) + 1
+    assert ds.left_out == left
+    for lab in set(expect.values()):  # every label is a class or a node of the tree, at its EcoTaxa lineage
+        assert ds.taxonomy.lineage(lab) == LINEAGES[lab].split(">")[:-1] + [lab]

@@ -39,8 +39,9 @@ IMPORT_COLUMNS = {ID: "[t]", CATEGORY: "[t]", STATUS: "[t]", "object_taxoclass_p
 
 
 def _preview(names, n: int = 5) -> str:
-    names = list(names)
-    return ", ".join(map(str, names[:n])) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+    from taxoclass.taxonomy.tree import _first  # the first few names and the count
+
+    return _first([str(v) for v in names], n)
 
 
 def parse_status(status) -> frozenset:

@@ -28,18 +28,13 @@ from taxoclass.exceptions import ClassMismatchError, TaxonomyError
 __all__ = ["prune_taxonomy"]
 
 
-def _first(names, n: int = 5) -> str:
-    names = list(names)
-    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
-
-
 def prune_taxonomy(tax, classes: Iterable[str], *, source: str | None = None):
     """``tax`` restricted to ``classes`` (see the module docstring); class order follows ``tax``.
 
     Every class that ``tax`` lacks is named (the first few and the count) in one :class:`ClassMismatchError`;
     fewer than two classes are refused (a classifier needs two).
     """
-    from taxoclass.taxonomy.tree import Taxonomy
+    from taxoclass.taxonomy.tree import Taxonomy, _first
 
     keep = list(dict.fromkeys(str(c) for c in classes))
     known = set(tax.classes)
