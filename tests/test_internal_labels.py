@@ -123,3 +123,15 @@ def test_tree_model_masks_the_losses_below_the_label():
     assert np.isfinite(m["loss"]) and 0.0 <= m["accuracy"] <= 1.0
     proba = clf.predict_proba(x)
     assert m["accuracy"] == pytest.approx(label_hits(TAX, np.tile(codes, 1), proba.argmax(axis=1)).mean())
+
+
+def test_flat_accuracy_metric_counts_a_node_label_right_under_it():
+    from taxoclass.models.partial_labels import NodeAccuracy
+
+    m = NodeAccuracy.for_taxonomy(TAX)
+    p = np.eye(5, dtype="float32")[[1, 4, 2, 0]]  # Cyclopoida, salp, tail, Calanoida
+    m.update_state(encode_labels(TAX, ["Copepoda", "Appendicularia", "tail", "Cyclopoida"]), p)
+    assert float(m.result()) == pytest.approx(0.5)
+    again = NodeAccuracy.from_config(m.get_config())
+    again.update_state(np.array([0, 1]), np.eye(5, dtype="float32")[[0, 0]])
+    assert float(again.result()) == pytest.approx(0.5)

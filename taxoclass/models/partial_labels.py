@@ -1,5 +1,6 @@
 """Training on samples labelled at an internal node (see :mod:`taxoclass.taxonomy.internal_labels` for the
-label codes): the flat model's loss :class:`NodeCrossentropy` and the tree model's target table.
+label codes): the flat model's loss :class:`NodeCrossentropy` and metric :class:`NodeAccuracy`, and the tree
+model's target table.
 
 >>> import numpy as np
 >>> from taxoclass import Taxonomy
@@ -18,7 +19,7 @@ from keras import ops
 
 from taxoclass.taxonomy.internal_labels import code_nodes, extended_targets
 
-__all__ = ["NodeCrossentropy", "tree_targets"]
+__all__ = ["NodeCrossentropy", "NodeAccuracy", "tree_targets"]
 
 _EPS = 1e-7  # as taxoclass.models.losses
 
@@ -50,12 +51,7 @@ class NodeCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         p = ops.clip(ops.cast(y_pred, "float32"), _EPS, 1.0)
-        y = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        node = ops.take(ops.convert_to_tensor(self.code_node), y)
-        depth = ops.take(ops.convert_to_tensor(self.code_depth), y)
-        # (N, L): the ancestor of every class at the label's depth, equal to the label's node for its classes
-        anc_at = ops.take(ops.transpose(ops.convert_to_tensor(self.ancestors)), depth, axis=0)
-        under = ops.cast(ops.equal(anc_at, ops.expand_dims(node, -1)), "float32")
+        under = _under(self, y_true)
         loss = -ops.log(ops.clip(ops.sum(p * under, axis=-1), _EPS, 1.0))
         e = self.label_smoothing
         if e:
@@ -65,6 +61,43 @@ class NodeCrossentropy(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "ancestors": self.ancestors.tolist(), "code_node": self.code_node.tolist(),
                 "code_depth": self.code_depth.tolist(), "label_smoothing": self.label_smoothing}
+
+
+def _under(arrays, y_true):
+    """(N, L) float: 1 for the classes under each sample's label (its class alone for a class code)."""
+    y = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    node = ops.take(ops.convert_to_tensor(arrays.code_node), y)
+    depth = ops.take(ops.convert_to_tensor(arrays.code_depth), y)
+    # the ancestor of every class at the label's depth: the label's node exactly for the classes under it
+    anc_at = ops.take(ops.transpose(ops.convert_to_tensor(arrays.ancestors)), depth, axis=0)
+    return ops.cast(ops.equal(anc_at, ops.expand_dims(node, -1)), "float32")
+
+
+@keras.saving.register_keras_serializable(package="taxoclass")
+class NodeAccuracy(keras.metrics.Mean):
+    """Top-1 accuracy on label codes: right when the most probable class is the label's class, or lies under the
+    label's node (the flat model's ``accuracy``; equal to sparse categorical accuracy on class labels)."""
+
+    def __init__(self, ancestors, code_node, code_depth, name: str = "accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.ancestors = np.asarray(ancestors, dtype=np.int32)
+        self.code_node = np.asarray(code_node, dtype=np.int32)
+        self.code_depth = np.asarray(code_depth, dtype=np.int32)
+
+    @classmethod
+    def for_taxonomy(cls, tax) -> "NodeAccuracy":
+        """The metric for the label codes of ``tax``."""
+        loss = NodeCrossentropy.for_taxonomy(tax)
+        return cls(loss.ancestors, loss.code_node, loss.code_depth)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        pred = ops.argmax(y_pred, axis=-1)
+        hit = ops.take_along_axis(_under(self, y_true), ops.expand_dims(pred, -1), axis=-1)[:, 0]
+        return super().update_state(hit, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "ancestors": self.ancestors.tolist(),
+                "code_node": self.code_node.tolist(), "code_depth": self.code_depth.tolist()}
 
 
 def tree_targets(structure) -> np.ndarray:
