@@ -166,3 +166,22 @@ def test_the_reader_keeps_exactly_the_chosen_objects(tmp_path_factory, objects, 
     assert ds.left_out == left
     for lab in set(expect.values()):  # every label is a class or a node of the tree, at its EcoTaxa lineage
         assert ds.taxonomy.lineage(lab) == LINEAGES[lab].split(">")[:-1] + [lab]
+
+
+def test_class_only_options_are_refused_with_node_labels(export_zip, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--ecotaxa", str(export_zip), "--class-weight", "balanced", "-o", str(out)]) == 2
+    assert "4 image(s) are labelled at an internal node" in capsys.readouterr().err and not out.exists()
+    assert main(["train", "--ecotaxa", str(export_zip), "--model", "flat", "--loss", "hxe", "-o", str(out)]) == 2
+    assert "--loss hxe is defined on classes only" in capsys.readouterr().err
+    assert main(["benchmark", "--ecotaxa", str(export_zip), "-o", str(tmp_path / "b")]) == 2
+    assert "benchmark needs a class for every image" in capsys.readouterr().err
+
+
+def test_load_taxonomy_of_a_mixed_depth_export(tmp_path):
+    from taxoclass.taxonomy import load_taxonomy
+
+    standard_export(tmp_path, zipped=False)
+    tax = load_taxonomy(tmp_path / "sample_2" / "ecotaxa_sample_2.tsv")  # Appendicularia objects beside its children
+    assert "Appendicularia" not in tax.classes and tax.is_leaf("tail<Appendicularia")
+    assert [n[-1] for n in tax.children("Appendicularia")] == ["tail<Appendicularia", "Oikopleuridae"]

@@ -132,6 +132,8 @@ def test_integer_labels_name_the_lines_of_classes(tmp_path):
     (tmp_path / "classes.txt").write_text("cat\ndog\n")
     ds = ImageSet.from_table(tmp_path / "labels.csv", tmp_path / "imgs", classes=tmp_path / "classes.txt")
     assert ds.labels.tolist() == ["cat", "cat", "dog", "dog"] and ds.classes == ("cat", "dog")
+    assert main(["data", "inspect", "--table", str(tmp_path / "labels.csv"), "--image-root", str(tmp_path / "imgs"),
+                 "--classes", str(tmp_path / "classes.txt"), "--format", "json"]) == 0
     (tmp_path / "bad.csv").write_text("file,label\na/0.png,0\nb/0.png,2\n")
     with pytest.raises(DataError, match=r"1 integer label\(s\) are outside 0..1 .*2 \(line 3\)"):
         ImageSet.from_table(tmp_path / "bad.csv", tmp_path / "imgs", classes=tmp_path / "classes.txt")

@@ -95,5 +95,9 @@ def _from_ecotaxa(header, rows, src) -> Taxonomy:
                             f"{', '.join(header[:8])}{', ...' if len(header) > 8 else ''}).")
     hi = header.index(ECOTAXA_COLUMN)
     ci = header.index(ECOTAXA_CATEGORY) if ECOTAXA_CATEGORY in header else None
+
+    def annotated(cells) -> bool:  # unclassified objects (no hierarchy, no category) carry no taxonomy
+        return bool(cells[hi].strip() or (ci is not None and cells[ci].strip()))
+
     return ecotaxa_taxonomy(((f"line {n}", cells[hi], None if ci is None else cells[ci])
-                             for n, cells in rows if not is_type_row(cells)), src)
+                             for n, cells in rows if not is_type_row(cells) and annotated(cells)), src)
