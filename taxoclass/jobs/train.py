@@ -163,8 +163,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
     _check_resume(out, config, overwrite=overwrite, resume=resume)
-    common = dict(class_order=taxonomy if taxonomy is not None else classes, batch_size=batch_size, seed=seed, image_size=int(image_size),
-                  channels=int(channels), **spec)
+    common = dict(class_order=taxonomy if taxonomy is not None else classes,  # a taxonomy codes node labels too
+                  batch_size=batch_size, seed=seed, image_size=int(image_size), channels=int(channels), **spec)
     train_ds = make_dataset(train, shuffle=True, augment=True if augment else None, sampling=sampling, **common)
     val_ds = make_dataset(val, **common) if len(val) else None
     input_shape = (int(image_size), int(image_size), int(channels))
