@@ -54,7 +54,7 @@ def register(subparsers) -> None:
                                      "a summary. With --classes, also check that the class list and the taxonomy "
                                      "have exactly the same classes.")
     val.add_argument("file", metavar="FILE", help="taxonomy file")
-    val.add_argument("--classes", metavar="FILE|FOLDER",
+    val.add_argument("--classes", metavar="CLASSES_TXT",
                      help="classes.txt (one class per line), or a folder of class folders, that must match the "
                           "taxonomy's classes")
     val.set_defaults(func=_validate)
@@ -65,7 +65,7 @@ def register(subparsers) -> None:
                                        "that the pruning created, and write the result (format from OUT's "
                                        "extension, or --to).")
     prune.add_argument("file", metavar="FILE", help="reference taxonomy file (e.g. taxonomies/ndsb_plankton.tsv)")
-    prune.add_argument("--classes", required=True, metavar="FILE|FOLDER",
+    prune.add_argument("--classes", required=True, metavar="CLASSES_TXT",
                        help="classes.txt (one class per line) or a folder of class folders")
     prune.add_argument("--to", choices=["json", "yaml", "tsv", "newick"], default=None,
                        help="output format (default: from OUT's extension)")
