@@ -34,9 +34,11 @@ def test_every_flag_the_docs_mention_is_a_current_option():
 
 def _meaning(action, option):
     """What an option means, as far as the parser tells: where it goes and which values it takes. The metavar
-    of -o/--output names what a command writes (FILE, DIR, CSV), so it may differ."""
+    of -o/--output names what a command writes (FILE, DIR, CSV), so it may differ; so may the choices of
+    --format, the format of what a command outputs (text|json for reports, csv|ecotaxa for predictions)."""
     metavar = None if option in ("-o", "--output") else action.metavar
-    return (action.dest, tuple(action.choices or ()), action.nargs, type(action).__name__, metavar)
+    choices = () if option == "--format" else tuple(action.choices or ())
+    return (action.dest, choices, action.nargs, type(action).__name__, metavar)
 
 
 def test_one_option_name_per_concept_across_commands():

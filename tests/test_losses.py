@@ -101,4 +101,5 @@ def test_the_loss_survives_its_config():
         fn = make_loss(name, TAX, label_smoothing=0.05)
         again = type(fn).from_config(fn.get_config())
         assert float(again(np.array([0]), P)) == pytest.approx(float(fn(np.array([0]), P)), rel=1e-6)
-    assert make_loss("crossentropy", TAX).get_config()["coef"] is None  # no (L, L) matrix in the saved model
+    cfg = make_loss("crossentropy", TAX).get_config()  # no (L, L) matrix in the saved model: (L, height + 1)
+    assert "coef" not in cfg and np.asarray(cfg["ancestors"]).shape == (TAX.n_classes, TAX.height + 1)

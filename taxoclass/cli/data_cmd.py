@@ -76,6 +76,12 @@ def inspect_report(ds) -> dict:
     report["unreadable"] = [{"file": ds._where(b.key), "reason": b.reason} for b in ds.bad_files]
     if ds.taxonomy is not None:
         report["taxonomy"] = {"nodes": len(ds.taxonomy), "height": ds.taxonomy.height}
+    known = set(ds.classes)
+    internal = Counter(v for v in ds.labels.tolist() if v not in known)
+    if internal:  # EcoTaxa objects annotated at an internal node (taxoclass.taxonomy.internal_labels)
+        report["labelled_at_internal_node"] = dict(sorted(internal.items(), key=lambda kv: (-kv[1], kv[0])))
+    if getattr(ds, "left_out", None):
+        report["left_out_by_status"] = dict(sorted(ds.left_out.items()))
     return report
 
 
@@ -95,6 +101,11 @@ def _text(report: dict, top: int | None) -> str:
         shown = items
     for c, v in shown:
         lines.append(f"  {c:<{width}}  {'' if v is None else v:>7}")
+    if report.get("labelled_at_internal_node"):
+        lines.append("labelled at an internal node (trained on the decisions above it): " + ", ".join(
+            f"{k} {v}" for k, v in report["labelled_at_internal_node"].items()))
+    if report.get("left_out_by_status"):
+        lines.append("left out by status: " + ", ".join(f"{k} {v}" for k, v in report["left_out_by_status"].items()))
     if report["empty_classes"]:
         lines.append(f"classes without images: {', '.join(report['empty_classes'])}")
     if "size" in report:

@@ -129,6 +129,8 @@ def register(subparsers) -> None:
                                                             "(cluster-confusion input forms)")
     t.add_argument("--beta", type=_prob, default=None, help="error threshold for --from-confusion (default: "
                                                             "chosen from the sweep, printed)")
+    t.add_argument("--prune", action="store_true", help="restrict --taxonomy to the classes of the images (drops "
+                                                         "the other branches and the chains that leaves)")
     t.add_argument("--model", choices=("tree", "flat"), default="tree", help="tree (default) or flat")
     _add_pipeline(p, size_default=64)
     _add_training(p, epochs_default=10)
@@ -175,13 +177,20 @@ def register(subparsers) -> None:
     p.add_argument("--dir", metavar="DIR", help="label every image under this folder")
     p.add_argument("--csv", metavar="FILE", help="label the images listed in this CSV")
     p.add_argument("--file-column", metavar="NAME", help="column of --csv holding the paths")
+    p.add_argument("--ecotaxa", metavar="FILE", help="label the objects of an EcoTaxa export (zip, folder or TSV)")
+    p.add_argument("--status", default="predicted,dubious,unclassified", metavar="S[,S]",
+                   help="with --ecotaxa: the objects to label by object_annotation_status (default "
+                        "predicted,dubious,unclassified: every object not yet validated; or all)")
+    p.add_argument("--format", choices=("csv", "ecotaxa"), default="csv",
+                   help="csv (default) or ecotaxa: an EcoTaxa import TSV (object_id, object_annotation_category, "
+                        "object_annotation_status=predicted, probability, sure node) to upload for validation")
     p.add_argument("--threshold", type=_prob, default=None,
                    help="stop at the deepest node whose probability is >= T (e.g. 0.8)")
     p.add_argument("--top-k", type=int, default=None, help="alternatives to list (default 3, or the number of "
                                                             "classes when the model has fewer)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
-    p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV to write")
+    p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV (or EcoTaxa TSV) to write")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=predict_cmd)
 
@@ -277,8 +286,17 @@ def train_cmd(args) -> int:
                    learning_rate=args.learning_rate, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
                    early_stopping_patience=args.early_stopping, reduce_lr_patience=args.reduce_lr,
                    strategy=args.strategy)  # before any image is read
+    if args.prune and not args.taxonomy:
+        raise TaxoclassError("--prune restricts --taxonomy to the classes of the images: give --taxonomy FILE.")
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args)
+    if args.prune:
+        from taxoclass.taxonomy.pruning import prune_taxonomy
+
+        n_before = tax.n_classes
+        tax = prune_taxonomy(tax, data.classes, source=getattr(data, "source", "the images"))
+        _progress(f"pruned {args.taxonomy} to the {tax.n_classes} classes of the images (of {n_before}), "
+                  f"{len(tax)} nodes")
     cm = classes = None
     if args.from_confusion:
         from taxoclass.clustering import load_confusion
@@ -324,9 +342,16 @@ def predict_cmd(args) -> int:
 
     check_int("--top-k", args.top_k, lo=1, none=True)
     prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
-    data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
+    if args.ecotaxa:
+        from taxoclass.data.ecotaxa import read_ecotaxa
+
+        if args.images or args.dir or args.csv:
+            raise TaxoclassError("give --ecotaxa or images (IMAGE, --dir, --csv), not both.")
+        data = read_ecotaxa(args.ecotaxa, status=args.status, labelled=False)
+    else:
+        data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
     predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta,
-                overwrite=args.overwrite, progress=_progress)
+                format=args.format, overwrite=args.overwrite, progress=_progress)
     print(f"predictions written to {args.output}")
     return 0
 
@@ -348,6 +373,9 @@ def benchmark_cmd(args) -> int:
     prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")
+    from taxoclass.taxonomy.internal_labels import check_internal_options
+
+    check_internal_options(data, what="benchmark")
     named = getattr(args, "dataset", None) or (None if (args.source or args.table or args.ecotaxa) else "digits")
     summary = run_benchmark(
         data, taxonomy=tax, models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,

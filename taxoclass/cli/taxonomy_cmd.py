@@ -5,6 +5,7 @@ Examples::
     taxoclass taxonomy show taxonomies/ndsb_plankton.tsv --max-depth 2
     taxoclass taxonomy validate taxonomy.tsv --classes classes.txt
     taxoclass taxonomy convert taxonomy.tsv --to newick -o taxonomy.nwk
+    taxoclass taxonomy prune taxonomies/ndsb_plankton.tsv --classes images/ -o my_taxonomy.tsv
     taxoclass taxonomy show fashion_taxonomy.tsv --levels supergroup,group,class
 """
 
@@ -54,8 +55,23 @@ def register(subparsers) -> None:
                                      "have exactly the same classes.")
     val.add_argument("file", metavar="FILE", help="taxonomy file")
     val.add_argument("--classes", metavar="CLASSES_TXT",
-                     help="classes.txt (one class per line) that must match the taxonomy's classes")
+                     help="classes.txt (one class per line), or a folder of class folders, that must match the "
+                          "taxonomy's classes")
     val.set_defaults(func=_validate)
+
+    prune = sub.add_parser("prune", parents=[reader], help="restrict a taxonomy to the classes you have",
+                           description="Keep only the classes named by --classes (a classes file or a folder of "
+                                       "class folders), drop the emptied branches and the single-child chains "
+                                       "that the pruning created, and write the result (format from OUT's "
+                                       "extension, or --to).")
+    prune.add_argument("file", metavar="FILE", help="reference taxonomy file (e.g. taxonomies/ndsb_plankton.tsv)")
+    prune.add_argument("--classes", required=True, metavar="CLASSES_TXT",
+                       help="classes.txt (one class per line) or a folder of class folders")
+    prune.add_argument("--to", choices=["json", "yaml", "tsv", "newick"], default=None,
+                       help="output format (default: from OUT's extension)")
+    prune.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
+    prune.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    prune.set_defaults(func=_prune)
 
     conv = sub.add_parser("convert", parents=[reader], help="write a taxonomy in another format",
                           description="Read a taxonomy and write it as json, yaml, tsv or newick. The output is "
@@ -109,6 +125,21 @@ def _validate(args) -> int:
     if args.classes is not None:
         lines.append(f"  class list:       {args.classes} matches ({tax.n_classes} classes)")
     print("\n".join(lines))
+    return 0
+
+
+def _prune(args) -> int:
+    from taxoclass._files import prepare_output_file
+    from taxoclass.taxonomy.io import read_classes, save_taxonomy
+    from taxoclass.taxonomy.pruning import prune_taxonomy
+
+    prepare_output_file(args.output, overwrite=args.overwrite)  # checked before anything is read
+    classes = read_classes(args.classes)
+    ref = _load(args)
+    tax = prune_taxonomy(ref, classes, source=args.classes)
+    path = save_taxonomy(tax, args.output, format=args.to, overwrite=args.overwrite)
+    print(f"wrote {path}: {tax.n_classes} of {ref.n_classes} classes, {len(tax)} of {len(ref)} nodes, depth "
+          f"{tax.height}")
     return 0
 
 

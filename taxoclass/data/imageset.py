@@ -4,7 +4,8 @@ Sources, each a class method (and a module-level function of the same name):
 
 - :meth:`ImageSet.from_folder` -- ``root/<class>/*.jpg`` (or nested folders read as lineage),
 - :meth:`ImageSet.from_table` -- a CSV/TSV with a file column and a label column, paths relative to an image root,
-- :meth:`ImageSet.from_ecotaxa` -- an EcoTaxa export TSV (images, labels and the taxonomy in one go),
+- :meth:`ImageSet.from_ecotaxa` -- an EcoTaxa export: zip, folder or TSV (images, labels and the taxonomy in one
+  go; see :mod:`taxoclass.data.ecotaxa`),
 - :meth:`ImageSet.from_arrays` / :meth:`ImageSet.from_idx` -- numpy arrays / MNIST-style IDX ``.gz`` files,
 - :meth:`ImageSet.from_zip` -- a zip archive holding a class-folder tree, read in place,
 
@@ -77,7 +78,8 @@ class ImageSet(ImageSources):
         One identifier per image: the path relative to ``root`` (folders, tables), the member name (zip), or the
         row number as a string (arrays, IDX). Manifests store these.
     labels : numpy array of str
-        The class name of each image.
+        The class name of each image; with a taxonomy, a label may also name an internal node (an object
+        annotated only to that depth, see :mod:`taxoclass.taxonomy.internal_labels`).
     classes : tuple of str
         Class names in class-index order (sorted folder names, first appearance in a table, ``classes.txt``...).
     taxonomy : Taxonomy or None
@@ -116,9 +118,14 @@ class ImageSet(ImageSources):
             dup = sorted(c for c, n in Counter(self.classes).items() if n > 1)
             raise DataError(f"{source}: class names listed twice: {', '.join(dup)}; list each class once.")
         unknown = sorted(set(self.labels.tolist()) - set(self.classes))
+        if unknown and taxonomy is not None:  # labels at an internal node (taxoclass.taxonomy.internal_labels)
+            from taxoclass.taxonomy.internal_labels import internal_label_names
+
+            unknown = sorted(set(unknown) - set(internal_label_names(taxonomy, unknown)))
         if unknown:
-            raise DataError(f"{source}: labels not among the classes: {', '.join(unknown)}; add them to the class "
-                            "list or fix the labels.")
+            raise DataError(f"{source}: {len(unknown)} label(s) not among the classes: {', '.join(unknown[:5])}"
+                            + (f", ... ({len(unknown)} in all)" if len(unknown) > 5 else "") + "; add them to the "
+                            "class list or fix the labels (integer labels name the lines of --classes).")
         self.taxonomy = taxonomy
         if taxonomy is not None:
             taxonomy.check_classes(self.classes, source=source)
@@ -178,10 +185,14 @@ class ImageSet(ImageSources):
         [0, 1]
         """
         from taxoclass.taxonomy import Taxonomy
+        from taxoclass.taxonomy.internal_labels import encode_labels
 
+        if class_order is None and self.taxonomy is not None:
+            class_order = self.taxonomy  # its internal nodes are labels too
         tax = class_order if isinstance(class_order, Taxonomy) else Taxonomy.from_paths(
             [[c] for c in (self.classes if class_order is None else class_order)], root="classes")
-        return tax.encode(self.labels, what=self.source).astype(np.int32)  # the one label encoder
+        # the one label encoder; a label at an internal node gets the node's code (see internal_labels)
+        return encode_labels(tax, self.labels, what=self.source).astype(np.int32)
 
     def subset(self, indices, *, source: str | None = None) -> "ImageSet":
         """A new ImageSet with the images at ``indices`` (int array or boolean mask); classes and taxonomy kept."""

@@ -237,7 +237,7 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
     if batch_size is not None and int(batch_size) < 1:
         raise DataError(f"batch_size={batch_size!r} is not valid; expected a positive int or None.")
     if class_order is None:
-        class_order = data.taxonomy.classes if data.taxonomy is not None else data.classes
+        class_order = data.taxonomy if data.taxonomy is not None else data.classes
     y = data.encode(class_order)
     prep = get_preprocessing(preprocessing)
     bg = background(pad_value, invert)

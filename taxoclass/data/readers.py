@@ -210,60 +210,30 @@ class ImageSources:
                             + "; fix the paths, the image root (--image-root), or remove those rows.")
         if classes is not None:
             classes = read_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
+            labels = _indices_to_names(labels, classes, table, line_offset)
         else:
             classes = list(dict.fromkeys(labels))
         ds = cls(files, labels, classes, root=root, taxonomy=taxonomy, source=str(table))
         return ds.check(on_error=on_error, max_pixels=max_pixels, n_jobs=n_jobs) if check else ds
 
     @classmethod
-    def from_ecotaxa(cls, tsv, image_root=None, *, check: bool = True, on_error: str = "warn",
+    def from_ecotaxa(cls, path, image_root=None, *, status="validated", internal_labels: str = "masked",
+                     labelled: bool = True, check: bool = True, on_error: str = "warn",
                      max_pixels: int | None = DEFAULT_MAX_PIXELS, n_jobs: int | None = None,
                      allow_outside_root: bool = False) -> "ImageSet":
-        """Read an EcoTaxa export TSV: ``img_file_name``, ``object_annotation_category`` and
-        ``object_annotation_hierarchy`` (lineage joined by ``>``) give images, labels and the taxonomy.
+        """Read an EcoTaxa export (a TSV, its folder or the export zip): ``img_file_name``,
+        ``object_annotation_category`` and ``object_annotation_hierarchy`` give images, labels and the taxonomy;
+        ``status`` filters on ``object_annotation_status`` (default: validated objects only). See
+        :func:`taxoclass.data.ecotaxa.read_ecotaxa` for every option.
 
-        Image paths are relative to ``image_root`` (default: the TSV's folder). An EcoTaxa type row (``[t]``,
-        ``[f]``) under the header is skipped. Rows without a category (unclassified objects) are left out.
-
-        >>> ds = ImageSet.from_ecotaxa("export/ecotaxa_export.tsv")   # doctest: +SKIP
+        >>> ds = ImageSet.from_ecotaxa("export.zip")                  # doctest: +SKIP
         >>> ds.taxonomy.lineage("Calanoida")                          # doctest: +SKIP
         """
-        import pandas as pd
+        from taxoclass.data.ecotaxa import read_ecotaxa
 
-        from taxoclass.taxonomy.format_ecotaxa import ecotaxa_taxonomy, is_type_row
-
-        tsv = Path(tsv)
-        if not tsv.is_file():
-            raise DataError(f"{tsv}: EcoTaxa TSV not found; check the path.")
-        try:
-            df = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise DataError(f"{tsv}: cannot parse the EcoTaxa TSV ({str(exc).strip()}); expected a tab-separated "
-                            "export with a header row.") from None
-        need = ["img_file_name", "object_annotation_category", "object_annotation_hierarchy"]
-        absent = [c for c in need if c not in df.columns]
-        if absent:
-            raise DataError(f"{tsv}: column(s) {', '.join(absent)} missing; an EcoTaxa export needs "
-                            f"{', '.join(need)} (found: {', '.join(map(str, df.columns[:12]))}).")
-        offset = 2
-        if len(df) and is_type_row(map(str, df.iloc[0])):
-            df = df.iloc[1:]
-            offset = 3
-        df = df.reset_index(drop=True)
-        unclassified = df["object_annotation_category"].str.strip() == ""
-        row_numbers = (np.flatnonzero(~unclassified.to_numpy()) + offset).tolist()
-        df = df[~unclassified].reset_index(drop=True)
-        if not len(df):
-            raise DataError(f"{tsv}: no classified objects (object_annotation_category is empty everywhere).")
-        # the one EcoTaxa parser (also behind load_taxonomy): the same tree, the same class names
-        taxonomy = ecotaxa_taxonomy(((f"row {r}", h, c) for r, c, h in zip(
-            row_numbers, df["object_annotation_category"], df["object_annotation_hierarchy"])), str(tsv))
-        df["object_annotation_category"] = df["object_annotation_category"].str.strip()  # = the class names
-        classes = list(taxonomy.classes)
-        root = Path(image_root) if image_root is not None else tsv.parent
-        return cls._from_rows(df, "img_file_name", "object_annotation_category", root, tsv, classes=classes,
-                              check=check, on_error=on_error, max_pixels=max_pixels, n_jobs=n_jobs,
-                              taxonomy=taxonomy, line_offset=offset, allow_outside_root=allow_outside_root)
+        return read_ecotaxa(path, image_root, status=status, internal_labels=internal_labels, labelled=labelled,
+                            check=check, on_error=on_error, max_pixels=max_pixels, n_jobs=n_jobs,
+                            allow_outside_root=allow_outside_root)
 
     @classmethod
     def from_arrays(cls, x, y, classes: Sequence[str] | None = None, *, source: str = "arrays") -> "ImageSet":
@@ -337,6 +307,26 @@ class ImageSources:
         return cls.from_arrays(x, y.astype(np.int64), classes=classes, source=str(images))
 
 
+def _indices_to_names(labels: list[str], classes: list[str], table, line_offset: int) -> list[str]:
+    """Integer labels (``0``, ``1``, ...) with a class list that does not name them: label i is class i (line i of
+    ``classes.txt``); out-of-range indices are listed in one DataError."""
+    names = set(classes)
+    if all(v in names for v in labels) or not all(v.lstrip("-").isdigit() for v in labels):
+        return labels
+    bad = [(i + line_offset, v) for i, v in enumerate(labels) if not 0 <= int(v) < len(classes)]
+    if bad:
+        raise DataError(f"{table}: {len(bad)} integer label(s) are outside 0..{len(classes) - 1} (the class list "
+                        f"has {len(classes)} lines): " + ", ".join(f"{v} (line {ln})" for ln, v in bad[:5])
+                        + (f", ... ({len(bad)} in all)" if len(bad) > 5 else "") + "; label i names line i of the "
+                        "class list (counting from 0).")
+    return [classes[int(v)] for v in labels]
+
+
+def name_is_zip(path) -> bool:
+    """Whether ``path`` names an existing .zip file."""
+    return Path(path).suffix.lower() == ".zip" and Path(path).is_file()
+
+
 def _top_dirs(path) -> list[str]:
     with zipfile.ZipFile(path) as zf:
         return sorted({n.split("/")[0] + "/" for n in zf.namelist() if "/" in n})
@@ -391,12 +381,15 @@ def _read_idx(path, expect_dims) -> np.ndarray:
 def load_source(source=None, labels=None, *, table=None, image_root=None, ecotaxa=None, file_column=None,
                 label_column=None, classes=None, subdir=None, nested_lineage: bool = False, check: bool = True,
                 on_error: str = "warn", max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                n_jobs: int | None = None, allow_outside_root: bool = False) -> ImageSet:
+                n_jobs: int | None = None, allow_outside_root: bool = False, status="validated",
+                internal_labels: str = "masked") -> ImageSet:
     """Build an ImageSet from whatever the user points at (used by ``taxoclass data inspect`` and ``train``).
 
     - ``table=F`` (with optional ``image_root``, ``file_column``, ``label_column``): a label table;
-    - ``ecotaxa=F`` (with optional ``image_root``): an EcoTaxa export;
-    - ``source`` a folder: class folders; a ``.zip``: class folders in an archive (``subdir``);
+    - ``ecotaxa=F`` (with optional ``image_root``, ``status``, ``internal_labels``): an EcoTaxa export (TSV,
+      folder or zip);
+    - ``source`` a folder: class folders; a ``.zip``: class folders in an archive (``subdir``); a folder or zip
+      holding an EcoTaxa export is read as one;
     - ``source`` an IDX image file with ``labels`` the IDX label file.
 
     >>> ds = load_source("/data/plankton/images")                    # doctest: +SKIP
@@ -412,9 +405,15 @@ def load_source(source=None, labels=None, *, table=None, image_root=None, ecotax
     if table is not None:
         return ImageSet.from_table(table, image_root, file_column=file_column, label_column=label_column,
                                    classes=classes, allow_outside_root=allow_outside_root, **kw)
+    eco = dict(status=status, internal_labels=internal_labels, allow_outside_root=allow_outside_root)
     if ecotaxa is not None:
-        return ImageSet.from_ecotaxa(ecotaxa, image_root, allow_outside_root=allow_outside_root, **kw)
+        return ImageSet.from_ecotaxa(ecotaxa, image_root, **eco, **kw)
     src = Path(source)
+    if labels is None and subdir is None and not nested_lineage and (src.is_dir() or name_is_zip(src)):
+        from taxoclass.data.ecotaxa import is_ecotaxa_export
+
+        if is_ecotaxa_export(src):  # an EcoTaxa export is no class-folder tree: its sample folders are no classes
+            return ImageSet.from_ecotaxa(src, **eco, **kw)
     name = src.name.lower()
     if labels is not None or "idx" in name or name.endswith("-ubyte"):
         if labels is None:

@@ -18,7 +18,9 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
                  progress: Callable[[str], None] = _noop) -> dict:
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
     ``metrics.json``, ``report.md`` and figures into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
-    fixed views (flips, 90-degree rotations). Returns the metrics dict."""
+    fixed views (flips, 90-degree rotations). Images labelled at an internal node are scored apart, at their own
+    depth (``metrics["internal_labels"]``, see :func:`taxoclass.taxonomy.internal_labels.depth_scores`); every
+    other metric is on the images labelled with a class. Returns the metrics dict."""
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
@@ -44,7 +46,15 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     t0 = time.perf_counter()
     proba = predict_proba(clf, ds, tta)
     secs = time.perf_counter() - t0
-    metrics = evaluate_predictions(y, proba, clf.taxonomy_, k=k, threshold=threshold)
+    from taxoclass.taxonomy.internal_labels import depth_scores
+
+    at_class = y < clf.taxonomy_.n_classes  # the others are labelled at an internal node: scored at its depth
+    if not at_class.any():
+        raise DataError(f"{data.source}: every image is labelled at an internal node; the metrics need images "
+                        "labelled with a class.")
+    metrics = evaluate_predictions(y[at_class], proba[at_class], clf.taxonomy_, k=k, threshold=threshold)
+    if not at_class.all():
+        metrics["internal_labels"] = depth_scores(clf.taxonomy_, y[~at_class], proba[~at_class])
     metrics["tta"] = tta
     result = {"name": Path(model_path).stem, "metrics": metrics, "history": getattr(clf, "history_", None),
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),

@@ -24,7 +24,7 @@ def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = Tru
 
     kw = dict(**model.input_spec(), batch_size=batch_size, cache=False)
     if with_labels:
-        return make_dataset(data, class_order=list(model.taxonomy_.classes), **kw)
+        return make_dataset(data, class_order=model.taxonomy_, **kw)  # its nodes too: labels at internal nodes
     return make_dataset(data, with_labels=False, **kw)
 
 

@@ -15,10 +15,12 @@ __all__ = ["predict_job"]
 
 
 def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None = None, batch_size: int = 64,
-                tta: int = 1, overwrite: bool = False, progress: Callable[[str], None] = _noop):
+                tta: int = 1, format: str = "csv", overwrite: bool = False,
+                progress: Callable[[str], None] = _noop):
     """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
     node the model is sure of with ``threshold``). ``top_k`` defaults to 3, or the model's number of classes when it
-    has fewer; ``tta=n`` averages the probabilities of ``n`` fixed views. Returns the DataFrame."""
+    has fewer; ``tta=n`` averages the probabilities of ``n`` fixed views. ``format="ecotaxa"`` writes an EcoTaxa
+    import TSV instead (see :func:`taxoclass.data.ecotaxa.ecotaxa_import_table`). Returns the DataFrame."""
     import pandas as pd
 
     from taxoclass._checks import check_float, check_int
@@ -28,6 +30,8 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None 
     check_int("top_k", top_k, lo=1, none=True)
     check_int("batch_size", batch_size, lo=1, hi=4096)
     check_float("threshold", threshold, lo=0, hi=1, none=True)
+    if format not in ("csv", "ecotaxa"):
+        raise TaxoclassError(f"format={format!r} is not valid; expected csv or ecotaxa.")
     output = prepare_output_file(out_csv, overwrite=overwrite)
     out_csv = output.path
     clf = _load_model(model_path)
@@ -53,7 +57,13 @@ def predict_job(model_path, data, out_csv, *, threshold=None, top_k: int | None 
         rows["sure_lineage"] = [" > ".join(n[1:] if tax.artificial_root else n) for n in nodes]
         rows["sure_probability"] = tax.node_proba(proba)[np.arange(len(proba)), sure]
     df = pd.DataFrame(rows)
+    table, sep = df, ","
+    if format == "ecotaxa":
+        from taxoclass.data.ecotaxa import ecotaxa_import_table, object_ids_of
+
+        table, sep = ecotaxa_import_table(object_ids_of(data), df["predicted_class"], df["probability"],
+                                          df.get("sure_node"), df.get("sure_probability")), "\t"
     with output, atomic_write(out_csv, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        df.to_csv(fh, index=False, float_format="%.6g")
+        table.to_csv(fh, index=False, sep=sep, float_format="%.6g")
     progress(f"wrote {len(df)} predictions to {out_csv}")
     return df

@@ -136,6 +136,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         classes = list(taxonomy.classes)
     else:
         classes = list(data.classes)
+    from taxoclass.taxonomy.internal_labels import check_internal_options
+
+    check_internal_options(data, class_weight=cw, loss=loss)  # labels at internal nodes: class-only options
     if len(classes) < 2:
         raise DataError(f"{getattr(data, 'source', 'the data')} has {len(classes)} class(es); a classifier needs "
                         "at least 2 classes.")
@@ -162,8 +165,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
     _check_resume(out, config, overwrite=overwrite, resume=resume)
-    common = dict(class_order=classes, batch_size=batch_size, seed=seed, image_size=int(image_size),
-                  channels=int(channels), **spec)
+    common = dict(class_order=taxonomy if taxonomy is not None else classes,  # a taxonomy codes node labels too
+                  batch_size=batch_size, seed=seed, image_size=int(image_size), channels=int(channels), **spec)
     train_ds = make_dataset(train, shuffle=True, augment=True if augment else None, sampling=sampling, **common)
     val_ds = make_dataset(val, **common) if len(val) else None
     input_shape = (int(image_size), int(image_size), int(channels))

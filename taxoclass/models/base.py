@@ -199,7 +199,9 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         if spec[1].dtype.is_floating or spec[1].dtype == tf.string:
             raise DataError(f"{what} labels must be integer class indices in taxonomy.classes order, got dtype "
                             f"{spec[1].dtype.name}.")
-        n = tax.n_classes
+        from taxoclass.taxonomy.internal_labels import n_codes
+
+        n = n_codes(tax)  # class indices, then the codes of samples labelled at a node (internal_labels)
 
         def check(*t):
             y = tf.cast(t[1], tf.int32)
@@ -384,9 +386,12 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         p = self.predict_proba(X, batch_size).astype(np.float64)
         if len(p) != len(y_idx):
             raise DataError(f"X has {len(p)} images but y has {len(y_idx)} labels; they must match.")
-        pt = p[np.arange(len(p)), y_idx]
+        from taxoclass.taxonomy.internal_labels import label_hits, label_mass
+
+        pt = label_mass(self.taxonomy_, y_idx, p)  # a label at an internal node: its classes' summed probability
         return {"loss": float(-np.mean(np.log(np.clip(pt, 1e-12, None)))),
-                "accuracy": float(np.mean(np.argmax(p, axis=1) == y_idx)), "n": int(len(p))}
+                "accuracy": float(np.mean(label_hits(self.taxonomy_, y_idx, np.argmax(p, axis=1)))),
+                "n": int(len(p))}
 
     # ------------------------------------------------------------------ summary
     def _summary_lines(self) -> list[str]:

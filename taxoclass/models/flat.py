@@ -250,13 +250,14 @@ class FlatClassifier(BaseClassifier):
     def _compile_with(self, learning_rate: float, model=None) -> None:
         from taxoclass.models.losses import make_loss
         from taxoclass.models.optim import make_optimizer
+        from taxoclass.models.partial_labels import NodeAccuracy
 
         with self._strategy.scope():
             (self.model_ if model is None else model).compile(
                 optimizer=make_optimizer(learning_rate, self.weight_decay),
                 loss=make_loss(self.loss, self.taxonomy_, label_smoothing=self.label_smoothing,
                                soft_labels_beta=self.soft_labels_beta, hxe_alpha=self.hxe_alpha),
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                metrics=[NodeAccuracy.for_taxonomy(self.taxonomy_)])  # labels at internal nodes too
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None, *, validation_data=None, epochs=None, batch_size=None, class_weight=None,

@@ -141,7 +141,7 @@ def check_loss_params(loss, label_smoothing, soft_labels_beta, hxe_alpha) -> Non
 
 
 def make_loss(loss: str, taxonomy: Taxonomy, *, label_smoothing: float = 0.0, soft_labels_beta: float = 4.0,
-              hxe_alpha: float = 0.1) -> TaxonomyLoss:
+              hxe_alpha: float = 0.1) -> keras.losses.Loss:
     """The Keras loss ``loss`` (one of :data:`LOSSES`) for the classes of ``taxonomy`` (in its class order).
 
     >>> tax = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])
@@ -150,9 +150,11 @@ def make_loss(loss: str, taxonomy: Taxonomy, *, label_smoothing: float = 0.0, so
     0.9007
     """
     check_loss_params(loss, label_smoothing, soft_labels_beta, hxe_alpha)
-    if loss == "crossentropy":
-        anc, coef = None, None
-    elif loss == "soft_labels":
+    if loss == "crossentropy":  # also takes labels at internal nodes (taxoclass.taxonomy.internal_labels)
+        from taxoclass.models.partial_labels import NodeCrossentropy
+
+        return NodeCrossentropy.for_taxonomy(taxonomy, label_smoothing=label_smoothing)
+    if loss == "soft_labels":
         anc, coef = None, soft_label_matrix(taxonomy, soft_labels_beta)
     else:
         anc, coef = hxe_matrix(taxonomy, hxe_alpha)

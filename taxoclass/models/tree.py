@@ -301,6 +301,8 @@ class TreeClassifier(BaseClassifier):
         return self.node_block
 
     def _build_model(self) -> TreeModel:
+        from taxoclass.models.partial_labels import tree_targets  # rows for samples labelled at a node too
+
         s = TreeStructure(self.taxonomy_)
         self.structure_ = s
         stem = self._build_stem()
@@ -314,7 +316,7 @@ class TreeClassifier(BaseClassifier):
             flat = build_branch(feat_shape, s.taxonomy.n_classes, node_block=self._node_block(),
                                 block_filters=self.block_filters, head_units=self.head_units, dropout=self.dropout,
                                 name="flat_head")
-        model = TreeModel(stem, branches, s.edge_matrix, s.targets, s.levels, s.next_classifier, entry=s.entry,
+        model = TreeModel(stem, branches, s.edge_matrix, tree_targets(s), s.levels, s.next_classifier, entry=s.entry,
                           n_levels=s.n_levels, routing=self.routing, label_smoothing=float(self.label_smoothing),
                           flat_head=flat, combine=self.combine, name="tree")
         if self.level_loss_weights is not None:

@@ -345,4 +345,8 @@ class TreeModel(keras.Model):
         node_losses, wrong = self._masked_losses(node_logits, tf.gather(tf.constant(self.targets), y), sw)
         loss = self._total_loss(node_losses, flat, y, sw)
         pred = tf.argmax(self._leaf_log_probs(node_logits, flat), axis=1, output_type=tf.int32)
-        return self._update_metrics(loss, 1.0 - wrong, sw, top1=tf.cast(tf.equal(pred, y), tf.float32))
+        # top-1: the predicted class agrees with every decision the label makes (== pred == y for a class label;
+        # under the node for a label at an internal node, see taxoclass.taxonomy.internal_labels)
+        tgt, tp = tf.gather(tf.constant(self.targets), y), tf.gather(tf.constant(self.targets), pred)
+        top1 = tf.reduce_all((tgt < 0) | tf.equal(tgt, tp), axis=1)
+        return self._update_metrics(loss, 1.0 - wrong, sw, top1=tf.cast(top1, tf.float32))

@@ -49,13 +49,14 @@ def ecotaxa_path(hierarchy: str, category: str | None, where: str) -> tuple[str,
     return tuple(p)
 
 
-def ecotaxa_taxonomy(objects: Iterable[tuple[str, str, str | None]], src: str) -> Taxonomy:
-    """The taxonomy of an export from its annotated objects ``(where, hierarchy, category)``; each class once (in
-    order of first appearance), and one class must have one hierarchy everywhere.
+def ecotaxa_paths(objects: Iterable[tuple[str, str, str | None]], src: str) -> dict[str, tuple[str, ...]]:
+    """Every class of an export and its root-to-class path, from the annotated objects ``(where, hierarchy,
+    category)``; each class once (in order of first appearance), and one class must have one hierarchy everywhere.
+    Some classes may be internal nodes of others (objects annotated at different depths).
 
-    >>> ecotaxa_taxonomy([("row 2", "living>Copepoda>Calanoida", "Calanoida"),
-    ...                   ("row 3", "living>Appendicularia>tail", "tail<Appendicularia")], "export.tsv").classes
-    ('Calanoida', 'tail<Appendicularia')
+    >>> ecotaxa_paths([("row 2", "living>Copepoda", "Copepoda"),
+    ...                ("row 3", "living>Copepoda>Calanoida", "Calanoida")], "export.tsv")["Calanoida"]
+    ('living', 'Copepoda', 'Calanoida')
     """
     by_class: dict[str, tuple[tuple, str]] = {}
     for where, hierarchy, category in objects:
@@ -67,8 +68,25 @@ def ecotaxa_taxonomy(objects: Iterable[tuple[str, str, str | None]], src: str) -
                 f"{'>'.join(prev[0])!r}; one class needs one hierarchy.")
     if not by_class:
         raise TaxonomyError(f"{src}: no annotated objects in the export; expected rows with an {ECOTAXA_COLUMN}.")
-    return Taxonomy.from_paths([p for p, _ in by_class.values()], origins=[w for _, w in by_class.values()],
-                               source=src)
+    return {c: p for c, (p, _) in by_class.items()}
+
+
+def ecotaxa_taxonomy(objects: Iterable[tuple[str, str, str | None]], src: str) -> Taxonomy:
+    """The taxonomy of an export from its annotated objects ``(where, hierarchy, category)`` (see
+    :func:`ecotaxa_paths`). Objects annotated at an internal node (``Copepoda`` while others are ``Calanoida``)
+    make no class of their own: the node is already in the tree.
+
+    >>> ecotaxa_taxonomy([("row 2", "living>Copepoda>Calanoida", "Calanoida"),
+    ...                   ("row 3", "living>Appendicularia>tail", "tail<Appendicularia"),
+    ...                   ("row 4", "living>Appendicularia", "Appendicularia")], "export.tsv").classes
+    ('Calanoida', 'tail<Appendicularia')
+    """
+    from taxoclass.taxonomy.internal_labels import internal_classes
+
+    paths = ecotaxa_paths(objects, src)
+    internal = set(internal_classes(paths))
+    return Taxonomy.from_paths([p for c, p in paths.items() if c not in internal],
+                               origins=[f"class {c}" for c in paths if c not in internal], source=src)
 
 
 def _from_ecotaxa(header, rows, src) -> Taxonomy:
@@ -77,5 +95,9 @@ def _from_ecotaxa(header, rows, src) -> Taxonomy:
                             f"{', '.join(header[:8])}{', ...' if len(header) > 8 else ''}).")
     hi = header.index(ECOTAXA_COLUMN)
     ci = header.index(ECOTAXA_CATEGORY) if ECOTAXA_CATEGORY in header else None
+
+    def annotated(cells) -> bool:  # unclassified objects (no hierarchy, no category) carry no taxonomy
+        return bool(cells[hi].strip() or (ci is not None and cells[ci].strip()))
+
     return ecotaxa_taxonomy(((f"line {n}", cells[hi], None if ci is None else cells[ci])
-                             for n, cells in rows if not is_type_row(cells)), src)
+                             for n, cells in rows if not is_type_row(cells) and annotated(cells)), src)

@@ -223,7 +223,8 @@ def _parse(text: str, fmt: str, src: str, opts: dict, _suffix) -> Taxonomy:
 
 
 def read_classes(path) -> list[str]:
-    """Read a ``classes.txt``: one class name per line, line *i* = class index *i* (trailing blank lines allowed).
+    """Read a ``classes.txt``: one class name per line, line *i* = class index *i* (trailing blank lines allowed);
+    or, given a folder of class folders, their names in sorted order.
 
     >>> import pathlib, tempfile
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "classes.txt"
@@ -232,8 +233,15 @@ def read_classes(path) -> list[str]:
     ['cat', 'dog']
     """
     path = Path(path)
+    if path.is_dir():  # a folder of class folders: their names, sorted (the order ImageSet.from_folder uses)
+        names = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not names:
+            raise TaxonomyError(f"{path}: no class folders in this folder; give a classes file (one name per line) "
+                                "or the folder holding one sub-folder per class.")
+        return names
     if not path.is_file():
-        raise TaxonomyError(f"{path}: no such classes file; expected a text file with one class name per line.")
+        raise TaxonomyError(f"{path}: no such classes file; expected a text file with one class name per line "
+                            "(or a folder of class folders).")
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:

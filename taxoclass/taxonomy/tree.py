@@ -32,6 +32,11 @@ NodeRef = Union[str, Sequence[str]]
 __all__ = ["Taxonomy", "Node", "ARTIFICIAL_ROOT"]
 
 
+def _first(names: Sequence[str], n: int = 5) -> str:
+    """The first ``n`` names, then how many there are in all (messages stay one readable line)."""
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
 class Taxonomy(TaxonomyConstructors, TaxonomyDerived, TaxonomyArrays):
     """An immutable rooted tree whose leaves are the classes.
 
@@ -278,13 +283,15 @@ class Taxonomy(TaxonomyConstructors, TaxonomyDerived, TaxonomyArrays):
             parts = []
             src = self.source or "the taxonomy"
             if not_in_tax:
-                parts.append(f"{len(not_in_tax)} class(es) in {what} but not in {src}: {', '.join(not_in_tax)}")
+                parts.append(f"{len(not_in_tax)} class(es) in {what} but not in {src}: {_first(not_in_tax)}")
             if not_in_data:
-                parts.append(f"{len(not_in_data)} class(es) in {src} but not in {what}: {', '.join(not_in_data)}")
+                parts.append(f"{len(not_in_data)} class(es) in {src} but not in {what}: {_first(not_in_data)}")
             if dup:
-                parts.append(f"duplicated in {what}: {', '.join(dup)}")
+                parts.append(f"duplicated in {what}: {_first(dup)}")
+            hint = (" (train --prune, or taxoclass taxonomy prune TREE --classes ...)"
+                    if not_in_data and not not_in_tax and not dup else "")
             raise ClassMismatchError("; ".join(parts) + ". Make the class lists match (fix the names, add the "
-                                     "missing classes to the taxonomy, or prune it with Taxonomy.prune).")
+                                     f"missing classes to the taxonomy, or prune it to the classes you have{hint}).")
 
     def with_class_order(self, classes: Sequence[str]) -> "Taxonomy":
         """A copy whose class indices follow ``classes`` (e.g. a ``classes.txt``); same tree.
