@@ -86,6 +86,7 @@ class TrialObjective:
 
         args = self.space.suggest(trial)
         folder = self.run_dir(trial)
+        folder.parent.mkdir(parents=True, exist_ok=True)
         trial.set_user_attr("run_dir", str(folder))
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())

@@ -176,7 +176,7 @@ def narrow(knob: Knob, spec: str) -> Knob:
                                  f"{knob.name}={KNOBS[knob.name].describe() if knob.kind != 'choice' else '16:64'}.")
         lo, hi = _scalar(knob, parts[0]), _scalar(knob, parts[1])
         if not lo < hi:
-            raise TaxoclassError(f"{knob.name}={spec!r}: LOW must be below HIGH (use --fix {knob.name}={parts[0]} "
+            raise TaxoclassError(f"{knob.name}={spec!r}: LOW must be below HIGH (use --fix {knob.name}={lo:g} "
                                  "for a single value).")
         if log and lo <= 0:
             raise TaxoclassError(f"{knob.name}={spec!r}: a log range needs LOW > 0.")

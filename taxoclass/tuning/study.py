@@ -10,6 +10,7 @@ another process may run the same command at the same time and contribute trials.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -159,28 +160,66 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
                 [reference.lineage(c) for c in reference.classes], "from_confusion": confusion is not None,
                 "objective": objective, "cost": cost, "space": sp.describe(), "pruner": pruner or "median",
                 "startup_trials": int(startup_trials), "study_name": study_name, "storage": storage, **base}
-    claim = prepare_output_dir(out_dir, overwrite=overwrite, resumable=None if overwrite else _is_study_folder)
     out = Path(out_dir)
-    if not overwrite and _is_study_folder(out):
-        old = json.loads((out / TUNE_FILE).read_text(encoding="utf-8")).get("settings", {})
-        diff = _differences(old, settings)
-        if diff:
-            raise TaxoclassError(f"{out} holds a study with other options ({'; '.join(diff[:6])}); run the same "
-                                 "command again to continue it, or pass --overwrite to start a new search there.")
+    claim = prepare_output_dir(out, overwrite=overwrite, resumable=None if overwrite else _is_study_folder)
+    _check_same_study(out, settings, overwrite=overwrite)
     tree_args = {"confusion": confusion, "confusion_classes": confusion_classes} if confusion is not None else {}
     if taxonomy is not None:
         tree_args = {"taxonomy": taxonomy}
     run = _Run(data, sp, base, tree_args, settings, reference, objective=objective, cost=cost, pruner=pruner,
                startup_trials=startup_trials, storage=storage, study_name=study_name, trials=trials,
                time_budget=time_budget, refit=refit, progress=progress)
-    if overwrite:  # the new search is staged beside the old one and replaces it only once complete
-        with claim as o:
-            return run.all(o.path, final=out)
-    with claim as o:  # new or continued: written in place, the lock held only while the folder is set up
-        run.setup(o.path)
+    with _TuneLock(out):  # several tune processes on one folder wait for each other's set-up, not fail
+        if overwrite:  # the new search is staged beside the old one and replaces it only once complete
+            with claim as o:
+                return run.all(o.path, final=out)
+        with claim as o:  # new or continued: written in place, the folder's lock held only while it is set up
+            _check_same_study(out, settings, overwrite=False)  # again, now that no other process writes it
+            run.setup(o.path)
     run.search(out)
-    with prepare_output_dir(out, resumable=_is_study_folder) as o:
+    with _TuneLock(out), prepare_output_dir(out, resumable=_is_study_folder) as o:
         return run.finish(o.path, final=out)
+
+
+def _check_same_study(out: Path, settings: dict, *, overwrite: bool) -> None:
+    """A folder holding a study of other options is refused (naming what differs) unless ``overwrite``."""
+    if overwrite or not _is_study_folder(out):
+        return
+    try:
+        old = json.loads((out / TUNE_FILE).read_text(encoding="utf-8")).get("settings", {})
+    except (OSError, ValueError, AttributeError):
+        raise TaxoclassError(f"{out / TUNE_FILE} cannot be read; pass --overwrite to start a new search in {out}.") \
+            from None
+    diff = _differences(old, settings)
+    if diff:
+        raise TaxoclassError(f"{out} holds a study with other options ({'; '.join(diff[:6])}); run the same command "
+                             "again to continue it, or pass --overwrite to start a new search there.")
+
+
+class _TuneLock:
+    """A lock beside the study folder (``.NAME.tune.lock``) that tune processes wait for (up to 10 minutes) while
+    one of them sets the folder up or writes the results; the folder's own lock refuses at once instead."""
+
+    def __init__(self, out: Path):
+        from filelock import FileLock
+
+        self._lock = FileLock(str(out.parent / f".{out.name}.tune.lock"), timeout=600)
+
+    def __enter__(self):
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise TaxoclassError(f"another taxoclass tune has been setting up {self._lock.lock_file} for 10 "
+                                 "minutes; check that it is not stuck.") from None
+        return self
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(OSError):
+            os.unlink(self._lock.lock_file)  # while held: waiters notice the unlinked file and retry (filelock >= 4)
+        self._lock.release()
+        return False
 
 
 class _Run:
@@ -276,7 +315,6 @@ class _Run:
         objective = TrialObjective(self.data, folder / "manifest.csv", self.space, {**self.base, **self.tree_args},
                                    folder / "trials", objective=self.objective, reference=self.reference,
                                    cost=self.cost, deadline=deadline, progress=self.progress)
-        (folder / "trials").mkdir(exist_ok=True)
         self.progress(f"searching: {left} more trial(s)" + (f" within {self.time_budget} min" if deadline else ""))
         self.study.optimize(objective, n_trials=left, timeout=None if deadline is None else 60.0 * self.time_budget,
                             catch=(TaxoclassError,),
