@@ -63,9 +63,9 @@ class Knob:
         '0.0001:0.01:log'
         """
         if self.fixed is not None:
-            return f"fixed {_text(self.fixed)}"
-        if self.kind == "choice":
-            return ",".join(_text(c) for c in self.choices)
+            return f"fixed {_text(self.fixed).replace(',', '+')}"
+        if self.kind == "choice":  # block_filters / head_units values: their integers joined by "+"
+            return ",".join(_text(c).replace(",", "+") for c in self.choices)
         return f"{_text(self.low)}:{_text(self.high)}" + (":log" if self.log else "")
 
 
