@@ -131,6 +131,48 @@ def test_pruning_stops_a_hopeless_trial_after_its_first_epoch(colours, tmp_path)
     assert hopeless.user_attrs["stopped"] == "pruned" and list(hopeless.intermediate_values) == [0]
     assert hopeless.intermediate_values[0] < good.intermediate_values[0]
 
+    # the other objectives score the trial's model on the validation split, its classes mapped onto the reference
+    # taxonomy's order (red, yellow, green, blue; the flat model's is alphabetical)
+    from taxoclass.taxonomy import load_taxonomy
+
+    ref = load_taxonomy(colours[1])
+    assert list(ref.classes) != sorted(ref.classes)
+    model_file = tmp_path / "trials" / "0000" / "model.taxoclass"
+    scores = {name: TrialObjective(data, tmp_path / "manifest.csv", space, {}, tmp_path, objective=name,
+                                   reference=ref).score({"model_file": model_file})
+              for name in ("hf1", "balanced_accuracy", "severity")}
+    metrics = objective.validation_metrics(model_file)
+    assert metrics["accuracy"] == pytest.approx(good.value)  # the same images, classes in another order
+    via_ref = TrialObjective(data, tmp_path / "manifest.csv", space, {}, tmp_path, reference=ref)
+    assert via_ref.validation_metrics(model_file)["accuracy"] == pytest.approx(good.value)
+    assert scores["hf1"] >= good.value - 1e-9 and 0 < scores["balanced_accuracy"] <= 1
+    assert scores["severity"] == 0.0 or scores["severity"] >= 1.0  # distance of the mistakes: 0 when none
+
+
+def test_an_accuracy_vs_cost_study_writes_its_pareto_front(tmp_path):
+    """results.py on a two-objective study (trials added by hand: no training needed to check the front)."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from taxoclass.tuning.results import write_results
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    points = [(0.90, 100.0), (0.80, 20.0), (0.70, 50.0), (0.95, 400.0), (0.60, 10.0)]
+    for i, (acc, secs) in enumerate(points):
+        study.add_trial(create_trial(values=[acc, secs], params={"learning_rate": 10.0 ** -(i + 1)},
+                                     distributions={"learning_rate": FloatDistribution(1e-6, 1, log=True)},
+                                     user_attrs={"arguments": {"model": "flat", "learning_rate": 10.0 ** -(i + 1)},
+                                                 "train_seconds": secs}))
+    files = write_results(study, tmp_path, objective="accuracy", cost="seconds", base={"epochs": 2},
+                          settings={"data": "x"})
+    assert set(files) == {"trials", "best_config", "pareto", "plot"}
+    front = pd.read_csv(tmp_path / "pareto.csv")
+    assert front["trial"].tolist() == [4, 1, 0, 3]  # (0.70, 50 s) is dominated by (0.80, 20 s); sorted by cost
+    cfg = json.loads((tmp_path / "best_config.json").read_text())
+    assert cfg["tune"]["trial"] == 3 and cfg["tune"]["cost_value"] == 400.0  # the front's most accurate
+    assert cfg["arguments"] == {"epochs": 2, "model": "flat", "learning_rate": 1e-4}
+    assert (tmp_path / "search.png").stat().st_size > 10_000
+
 
 def _cli(*args):
     return [sys.executable, "-c", "import sys; from taxoclass.cli.main import main; sys.exit(main(sys.argv[1:]))",

@@ -99,9 +99,10 @@ def write_results(study, folder, *, objective: str, cost: str | None, base: dict
             fh.write("\n")
         files["best_config"] = folder / "best_config.json"
     if cost is not None:
-        front = sorted(study.best_trials, key=lambda t: t.values[1])
-        with atomic_write(folder / "pareto.csv") as fh:
-            fh.write(_csv([r for r in rows if r["trial"] in {t.number for t in front}]))
+        front = [t.number for t in sorted(study.best_trials, key=lambda t: (t.values[1], t.number))]
+        by_number = {r["trial"]: r for r in rows}
+        with atomic_write(folder / "pareto.csv") as fh:  # the front, cheapest first
+            fh.write(_csv([by_number[n] for n in front]))
         files["pareto"] = folder / "pareto.csv"
     if rows:
         plot_search(rows, folder / "search.png", objective=objective, cost=cost)
