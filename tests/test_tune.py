@@ -218,9 +218,16 @@ def test_a_killed_search_continues_where_it_stopped(colours, tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     trials = pd.read_csv(out / "trials.csv").set_index("trial")
     assert trials["state"].tolist() == ["complete", "fail", "complete", "complete"]
-    assert trials.loc[2, "retry_of"] == 1 and trials.loc[2, "run_dir"] == str(out / "trials" / "0001")
+    assert trials.loc[2, "retry_of"] == 1 and trials.loc[2, "run_dir"] == "trials/0001"
     assert (out / "trials" / "0000" / "model.taxoclass").stat().st_mtime_ns == first_model  # not trained again
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000", "0001", "0003"]
+
+    # --overwrite: a new study, staged beside the old one and swapped in once complete
+    assert main(cmd[3:] + ["--trials", "1", "--overwrite"]) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["state"].tolist() == ["complete"] and trials["run_dir"].tolist() == ["trials/0000"]
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000"]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize("extra, message", [

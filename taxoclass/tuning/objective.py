@@ -65,7 +65,8 @@ class TrialObjective:
       searched (epochs, batch size, channels, time budget, seed, taxonomy, confusion ...);
     - ``objective``: one of :data:`OBJECTIVES`; ``reference``: the taxonomy ``hf1`` and ``severity`` are measured
       on (one tree for every trial, whatever tree a trial trains); ``cost``: None or one of :data:`COSTS`;
-    - ``trials_dir``: trial ``n`` trains in ``trials_dir/NNNN`` (a retried trial continues its old folder);
+    - ``trials_dir``: trial ``n`` trains in ``trials_dir/NNNN`` (a retried trial continues its old folder), a
+      ``trials`` folder inside the study folder;
     - ``deadline``: ``time.time()`` after which a running trial stops and is recorded as pruned.
     """
 
@@ -76,8 +77,10 @@ class TrialObjective:
         self.objective, self.reference, self.cost, self.deadline = objective, reference, cost, deadline
         self.progress = progress or (lambda _m: None)
 
-    def run_dir(self, trial) -> Path:
-        return Path(trial.user_attrs.get("run_dir") or self.trials_dir / f"{trial.number:04d}")
+    def run_dir(self, trial) -> str:
+        """The trial's run folder, relative to the study folder (``trials/NNNN``; a retried trial keeps its old
+        one), so that the records stay true when the folder moves (an --overwrite search is staged elsewhere)."""
+        return trial.user_attrs.get("run_dir") or f"{self.trials_dir.name}/{trial.number:04d}"
 
     def __call__(self, trial):
         import optuna
@@ -85,9 +88,10 @@ class TrialObjective:
         from taxoclass.jobs import train_job
 
         args = self.space.suggest(trial)
-        folder = self.run_dir(trial)
+        run_dir = self.run_dir(trial)
+        folder = self.trials_dir.parent / run_dir
         folder.parent.mkdir(parents=True, exist_ok=True)
-        trial.set_user_attr("run_dir", str(folder))
+        trial.set_user_attr("run_dir", run_dir)
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("arguments", args)

@@ -13,7 +13,8 @@ from taxoclass.tuning.space import MINIMIZED
 
 __all__ = ["best_trial", "trial_rows", "write_results", "pareto_front"]
 
-_ATTRS = ("train_seconds", "epochs_run", "n_params", "val_accuracy", "stopped", "retry_of", "run_dir", "host", "pid")
+_ATTRS = ("train_seconds", "epochs_run", "n_params", "val_accuracy", "stopped", "retry_of", "run_dir", "host",
+          "pid")
 
 
 def best_trial(study):

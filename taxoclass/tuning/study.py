@@ -171,6 +171,7 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
                time_budget=time_budget, refit=refit, progress=progress)
     with _TuneLock(out):  # several tune processes on one folder wait for each other's set-up, not fail
         if overwrite:  # the new search is staged beside the old one and replaces it only once complete
+            run.overwrite = True
             with claim as o:
                 return run.all(o.path, final=out)
         with claim as o:  # new or continued: written in place, the folder's lock held only while it is set up
@@ -232,7 +233,7 @@ class _Run:
         self.objective, self.cost, self.pruner = objective, cost, pruner or ("median" if cost is None else "none")
         self.startup_trials, self.storage_url, self.study_name = int(startup_trials), storage, study_name
         self.trials, self.time_budget, self.refit, self.progress = int(trials), time_budget, refit, progress
-        self.created = False
+        self.created, self.overwrite = False, False
 
     def all(self, folder: Path, final: Path) -> dict:
         self.setup(folder)
@@ -274,7 +275,9 @@ class _Run:
             optuna.create_study(storage=storage, study_name=self.study_name, directions=directions)
             self.created = True
         except optuna.exceptions.DuplicatedStudyError:
-            pass
+            if self.overwrite:  # a new search cannot start in a shared database that holds the old one
+                raise TaxoclassError(f"--overwrite starts a new search, but {url} already holds the study "
+                                     f"{self.study_name!r}; choose another --study-name.") from None
         # the process that created the study samples with `seed`; any other one (a rerun, a second worker) with
         # another seed, so that two workers never draw the same random start-up trials
         seed = self.base["seed"] if self.created else (self.base["seed"] * 7919 + os.getpid() + int(time.time()))
