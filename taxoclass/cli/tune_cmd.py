@@ -28,7 +28,7 @@ def register(subparsers) -> None:
         "tune", help="search the training options of flat and tree models (Optuna)",
         description="Search train's options with Optuna (TPE sampler, pruning of hopeless trials after each epoch) "
                     "on one split of the images, scored on its validation part. Writes trials.csv, "
-                    "best_config.json (for train --config), search.png and trials/NNNN run folders into -o DIR; "
+                    "best_config.json (train_job's keyword arguments), search.png and trials/NNNN run folders into -o DIR; "
                     "the same command run again continues the study, and several processes may run it at once "
                     f"(shared --storage). Knobs and default ranges: {knobs}.")
     add_source_arguments(p)

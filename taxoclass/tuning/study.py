@@ -158,7 +158,8 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
     settings = {"data": getattr(data, "source", "images"), "n_images": len(data), "classes": list(data.classes),
                 "models": models, "tree": None if reference is None or confusion is not None else
                 [reference.lineage(c) for c in reference.classes], "from_confusion": confusion is not None,
-                "objective": objective, "cost": cost, "space": sp.describe(), "pruner": pruner or "median",
+                "objective": objective, "cost": cost, "space": sp.describe(),
+                "pruner": pruner or ("median" if cost is None else "none"),
                 "startup_trials": int(startup_trials), "study_name": study_name, "storage": storage, **base}
     out = Path(out_dir)
     claim = prepare_output_dir(out, overwrite=overwrite, resumable=None if overwrite else _is_study_folder)
