@@ -23,10 +23,11 @@ _LAZY = {
     "run_benchmark": "taxoclass.comparison",
     "load_dataset": "taxoclass.datasets",
     "ImageSet": "taxoclass.data",
+    "tune": "taxoclass.tuning",
 }
 
 _SUBMODULES = {name: name for name in ("metrics", "data", "clustering", "report", "comparison", "datasets", "models",
-                                       "jobs")}
+                                       "jobs", "tuning")}
 _SUBMODULES["workflows"] = "jobs"  # the jobs' module before it became a package (taxoclass/workflows.py)
 _SUBMODULES["benchmark"] = "comparison"  # the module's name before it was renamed (taxoclass/benchmark.py)
 
@@ -50,5 +51,5 @@ def __dir__():
 
 __all__ = ["Taxonomy", "TreeClassifier", "FlatClassifier", "load_model", "cluster_confusion", "load_taxonomy",
            "save_taxonomy", "read_classes", "ImageSet", "evaluate_predictions", "write_report", "run_benchmark",
-           "load_dataset", "TaxoclassError", "TaxonomyError", "ClassMismatchError", "ClusteringError",
+           "load_dataset", "tune", "TaxoclassError", "TaxonomyError", "ClassMismatchError", "ClusteringError",
            "DataError", "ModelError", "__version__"]

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "taxoclass.cli.cluster_cmd",
     "taxoclass.cli.data_cmd",
     "taxoclass.cli.model_cmds",
+    "taxoclass.cli.tune_cmd",
     "taxoclass.cli.export_cmd",
 ]
 

@@ -51,7 +51,8 @@ def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bo
 
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
-              beta: float | None = None, cluster_levels=1, backbone: str | None = None, weights=None, trunk=None,
+              beta: float | None = None, cluster_levels=1, max_cluster_size: int | None = None,
+              backbone: str | None = None, weights=None, trunk=None, width: int | None = None,
               node_block: str = "auto", block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
@@ -61,19 +62,21 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
-              verbose="auto", progress: Callable[[str], None] = _noop) -> dict:
+              verbose="auto", callbacks=None, progress: Callable[[str], None] = _noop) -> dict:
     """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
     confusion matrix, with ``confusion_classes``; ``beta=None`` chooses beta and the group size from the sweep, see
-    :func:`taxoclass.clustering.error_clustering`). ``backbone`` is the flat model's (default ``resnet_small``); a
-    tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of the flat model's
-    backbone or the tree's ``trunk``; a tree without a trunk refuses them. The recipe defaults: plankton
+    :func:`taxoclass.clustering.error_clustering`; ``max_cluster_size`` caps the groups). ``backbone`` is the flat
+    model's (default ``resnet_small``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of the flat model's
+    backbone or the tree's ``trunk``; a tree without a trunk refuses them. ``width``: first-stage filters of a
+    from-scratch backbone or trunk (``resnet_small``, ``vgg_bn``; None: its default). The recipe defaults: plankton
     augmentation (``augment=True``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
     top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"``
     or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both models),
-    ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default. Returns a summary dict (paths, accuracy on the validation
-    split, train seconds, epochs run).
+    ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default.
+    ``callbacks``: extra Keras callbacks for ``fit`` (e.g. the pruning callback of ``taxoclass tune``). Returns a
+    summary dict (paths, accuracy on the validation split, train seconds, epochs run, parameter count).
 
     Every option is checked before anything is written. A new run is written in place, so that running the same
     command again after a crash or ``kill -9`` continues it (with other options it is refused, naming what
@@ -110,6 +113,11 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
     cw = check_imbalance_options(class_weight, sampling)
+    _check_width(width, backbone if model == "flat" else trunk)
+    if max_cluster_size is not None:
+        from taxoclass._checks import check_int
+
+        check_int("max_cluster_size", max_cluster_size, lo=1, hint=" (classes per group of the error-based tree)")
     check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
     check_training(model=model, backbone=backbone, weights=weights if model == "flat" else None, trunk=trunk,
                    trunk_weights=weights if model == "tree" else None, node_block=node_block,
@@ -126,7 +134,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         from taxoclass.clustering import error_clustering
 
         classes = list(confusion_classes) if confusion_classes is not None else list(data.classes)
-        res = error_clustering(confusion, classes, beta=beta, progress=progress)
+        res = error_clustering(confusion, classes, beta=beta, max_cluster_size=max_cluster_size,
+                               progress=progress)
         taxonomy = res.to_taxonomy(cluster_levels)
     if model == "tree" and taxonomy is None:
         raise TaxoclassError("a tree model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
@@ -162,6 +171,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
               "beta": res.beta if confusion is not None else None, "node_block": node_block if model == "tree" else None,
               "block_filters": list(block_filters),
+              **({} if width is None else {"width": int(width)}),
+              **({} if max_cluster_size is None else {"max_cluster_size": int(max_cluster_size)}),
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
     _check_resume(out, config, overwrite=overwrite, resume=resume)
@@ -192,14 +203,15 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
             from taxoclass.models.tree import TreeClassifier
 
             clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
-                                 node_block=node_block, block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
+                                 width=width, node_block=node_block,
+                                 block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
                                  epochs=int(epochs), **loop,
                                  **({} if level_schedule is None else {"level_schedule": level_schedule}))
         else:
             from taxoclass.models.flat import FlatClassifier
 
             clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
-                                 input_shape=input_shape, **spec, weights=weights,
+                                 input_shape=input_shape, **spec, weights=weights, width=width,
                                  head_units=tuple(head_units) or (128,), dropout=dropout,
                                  **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop,
                                  **({} if loss is None else {"loss": loss}))
@@ -208,16 +220,31 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         write_json(folder / "config.json", config)
         progress(f"training a {model} model for " + (f"{time_budget} min ..." if time_budget else f"{epochs} epochs ..."))
         t0 = time.perf_counter()
-        clf.fit(train_ds, validation_data=val_ds, class_weight=cw, verbose=verbose)
+        clf.fit(train_ds, validation_data=val_ds, class_weight=cw, callbacks=callbacks, verbose=verbose)
         secs = time.perf_counter() - t0
         clf.save(folder / "model.taxoclass", overwrite=True)
-        summary = {"train_seconds": secs, "history": clf.history_, "epochs_run": epochs_run(clf.history_)}
+        summary = {"train_seconds": secs, "history": clf.history_, "epochs_run": epochs_run(clf.history_),
+                   "n_params": int(clf.model_.count_params())}
         if val_ds is not None:
             summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
     summary["model_file"] = str(out / "model.taxoclass")
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {summary['val_accuracy']:.3f}"
                                            if "val_accuracy" in summary else ""))
     return summary
+
+
+def _check_width(width, backbone) -> None:
+    """``width`` sizes a from-scratch backbone (resnet_small, vgg_bn): refused for any other, or without one."""
+    if width is None:
+        return
+    from taxoclass._checks import check_int
+    from taxoclass.models.backbones import BACKBONES
+
+    check_int("width", width, lo=1, hi=1024, hint=" (first-stage filters, e.g. 32)")
+    if backbone not in BACKBONES or not BACKBONES[backbone].scalable:
+        scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
+        raise TaxoclassError(f"width={width} sizes a from-scratch backbone ({scalable}), not {backbone}; drop width "
+                             "or choose one of those.")
 
 
 def epochs_run(history: dict) -> int:
