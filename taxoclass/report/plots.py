@@ -252,3 +252,30 @@ def plot_accuracy_vs_cost(results: list[dict], *, metric: str = "accuracy"):
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)
     return fig
+
+
+def plot_reliability(before: dict, after: dict | None = None, *, title: str = ""):
+    """Reliability diagram: accuracy vs top-1 confidence per bin (:func:`taxoclass.calibration.reliability_bins`),
+    before and (optionally) after calibration, with the diagonal of perfect calibration.
+
+    >>> from taxoclass.calibration import reliability_bins
+    >>> fig = plot_reliability(reliability_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1]))
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.8, 4.4), dpi=120, layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for bins, label, marker in ((before, "before", "o"), (after, "after (temperature)", "s")):
+        if not bins:
+            continue
+        pts = [(c, a) for c, a in zip(bins["confidence"], bins["accuracy"]) if c is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker=marker, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("top-1 confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or "Reliability diagram", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
