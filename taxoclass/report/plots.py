@@ -132,9 +132,9 @@ def plot_taxonomy_accuracy(taxonomy: Taxonomy, per_node: dict, *, title: str = "
         for c in ch:
             segs.append([(x[c], ymid), (x[c], y[c])])
     n_leaves = len(leaf_ids)
-    width = float(np.clip(0.16 * n_leaves + 3.0, 6.0, 40.0))
+    width = float(np.clip(0.22 * n_leaves + 3.0, 6.0, 60.0))  # room for a label per class at 121 classes
     height = float(np.clip(1.1 * max_depth + 3.0, 4.0, 14.0))
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=110 if n_leaves <= 150 else 80, layout="constrained")
     ax = fig.add_subplot()
     ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.8, zorder=1))
     cmap = colormaps["RdYlGn"]
@@ -150,10 +150,25 @@ def plot_taxonomy_accuracy(taxonomy: Taxonomy, per_node: dict, *, title: str = "
     colours = [cmap(norm(a)) if a is not None else (0.75, 0.75, 0.75, 1.0) for a in acc]
     ax.scatter(x[internal], y[internal], s=s, c=colours, edgecolors="0.2", linewidths=0.5, zorder=3)
     fs_int = 7 if len(internal) <= 40 else 5
+    per_unit = 0.8 * width / (n_leaves + 1)  # inches per leaf slot (the colour bar takes the rest)
+    level_h = 0.8 * height / (max_depth + 2.8)  # inches per level
     for i, a in zip(internal, acc):
-        label = nodes[i][-1] + ("" if a is None else f"\n{a:.2f}")
-        ax.annotate(label, (x[i], y[i]), xytext=(4, 3), textcoords="offset points", fontsize=fs_int, zorder=4)
-    fs_leaf = float(np.clip(500.0 / max(n_leaves, 1), 3.5, 9.0))
+        # a horizontal label where it fits between its neighbours at the same depth, else a vertical one cut to
+        # the height of a level: at 121 classes labels never run into each other
+        same = [x[j] for j in internal if j != i and y[j] == y[i]]
+        room = (min(abs(x[i] - v) for v in same) if same else n_leaves) * per_unit
+        name = nodes[i][-1]
+        acc_txt = "" if a is None else f"{a:.2f}"
+        if max(len(name), len(acc_txt)) * fs_int * 0.6 / 72 < room:
+            ax.annotate(name + (f"\n{acc_txt}" if acc_txt else ""), (x[i], y[i]), xytext=(4, 3),
+                        textcoords="offset points", fontsize=fs_int, zorder=4)
+        else:
+            label = (name + (f" {acc_txt}" if acc_txt else ""))
+            fit = max(int(level_h * 0.8 * 72 / (fs_int * 0.6)), 4)
+            label = label if len(label) <= fit else label[:fit - 1] + "…"
+            ax.annotate(label, (x[i], y[i]), xytext=(0, 4), textcoords="offset points", fontsize=fs_int,
+                        rotation=90, ha="center", va="bottom", zorder=4)
+    fs_leaf = float(np.clip(0.75 * per_unit * 72, 3.5, 9.0))
     ax.scatter(x[leaf_ids], y[leaf_ids], s=6, c="0.3", zorder=2)
     for i in leaf_ids:
         ax.text(x[i], y[i] - 0.12, nodes[i][-1], rotation=90, ha="center", va="top", fontsize=fs_leaf)
