@@ -81,11 +81,11 @@ def _interactive() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress_bar(total: int | None, desc: str):
+def progress_bar(total: int | None, desc: str, unit: str = "batch"):
     """A tqdm bar on stderr when it is a terminal, else a silent stand-in with the same ``update``/``close``."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="batch", disable=not _interactive(), leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not _interactive(), leave=False)
 
 
 def keras_progress(total: int | None, desc: str):

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up messages (oneDNN, CUDA, absl); also after the command name")
     _add_verbose(sub)
     return parser
 
@@ -56,7 +57,7 @@ def _add_verbose(subparsers_action) -> None:
             _add_verbose(a)
         if not nested and not any("--verbose" in a.option_strings for a in p._actions):
             p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                           help="show TensorFlow's start-up messages (oneDNN, CUDA, absl)")
+                           help=argparse.SUPPRESS)  # listed once, in `taxoclass --help`
 
 
 def _one_line(exc: BaseException) -> str:
