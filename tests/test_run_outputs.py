@@ -201,3 +201,20 @@ def test_console_is_quiet_unless_verbose(run, images):
     assert quiet.stdout.startswith("file,predicted_class") and "predicting 1 image with" in quiet.stderr
     loud = subprocess.run(cmd[:4] + ["--verbose"] + cmd[4:], capture_output=True, text=True, timeout=300, env=env)
     assert loud.returncode == 0 and "oneDNN" in loud.stderr
+
+
+def test_exports_carry_the_temperature(run, images, tmp_path):
+    import tensorflow as tf
+
+    from taxoclass.export import SIDECAR, export_model
+    from taxoclass.models import BaseClassifier
+
+    clf = BaseClassifier.load(run / "model.taxoclass")
+    assert clf.temperature_ != 1.0
+    files = sorted((images[0] / "blue_square").glob("*.png"))[:6]
+    x = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) for p in files])
+    out = export_model(clf, tmp_path / "sm", target="savedmodel")
+    got = tf.saved_model.load(str(out)).signatures["serving_default"](images=tf.constant(x))["probabilities"].numpy()
+    np.testing.assert_allclose(got, clf.predict_proba(x), atol=1e-4, rtol=0)
+    assert not np.allclose(got, clf.predict_proba(x, calibrated=False), atol=1e-3)
+    assert json.loads((out / SIDECAR).read_text())["temperature"] == pytest.approx(clf.temperature_)
