@@ -116,3 +116,29 @@ def test_taxonomy_figure_is_readable_at_121_classes():
     assert overlaps == []
     leaf_sizes = [t.get_fontsize() for t in texts if t.get_text() in set(tax.classes)]
     assert len(leaf_sizes) == 121 and min(leaf_sizes) >= 6  # was 4.1 pt
+
+
+def test_train_config_fills_only_what_the_command_line_leaves_out(tmp_path):
+    from taxoclass.cli._config import apply_config
+    from taxoclass.cli.main import build_parser
+
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({
+        "arguments": {"epochs": 7, "learning_rate": 0.01, "block_filters": [4, 8], "early_stopping_patience": 3},
+        "source": {"source": ["/data/old"], "taxonomy": "/t/tree.tsv", "manifest": "/r/manifest.csv",
+                   "from_confusion": None}}))
+
+    def parsed(*argv):
+        argv = ["train", *argv, "--config", str(cfg), "-o", str(tmp_path / "out")]
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        apply_config(args)
+        return args
+
+    a = parsed("--epochs", "10")  # 10 is also the default: given explicitly, it still wins
+    assert (a.epochs, a.learning_rate, a.block_filters, a.early_stopping) == (10, 0.01, (4, 8), 3)
+    assert (a.source, a.taxonomy, a.manifest) == (["/data/old"], "/t/tree.tsv", "/r/manifest.csv")
+    b = parsed("/data/new")  # other images: the recorded images and their split are not used, the tree is
+    assert (b.source, b.taxonomy, b.manifest, b.epochs) == (["/data/new"], "/t/tree.tsv", None, 7)
+    c = parsed("--from-confusion", "cm.npy")  # another tree
+    assert (c.taxonomy, c.from_confusion, c.source) == (None, "cm.npy", ["/data/old"])

@@ -14,20 +14,12 @@ import pytest
 from PIL import Image
 
 from taxoclass.cli.main import main
-
-CLASSES = {"red_square": ("warm", (220, 30, 30), "square"), "red_disc": ("warm", (220, 30, 30), "disc"),
-           "blue_square": ("cold", (30, 30, 220), "square"), "blue_disc": ("cold", (30, 30, 220), "disc")}
+from test_workflows_cli import CLASSES, _draw  # the same tiny hierarchical problem, drawn at 24 px
 
 
-def _draw(colour, shape, rng, size=16):
-    img = np.full((size, size, 3), 255, np.uint8)
-    c = rng.integers(6, size - 6, 2)
-    r = int(rng.integers(3, 6))
-    yy, xx = np.mgrid[:size, :size]
-    mask = ((abs(yy - c[0]) <= r) & (abs(xx - c[1]) <= r) if shape == "square"
-            else (yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= r * r)
-    img[mask] = colour
-    return img
+def _pixels(files) -> np.ndarray:
+    """The model's input (16 x 16 RGB, float) of some image files."""
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((16, 16)), np.float32) for p in files])
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +72,7 @@ def test_the_model_file_keeps_its_temperature_and_threshold_curve(run, images):
     assert threshold_curve(apply_temperature(p_val, T), y, clf.taxonomy_)["precision"] == pytest.approx(
         curve["precision"], abs=1e-6)
     files = sorted((images[0] / "red_disc").glob("*.png"))[:4]
-    x = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) for p in files])
+    x = _pixels(files)
     raw = clf.predict_proba(x, calibrated=False)
     np.testing.assert_allclose(clf.predict_proba(x), apply_temperature(raw, T), atol=1e-5)
     # a model file written before calibration existed loads with temperature 1 and no curve
@@ -212,7 +204,7 @@ def test_exports_carry_the_temperature(run, images, tmp_path):
     clf = BaseClassifier.load(run / "model.taxoclass")
     assert clf.temperature_ != 1.0
     files = sorted((images[0] / "blue_square").glob("*.png"))[:6]
-    x = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) for p in files])
+    x = _pixels(files)
     out = export_model(clf, tmp_path / "sm", target="savedmodel")
     got = tf.saved_model.load(str(out)).signatures["serving_default"](images=tf.constant(x))["probabilities"].numpy()
     np.testing.assert_allclose(got, clf.predict_proba(x), atol=1e-4, rtol=0)

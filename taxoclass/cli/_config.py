@@ -40,7 +40,8 @@ def source_options(args) -> dict:
 
 def apply_config(args) -> None:
     """Options of ``args.config`` (``"arguments"`` by train_job names, ``"source"`` by CLI names) for every option
-    not given on the command line; explicit flags win."""
+    not given on the command line; explicit flags win. An image source given here replaces the recorded one (and
+    its manifest) as a whole; a ``--taxonomy`` or ``--from-confusion`` given here replaces the recorded tree."""
     from taxoclass.jobs.run_config import argument_to_cli, read_config
 
     cfg = read_config(args.config)
@@ -52,10 +53,18 @@ def apply_config(args) -> None:
         if dest in ("block_filters", "head_units") and isinstance(value, list):
             value = tuple(value)
         setattr(args, dest, value)
-    source_given = any(d in explicit for d in source_options(args))
+    data_dests = {"source"} | {a.dest for g in args.train_parser._action_groups if g.title == "image source"
+                               for a in g._group_actions}
+    new_data = bool(explicit & data_dests)
+    new_tree = bool(explicit & {"taxonomy", "from_confusion"})
     for dest, value in cfg["source"].items():
         if not hasattr(args, dest):
             raise TaxoclassError(f"--config {args.config}: unknown source option {dest!r}; expected the config.json "
                                  "of a run written by this taxoclass.")
-        if not source_given:  # a data source on the command line replaces the recorded one as a whole
-            setattr(args, dest, value)
+        if dest in explicit:
+            continue
+        if new_data and (dest in data_dests or dest == "manifest"):  # other images: their own split
+            continue
+        if new_tree and dest in ("taxonomy", "from_confusion"):  # a tree given here replaces the recorded one
+            continue
+        setattr(args, dest, value)

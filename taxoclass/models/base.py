@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from taxoclass.calibration import apply_temperature, calibrate, to_metadata as calibration_metadata
 from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
 from taxoclass.models.model_file import (FORMAT, FORMAT_VERSION, _REGISTRY, _jsonable, read_model_file,
                                          taxonomy_from_dict, taxonomy_to_dict, write_model_file)
@@ -317,10 +318,8 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         finally:
             training.set_mixed_precision(previous_policy == "mixed_float16")
         self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
-        self.temperature_, self.calibration_, self.threshold_curve_ = 1.0, None, None
-        if val_ds is not None:  # temperature and threshold curve on the validation split (taxoclass.calibration)
-            from taxoclass.calibration import calibrate
-
+        self.temperature_, self.calibration_, self.threshold_curve_ = 1.0, None, None  # fitted on validation data:
+        if val_ds is not None:
             calibrate(self, self.predict_proba(val_ds, batch_size, calibrated=False), self._labels_of(val_ds))
         return self
 
@@ -355,9 +354,8 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X, batch_size=None, *, calibrated: bool = True, callbacks=None) -> np.ndarray:
         """Class probabilities (N, n_classes) in ``taxonomy_.classes`` order; rows sum to 1.
 
-        ``calibrated=True`` applies the temperature fitted on the validation split at the end of ``fit``
-        (``temperature_``, 1.0 when there was none; see :mod:`taxoclass.calibration`). ``callbacks``: Keras
-        callbacks of the prediction loop (e.g. a progress bar).
+        ``calibrated``: apply ``temperature_``, fitted on the validation split by ``fit`` (1.0 without one;
+        :mod:`taxoclass.calibration`). ``callbacks``: Keras callbacks of the prediction loop (a progress bar).
 
         >>> clf.predict_proba(X[:2]).sum(axis=1)      # doctest: +SKIP
         array([1., 1.], dtype=float32)
@@ -366,12 +364,8 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         p = np.asarray(self.model_.predict(ds, verbose=0, callbacks=callbacks), dtype=np.float64)
         p = np.clip(p, 0.0, None)
         p = p / p.sum(axis=1, keepdims=True)
-        T = getattr(self, "temperature_", 1.0)
-        if calibrated and T != 1.0:
-            from taxoclass.calibration import apply_temperature
-
-            return apply_temperature(p, T)
-        return p.astype(np.float32)
+        T = getattr(self, "temperature_", 1.0) if calibrated else 1.0
+        return p.astype(np.float32) if T == 1.0 else apply_temperature(p, T)
 
     def predict(self, X, batch_size=None) -> np.ndarray:
         """Most probable class name per image.
@@ -417,14 +411,14 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ save / load
     def _metadata(self) -> dict:
-        from taxoclass import __version__, calibration
+        from taxoclass import __version__
 
         params = {k: _jsonable(v) for k, v in self.get_params(deep=False).items() if k != "taxonomy"}
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "taxoclass_version": __version__,
                 "class": type(self).__name__, "module": type(self).__module__, "params": params,
                 "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
                 "history": getattr(self, "history_", {}), "pipeline": self.input_spec(),
-                "extra": self._extra_metadata(), "calibration": calibration.to_metadata(self)}
+                "extra": self._extra_metadata(), "calibration": calibration_metadata(self)}
 
     def _extra_metadata(self) -> dict:
         """Subclass hook: more JSON saved with the model (restored by ``_restore_extra``)."""
