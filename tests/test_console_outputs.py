@@ -142,3 +142,23 @@ def test_train_config_fills_only_what_the_command_line_leaves_out(tmp_path):
     assert (b.source, b.taxonomy, b.manifest, b.epochs) == (["/data/new"], "/t/tree.tsv", None, 7)
     c = parsed("--from-confusion", "cm.npy")  # another tree
     assert (c.taxonomy, c.from_confusion, c.source) == (None, "cm.npy", ["/data/old"])
+
+
+def test_confused_pairs_page_from_an_array_subset(tmp_path):
+    from taxoclass.data import ImageSet
+    from taxoclass.jobs.outputs import most_confused_pairs, write_confused_pairs
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (40, 8, 8), dtype=np.uint8)
+    labels = np.array(["a", "b", "c", "d"])[np.arange(40) % 4]
+    data = ImageSet.from_arrays(x, labels).subset(np.arange(20, 40))  # row numbers no longer start at 0
+    y = data.encode(["a", "b", "c", "d"])
+    pred = y.copy()
+    pred[[0, 4, 8]] = 1  # three "a" taken for "b"
+    pred[1] = 2  # one "b" taken for "c"
+    assert most_confused_pairs(np.bincount(y * 4 + pred, minlength=16).reshape(4, 4), list("abcd")) == [
+        ("a", "b", 3), ("b", "c", 1)]
+    written = write_confused_pairs(tmp_path, data, y, pred, list("abcd"))
+    assert written == ["confused_pairs.md", "confused_pairs/pair_1.png", "confused_pairs/pair_2.png"]
+    page = (tmp_path / "confused_pairs.md").read_text()
+    assert "## 1. a taken for b: 3 images" in page and "## 2. b taken for c: 1 image\n" in page

@@ -82,13 +82,14 @@ def most_confused_pairs(cm, classes, n: int = 10) -> list[tuple[str, str, int]]:
     return out
 
 
-def _image(data, key) -> np.ndarray:
+def _image(data, pos: int) -> np.ndarray:
+    """The ``pos``-th image of ``data`` for display (an array's row, or a file's thumbnail)."""
     from PIL import Image
 
     if data.kind == "array":
-        a = np.asarray(data.array[int(key)])
+        a = np.asarray(data.array[pos])
         return a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a
-    with Image.open(io.BytesIO(data.read_bytes(key))) as im:
+    with Image.open(io.BytesIO(data.read_bytes(data.keys[pos]))) as im:
         im.thumbnail((256, 256))
         return np.asarray(im.convert("L") if im.mode not in ("RGB", "L") else im)
 
@@ -109,7 +110,6 @@ def write_confused_pairs(folder, data, y, pred, classes, *, n_pairs: int = 10, n
     cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
     pairs = most_confused_pairs(cm, classes, n_pairs)
-    keys = list(data.keys)
     lines = ["# Most-confused class pairs", "",
              "Top row: images of the true class the model took for the other class; bottom row: images of the "
              "other class it recognised correctly.", ""]
@@ -128,7 +128,7 @@ def write_confused_pairs(folder, data, y, pred, classes, *, n_pairs: int = 10, n
                 ax = axes[row][c]
                 ax.axis("off")
                 if c < len(idx):
-                    img = _image(data, keys[idx[c]])
+                    img = _image(data, int(idx[c]))
                     ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
                     ax.set_title(label if c == 0 else "", fontsize=8, loc="left")
         rel = f"confused_pairs/pair_{k}.png"
