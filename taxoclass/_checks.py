@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.models import DEFAULT_BACKBONE, trunk_choice
+from taxoclass.models import NODE_BLOCKS, DEFAULT_BACKBONE, trunk_choice
 
 #: largest model input side in pixels (a 1024 x 1024 x 3 float32 image is 12 MiB per image and per layer)
 MAX_IMAGE_SIZE = 1024
@@ -127,8 +127,8 @@ def check_backbone(name: str, value, *, none: bool = False) -> int:
 
 
 def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=None, trunk=None, trunk_weights=None,
-                   block_filters=(32, 64), head_units=(64,), dropout=0.0, image_size=64, channels=3,
-                   pad_value=255, resize="pad", epochs=10, fine_tune_epochs=None, batch_size=32,
+                   node_block="small_cnn", block_filters=(32, 64), head_units=(64,), dropout=0.0, image_size=64,
+                   channels=3, pad_value=255, resize="pad", epochs=10, fine_tune_epochs=None, batch_size=32,
                    learning_rate=1e-3, class_weight=None, sampling="natural", val_size=0.1, test_size=0.1, seed=0,
                    early_stopping_patience=None, reduce_lr_patience=None, strategy="auto") -> None:
     """Every option of a training job (``train_job``, ``run_benchmark``), checked without touching any file.
@@ -149,6 +149,7 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
     if trunk is not None:
         min_size = max(min_size, check_backbone("trunk", trunk))
         check_weights(trunk_weights, name="trunk_weights", imagenet=BACKBONES[trunk].imagenet)
+    check_choice("node_block", node_block, NODE_BLOCKS)
     check_ints("block_filters", block_filters)
     check_ints("head_units", head_units) if tuple(head_units or ()) else None
     check_float("dropout", dropout, lo=0, hi=1, hi_open=True)
@@ -174,7 +175,8 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
 
 def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_size=None, channels=3, pad_value=255,
                     invert=False, epochs=5, fine_tune_epochs=None, batch_size=32, learning_rate=1e-3, beta=None,
-                    cluster_levels=1, max_cluster_size=None, block_filters=(32, 64), head_units=(64,), trunk=None,
+                    cluster_levels=1, max_cluster_size=None, node_block="small_cnn", block_filters=(32, 64),
+                    head_units=(64,), trunk=None,
                     val_size=0.1, test_size=0.2, seed=0, max_per_class=None, k=5) -> int:
     """Every option of ``run_benchmark``, checked before any data is read or file written; returns the image
     size (the backbone's default when ``image_size`` is None)."""
@@ -192,7 +194,8 @@ def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_si
     if image_size is None:
         image_size = max(64, BACKBONES[backbone].min_size)
     check_training(model="flat" if "flat" in models else "tree", backbone=backbone, weights=weights, trunk=trunk,
-                   block_filters=block_filters, head_units=head_units, image_size=image_size, channels=channels,
+                   node_block=node_block, block_filters=block_filters, head_units=head_units, image_size=image_size,
+                   channels=channels,
                    pad_value=pad_value, epochs=epochs, fine_tune_epochs=fine_tune_epochs, batch_size=batch_size,
                    learning_rate=learning_rate, val_size=val_size, test_size=test_size, seed=seed)
     check_float("beta", beta, lo=0, hi=1, none=True)  # None: chosen from the sweep

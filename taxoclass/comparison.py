@@ -86,8 +86,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-                  block_filters=(32, 64),
-                  head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
+                  node_block: str = "small_cnn", block_filters=(32, 64), head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
                   seed: int = 0,
                   max_per_class: int | None = None, augment: bool = True, out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
@@ -119,7 +118,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         (``accuracy`` and ``accuracy_tta``; 1 skips the second pass).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
         loss, ``level_schedule`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
-    block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
+    node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
         its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
         also its initial weights).
@@ -143,7 +142,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                                  channels=channels, pad_value=pad_value, epochs=epochs,
                                  fine_tune_epochs=fine_tune_epochs, batch_size=batch_size,
                                  learning_rate=learning_rate, beta=beta, cluster_levels=cluster_levels,
-                                 max_cluster_size=max_cluster_size, block_filters=block_filters,
+                                 max_cluster_size=max_cluster_size, node_block=node_block,
+                                 block_filters=block_filters,
                                  head_units=head_units, trunk=trunk, val_size=val_size, test_size=test_size,
                                  seed=seed, max_per_class=max_per_class, k=k)
     taxonomy = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
@@ -164,7 +164,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        image_size=image_size, channels=channels, pad_value=pad_value, invert=invert, epochs=epochs,
                        fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, learning_rate=learning_rate,
                        beta=beta, cluster_levels=cluster_levels, max_cluster_size=max_cluster_size,
-                       block_filters=block_filters,
+                       node_block=node_block, block_filters=block_filters,
                        head_units=head_units, trunk=trunk, val_size=val_size, test_size=test_size, seed=seed,
                        max_per_class=max_per_class, augment=augment, save_models=save_models, k=k,
                        verbose=verbose, lr_schedule=lr_schedule, time_budget=time_budget, class_weight=cw,
@@ -177,7 +177,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
 
 
 def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, channels, pad_value, invert, epochs,
-         fine_tune_epochs, batch_size, learning_rate, beta, cluster_levels, max_cluster_size, block_filters, head_units,
+         fine_tune_epochs, batch_size, learning_rate, beta, cluster_levels, max_cluster_size, node_block, block_filters, head_units,
          trunk, val_size, test_size, seed, max_per_class, augment, save_models, k, verbose, lr_schedule, time_budget,
          class_weight, sampling, tta, model_options) -> dict:
     """The body of :func:`run_benchmark`, once every option is checked; writes into ``out`` (a claimed folder)."""
@@ -212,6 +212,10 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     train_ds = make_dataset(parts["train"], shuffle=True, augment=bool(augment), sampling=sampling, **common)
     val_ds = make_dataset(parts["val"], **common)
     test_ds = make_dataset(parts["test"], **common)
+    if sampling != "balanced":  # (balanced sampling repeats per-class streams: no single pass to run)
+        say("reading the images once into the cache, so that no model's time budget pays for decoding them ...")
+        for ds in (train_ds, val_ds, test_ds):
+            ds.reduce(0, lambda n, _batch: n)  # one pass, in-graph, fills the in-memory cache
     y_val = parts["val"].encode(ref_classes)
     y_test = parts["test"].encode(ref_classes)
     input_shape = (int(image_size), int(image_size), int(channels))
@@ -219,7 +223,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                 time_budget=time_budget, **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule")})
     flat_only = {k: v for k, v in model_options.items() if k == "loss"}
     tree_only = {k: v for k, v in model_options.items() if k == "level_schedule"}
-    tree_kw = dict(input_shape=input_shape, **spec, block_filters=tuple(block_filters), head_units=tuple(head_units),
+    tree_kw = dict(input_shape=input_shape, **spec, node_block=node_block, block_filters=tuple(block_filters), head_units=tuple(head_units),
                    trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
                    **tree_only)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
@@ -304,7 +308,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     summary = {
         "taxoclass_version": __version__, "data": getattr(data, "source", "images"), "n_images": len(data),
         "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),
-        "channels": int(channels), "epochs": None if time_budget else int(epochs), "time_budget": time_budget,
+        "channels": int(channels), "node_block": node_block, "epochs": None if time_budget else int(epochs), "time_budget": time_budget,
         "augment": bool(augment), "lr_schedule": lr_schedule, "class_weight": "none" if cw is None
         else cw, "sampling": sampling, "tta": tta, "backbone": backbone,
         "weights": None if weights is None else str(weights), "batch_size": int(batch_size),

@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -168,3 +170,57 @@ def test_combined_training_loss_adds_the_flat_cross_entropy(combined):
     with pytest.raises(ModelError, match="combine must be one of mean, geometric"):
         TreeClassifier(TAX, flat_head=True, combine="max", **SMALL).fit(X, y)
     assert math.isfinite(float(loss))
+
+
+# ------------------------------------------------------------------ dense node blocks on the whole trunk
+def test_dense_node_blocks_read_the_whole_trunk_and_cost_about_a_flat_model():
+    """node_block="dense": every node is an MLP on the whole trunk's pooled features (trunk_layer "auto" does not
+    cut the trunk), so the tree's multiply-adds are the flat model's plus a few small Dense layers; it learns."""
+    from taxoclass.models.backbones import build_backbone, default_trunk_cut
+    from taxoclass.models.blocks import block_flops, build_branch
+
+    X, y = synthetic(192, seed=21)
+    tree = TreeClassifier(TAX, trunk="small_cnn", node_block="dense", head_units=(16,), epochs=8, batch_size=32,
+                          learning_rate=3e-3, random_state=0, input_shape=SMALL["input_shape"], weight_decay=0.0,
+                          label_smoothing=0.0).fit(X, y)
+    stem = tree.model_.stem
+    whole = build_backbone("small_cnn", SMALL["input_shape"])
+    cut = build_backbone("small_cnn", SMALL["input_shape"], cut_layer=default_trunk_cut("small_cnn"))
+    assert stem.output_shape == whole.output_shape  # the whole trunk, not cut before its last stage
+    assert [layer.name for layer in tree.model_.branches[0].layers][1].endswith("_gap")
+    per_node = max(block_flops(b) for b in tree.model_.branches)
+    assert per_node < 0.02 * block_flops(stem)  # a node head is negligible next to the trunk
+    conv_node = build_branch(cut.output_shape[1:], 3, block_filters=(8, 16), head_units=(16,))
+    assert block_flops(conv_node) > 10 * per_node
+    X_test, y_test = synthetic(64, seed=22)
+    assert (tree.predict(X_test) == y_test).mean() > 0.8
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 30), st.integers(0, 2**32 - 1), st.sampled_from(["mean", "geometric"]))
+def test_chosen_combine_weight_is_never_worse_than_either_head(n_classes, n, seed, how):
+    from taxoclass.models.tree_model import choose_combine_weight, combine_log_proba
+
+    rng = np.random.default_rng(seed)
+    p_tree, p_flat = rng.dirichlet(np.ones(n_classes), n), rng.dirichlet(np.ones(n_classes), n)
+    y = rng.integers(0, n_classes, n)
+    w = choose_combine_weight(p_tree, p_flat, y, how)
+    assert 0.0 <= w <= 1.0
+    acc = (np.asarray(combine_log_proba(np.log(p_tree), np.log(p_flat), w, how)).argmax(1) == y).mean()
+    assert acc >= max((p_tree.argmax(1) == y).mean(), (p_flat.argmax(1) == y).mean()) - 1e-12
+
+
+def test_combined_model_chooses_its_weight_on_the_validation_split(tmp_path):
+    X, y = synthetic(160, seed=31)
+    Xv, yv = synthetic(64, seed=32)
+    clf = TreeClassifier(TAX, epochs=2, flat_head=True, **SMALL).fit(X, y, validation_data=(Xv, yv), verbose=0)
+    w = clf.combine_weight_
+    p_tree, p_flat = (np.asarray(v, float) for v in clf.model_.heads_proba(Xv))
+    yi = TAX.encode(yv)
+    p = clf.predict_proba(Xv)
+    np.testing.assert_allclose(p, w * p_tree + (1 - w) * p_flat, rtol=1e-4, atol=1e-6)
+    assert (p.argmax(1) == yi).mean() >= max((p_tree.argmax(1) == yi).mean(), (p_flat.argmax(1) == yi).mean())
+    assert f"tree weight {w:.2f}" in clf.summary()
+    again = BaseClassifier.load(clf.save(tmp_path / "c.taxoclass"))
+    assert again.combine_weight_ == pytest.approx(w)
+    assert TreeClassifier(TAX, **SMALL).fit(X[:32], y[:32], epochs=1, verbose=0).combine_weight_ is None

@@ -14,7 +14,7 @@ from taxoclass._console import keras_verbosity, plural
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.models import DEFAULT_BACKBONE
+from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS
 
 
 def _progress(msg: str) -> None:
@@ -79,6 +79,10 @@ def _add_training(p, *, epochs_default: int) -> None:
                                                                  f"node blocks (default {DEFAULT_BACKBONE}; in "
                                                                  "benchmark the flat --backbone; none: node blocks "
                                                                  "read the image)")
+    g.add_argument("--node-block", choices=NODE_BLOCKS, default="small_cnn",
+                   help="tree model: each node's feature block on the trunk: small_cnn (convolutions of its own on "
+                        "the trunk's feature map, HD-CNN) or dense (an MLP on the whole trunk's pooled features: the "
+                        "tree costs about what the flat model costs) (default small_cnn)")
     g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
@@ -285,7 +289,7 @@ def train_cmd(args) -> int:
     flat = args.model == "flat"
     check_training(model=args.model, backbone=args.backbone or DEFAULT_BACKBONE, weights=args.weights if flat else None,
                    trunk=args.trunk, trunk_weights=None if flat else args.weights,
-                   block_filters=args.block_filters, head_units=args.head_units, image_size=args.image_size,
+                   node_block=args.node_block, block_filters=args.block_filters, head_units=args.head_units, image_size=args.image_size,
                    channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
                    fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
@@ -300,7 +304,7 @@ def train_cmd(args) -> int:
         cm, classes = load_confusion(args.from_confusion)
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_classes=classes, beta=args.beta,
-        backbone=args.backbone, weights=args.weights, trunk=args.trunk, block_filters=args.block_filters,
+        backbone=args.backbone, weights=args.weights, trunk=args.trunk, node_block=args.node_block, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),
@@ -360,7 +364,7 @@ def benchmark_cmd(args) -> int:
                     channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
                     fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
                     learning_rate=args.learning_rate, beta=args.beta, cluster_levels=args.cluster_levels,
-                    max_cluster_size=args.max_cluster_size, block_filters=args.block_filters,
+                    max_cluster_size=args.max_cluster_size, node_block=args.node_block, block_filters=args.block_filters,
                     head_units=args.head_units, trunk=args.trunk, val_size=args.val_size, test_size=args.test_size,
                     seed=args.seed, max_per_class=args.max_per_class)  # before any image is read
     prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
@@ -372,7 +376,7 @@ def benchmark_cmd(args) -> int:
         channels=args.channels, pad_value=args.pad_value, invert=args.invert, epochs=args.epochs,
         fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         beta=args.beta, cluster_levels=args.cluster_levels, max_cluster_size=args.max_cluster_size,
-        block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
+        node_block=args.node_block, block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,

@@ -54,7 +54,7 @@ def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bo
 
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
               beta: float | None = None, cluster_levels=1, backbone: str | None = None, weights=None, trunk=None,
-              block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
+              node_block: str = "small_cnn", block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 1e-3, augment: bool = True, class_weight="none", sampling: str = "natural",
@@ -120,7 +120,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     cw = check_imbalance_options(class_weight, sampling)
     check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
     check_training(model=model, backbone=backbone, weights=weights if model == "flat" else None, trunk=trunk,
-                   trunk_weights=weights if model == "tree" else None, block_filters=block_filters,
+                   trunk_weights=weights if model == "tree" else None, node_block=node_block,
+                   block_filters=block_filters,
                    head_units=head_units, dropout=dropout, image_size=image_size, channels=channels,
                    pad_value=pad_value, resize=resize, epochs=epochs, fine_tune_epochs=fine_tune_epochs,
                    batch_size=batch_size, learning_rate=learning_rate, class_weight=cw, sampling=sampling,
@@ -164,7 +165,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "augment": bool(augment), "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
               "lr_schedule": lr_schedule, "time_budget": time_budget, "weight_decay": weight_decay,
               "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
-              "beta": res.beta if confusion is not None else None, "block_filters": list(block_filters),
+              "beta": res.beta if confusion is not None else None, "node_block": node_block if model == "tree" else None,
+              "block_filters": list(block_filters),
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes,
               "arguments": arguments,
@@ -197,7 +199,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
             from taxoclass.models.tree import TreeClassifier
 
             clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
-                                 block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
+                                 node_block=node_block, block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
                                  epochs=int(epochs), **loop,
                                  **({} if level_schedule is None else {"level_schedule": level_schedule}))
         else:

@@ -16,6 +16,8 @@ _LAZY = {
 MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
 #: the one default backbone of FlatClassifier, the trees' trunk, `train` and `benchmark` (from scratch, CPU-sized)
 DEFAULT_BACKBONE = "resnet_small"
+#: a tree node's feature block (see :func:`taxoclass.models.blocks.build_branch`)
+NODE_BLOCKS = ("small_cnn", "dense")
 
 
 def trunk_choice(trunk, default):

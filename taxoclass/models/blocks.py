@@ -1,8 +1,10 @@
-"""Node blocks of the tree model: a small CNN feature block followed by an MLP head.
+"""Node blocks of the tree model: a feature block followed by an MLP head.
 
 Each classifier node of a :class:`~taxoclass.models.tree.TreeClassifier` owns one *branch*: a feature block
-(``"small_cnn"`` or your own callable) reading the image (or the shared trunk's feature map), then an MLP head
-ending in one logit per child of the node. Branches are plain functional ``keras.Model`` objects made of
+reading the image (or the shared trunk's feature map), then an MLP head ending in one logit per child of the
+node. Feature blocks: ``"small_cnn"`` (convolutions of the node's own: HD-CNN's specialised upper layers),
+``"dense"`` (global average pooling only: the node is an MLP on the trunk's pooled features, so a tree costs about
+what a flat model on the same trunk costs) or your own callable. Branches are plain functional ``keras.Model`` objects made of
 standard layers, so a saved tree loads with Keras ``safe_mode=True``.
 
 >>> from taxoclass.models.blocks import build_branch
@@ -19,8 +21,8 @@ import keras
 from keras import layers
 
 from taxoclass.exceptions import ModelError
+from taxoclass.models import NODE_BLOCKS
 
-NODE_BLOCKS = ("small_cnn",)
 #: the small_cnn block average-pools its last feature map to about GRID x GRID cells before the MLP head
 GRID = 4
 
@@ -90,12 +92,15 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
     """One node's branch as a functional ``keras.Model``: features (or image) -> feature block -> MLP head
     -> ``n_outputs`` logits.
 
-    ``node_block`` is ``"small_cnn"`` or a callable ``f(x) -> x`` applied to the branch's input Keras tensor
+    ``node_block`` is ``"small_cnn"`` (:func:`small_cnn_block`), ``"dense"`` (global average pooling of a feature
+    map, nothing on a feature vector) or a callable ``f(x) -> x`` applied to the branch's input Keras tensor
     (build layers inside it: ``lambda x: keras.layers.Conv2D(16, 3)(x)``); the MLP head is added after it.
 
     >>> b = build_branch((8, 8, 16), 2, block_filters=(8,), head_units=(), name="n")
     >>> [layer.name for layer in b.layers]
     ['n_input', 'n_conv1', 'n_bn1', 'n_relu1', 'n_pool1', 'n_flatten', 'n_logits']
+    >>> [layer.name for layer in build_branch((8, 8, 16), 2, node_block="dense", head_units=(4,), name="d").layers]
+    ['d_input', 'd_gap', 'd_dense1', 'd_logits']
     """
     filters = _ints(block_filters, "block_filters")
     units = _ints(head_units, "head_units")
@@ -106,7 +111,10 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
         if node_block not in NODE_BLOCKS:
             raise ModelError(f"unknown node_block {node_block!r}; expected one of {', '.join(NODE_BLOCKS)} or a "
                              "callable f(x) -> x building the feature block on a Keras tensor.")
-        x = small_cnn_block(inputs, filters, name=name)
+        if node_block == "dense":
+            x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(inputs) if len(inputs.shape) == 4 else inputs
+        else:
+            x = small_cnn_block(inputs, filters, name=name)
     elif callable(node_block):
         x = node_block(inputs)
         if not isinstance(x, keras.KerasTensor):
@@ -115,7 +123,7 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
         if len(x.shape) == 4:
             x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
     else:
-        raise ModelError(f"node_block must be 'small_cnn' or a callable, got {node_block!r}.")
+        raise ModelError(f"node_block must be one of {', '.join(NODE_BLOCKS)} or a callable, got {node_block!r}.")
     out = mlp_head(x, n_outputs, units, dropout, name=name)
     return keras.Model(inputs, out, name=name)
 

@@ -78,17 +78,20 @@ class TreeClassifier(BaseClassifier):
         ``None``: each node block reads the image (scaled to [-1, 1]). A ``keras.Model`` must map [0, 255] images
         of ``input_shape`` to a feature map.
     trunk_layer : ``"auto"``, None, str or int
-        Layer to cut the trunk at. ``"auto"`` (default): before the last stage of a from-scratch backbone
-        (``resnet_small``: ``"stage2_out"``, ``vgg_bn``: ``"stage3_pool"``, ``small_cnn``: ``"block2_pool"``),
-        the whole network otherwise; None: the whole network; or a layer name / index (e.g. ``"mixed7"``).
+        Layer to cut the trunk at. ``"auto"`` (default): with ``node_block="dense"`` the whole network; with
+        ``"small_cnn"`` node blocks before the last stage of a from-scratch backbone (``resnet_small``:
+        ``"stage2_out"``, ``vgg_bn``: ``"stage3_pool"``, ``small_cnn``: ``"block2_pool"``), the whole network
+        otherwise; None: the whole network; or a layer name / index (e.g. ``"mixed7"``).
     trunk_weights : None, ``"imagenet"`` or a weights file path
         Initial trunk weights (named trunks).
     width, depth : int or None
         Size of a ``resnet_small`` / ``vgg_bn`` trunk (see :func:`taxoclass.models.backbones.build_backbone`).
     trunk_trainable : bool
         Whether the trunk is trained along with the node blocks.
-    node_block : ``"small_cnn"`` or callable ``f(x) -> x``
-        Feature block of every node (see :func:`taxoclass.models.blocks.build_branch`).
+    node_block : ``"small_cnn"``, ``"dense"`` or callable ``f(x) -> x``
+        Feature block of every node (see :func:`taxoclass.models.blocks.build_branch`): ``"small_cnn"``
+        convolutions of the node's own on the trunk's feature map (HD-CNN), ``"dense"`` an MLP on the whole
+        trunk's pooled features (the tree then costs about what a flat model on the trunk costs).
     block_filters : sequence of int
         Convolution filters of the ``"small_cnn"`` block (one 3x3 conv + 2x2 max-pool per entry).
     head_units : sequence of int
@@ -264,8 +267,10 @@ class TreeClassifier(BaseClassifier):
         if isinstance(self.trunk, str):
             from taxoclass.models.backbones import build_backbone
 
-            cut = (_backbones.default_trunk_cut(self.trunk) if isinstance(self.trunk_layer, str)
-                   and self.trunk_layer == "auto" else self.trunk_layer)
+            auto = isinstance(self.trunk_layer, str) and self.trunk_layer == "auto"
+            # "auto": a convolutional node block takes over before the trunk's last stage; a dense one reads it all
+            cut = ((None if self.node_block == "dense" else _backbones.default_trunk_cut(self.trunk)) if auto
+                   else self.trunk_layer)
             trunk = build_backbone(self.trunk, shape, weights=self.trunk_weights, cut_layer=cut, width=self.width,
                                    depth=self.depth)
         else:
@@ -317,7 +322,18 @@ class TreeClassifier(BaseClassifier):
     def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
         if self.level_schedule == "coarse_to_fine":
             callbacks = [LevelWeightSchedule.coarse_to_fine(self.structure_.n_levels, epochs), *callbacks]
-        return super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
+        history = super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
+        if self.model_.flat_head is not None and val_ds is not None:
+            self.model_.fit_combine_weight(val_ds)  # never worse on validation than either head alone
+        return history
+
+    @property
+    def combine_weight_(self) -> float | None:
+        """Combined model: the tree heads' weight ``w`` in the leaf distribution (the flat head's is ``1 - w``),
+        chosen on the validation split at the end of ``fit`` (0.5 without validation data); None otherwise."""
+        check_is_fitted(self, "model_")
+        w = getattr(self.model_, "combine_weight", None)
+        return None if w is None else float(w)
 
     def _restore_extra(self, extra):
         self.structure_ = TreeStructure(self.taxonomy_)
@@ -453,5 +469,5 @@ class TreeClassifier(BaseClassifier):
         lines.append("classes per level: " + "; ".join(per_level))
         if m.flat_head is not None:
             lines.append(f"flat head: {len(self.classes_)}-way softmax on the trunk, {m.flat_head.count_params():,} "
-                         f"parameters; leaf probabilities combined by {m.combine}")
+                         f"parameters; leaf probabilities combined by {m.combine}, tree weight {self.combine_weight_:.2f}")
         return lines

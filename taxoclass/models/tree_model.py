@@ -8,11 +8,51 @@ import tensorflow as tf
 
 from taxoclass.exceptions import ModelError
 
-__all__ = ["TreeModel", "ROUTINGS", "COMBINES"]
+__all__ = ["TreeModel", "ROUTINGS", "COMBINES", "combine_log_proba", "choose_combine_weight"]
 
 ROUTINGS = ("gather", "mask")
 #: how a combined model (tree heads + flat head) merges its two leaf distributions
 COMBINES = ("mean", "geometric")
+
+
+def combine_log_proba(log_tree, log_flat, weight, combine: str = "mean"):
+    """log of the combined leaf distribution of a tree head and a flat head (tensors or arrays, (N, L) each):
+    ``"mean"`` ``w * p_tree + (1 - w) * p_flat``, ``"geometric"`` ``p_tree**w * p_flat**(1 - w)`` renormalised.
+
+    >>> lt, lf = np.log([[0.8, 0.2]]), np.log([[0.4, 0.6]])
+    >>> np.round(np.exp(combine_log_proba(lt, lf, 0.5)), 3).tolist()
+    [[0.6, 0.4]]
+    >>> np.round(np.exp(combine_log_proba(lt, lf, 1.0, "geometric")), 3).tolist()
+    [[0.8, 0.2]]
+    """
+    w = tf.cast(weight, tf.float32)
+    lt, lf = tf.cast(log_tree, tf.float32), tf.cast(log_flat, tf.float32)
+    if combine == "geometric":
+        return tf.nn.log_softmax(w * lt + (1.0 - w) * lf)
+    return tf.math.log(w * tf.exp(lt) + (1.0 - w) * tf.exp(lf))
+
+
+def choose_combine_weight(p_tree, p_flat, y, combine: str = "mean", grid=tuple(np.linspace(0.0, 1.0, 11))) -> float:
+    """The weight ``w`` of the tree head (grid 0, 0.1, ..., 1) with the best top-1 on ``(p_tree, p_flat, y)``
+    (ties: the lowest log-loss, then the weight closest to 0.5). ``w = 0`` is the flat head alone and ``w = 1``
+    the tree alone, so on these samples the combination is never worse than either head alone.
+
+    >>> p_tree = np.array([[0.9, 0.1], [0.6, 0.4]]); p_flat = np.array([[0.4, 0.6], [0.2, 0.8]])
+    >>> choose_combine_weight(p_tree, p_flat, np.array([0, 1]))
+    0.5
+    """
+    y = np.asarray(y)
+    lt = np.log(np.clip(np.asarray(p_tree, np.float64), 1e-12, 1.0))
+    lf = np.log(np.clip(np.asarray(p_flat, np.float64), 1e-12, 1.0))
+    best = None
+    for w in grid:
+        lp = np.asarray(combine_log_proba(lt, lf, w, combine), np.float64)
+        acc = float((lp.argmax(axis=1) == y).mean())
+        nll = float(-lp[np.arange(len(y)), y].mean())
+        key = (-acc, round(nll, 6), abs(w - 0.5))
+        if best is None or key < best[0]:
+            best = (key, float(w))
+    return round(best[1], 6)
 
 
 @keras.saving.register_keras_serializable(package="taxoclass")
@@ -28,7 +68,9 @@ class TreeModel(keras.Model):
 
     With a ``flat_head`` (a model from the stem's features to one logit per leaf) it is the *combined* model:
     the flat softmax is trained jointly (its cross-entropy is added to the tree loss) and the leaf distribution
-    is ``combine="mean"`` ``(p_tree + p_flat) / 2`` or ``"geometric"`` ``sqrt(p_tree * p_flat)`` renormalised.
+    is ``combine="mean"`` ``w * p_tree + (1 - w) * p_flat`` or ``"geometric"`` ``p_tree**w * p_flat**(1 - w)``
+    renormalised, with ``w`` the non-trainable ``combine_weight`` (0.5 until
+    :meth:`~taxoclass.models.tree.TreeClassifier.fit` chooses it on the validation split).
 
     Logs: ``loss`` (weighted sum of the node losses per sample = leaf NLL with unit level weights and no label
     smoothing; plus the flat head's cross-entropy), ``path_accuracy`` (share of samples whose every decision on
@@ -61,6 +103,9 @@ class TreeModel(keras.Model):
         self.combine = combine
         self.level_weights = self.add_weight(name="level_weights", shape=(self.n_levels,), initializer="ones",
                                              trainable=False, dtype="float32")
+        self.combine_weight = None if flat_head is None else self.add_weight(
+            name="combine_weight", shape=(), initializer=keras.initializers.Constant(0.5), trainable=False,
+            dtype="float32")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.path_tracker = keras.metrics.Mean(name="path_accuracy")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
@@ -102,10 +147,7 @@ class TreeModel(keras.Model):
         logp = tf.matmul(tf.concat([tf.nn.log_softmax(z) for z in node_logits], axis=1), tf.constant(self.edge_matrix))
         if flat_logits is None:
             return logp
-        flat = tf.nn.log_softmax(flat_logits)
-        if self.combine == "geometric":
-            return tf.nn.log_softmax(0.5 * (logp + flat))
-        return tf.math.log(0.5 * (tf.exp(logp) + tf.exp(flat)))
+        return combine_log_proba(logp, tf.nn.log_softmax(flat_logits), self.combine_weight, self.combine)
 
     def _all_logits(self, x, training=False):
         f = self.stem(x, training=training)
@@ -122,12 +164,25 @@ class TreeModel(keras.Model):
         without a flat head) -- the two inputs of ``combine``.
 
         >>> p_tree, p_flat = clf.model_.heads_proba(X[:4])          # doctest: +SKIP
-        >>> np.allclose(clf.predict_proba(X[:4]), (p_tree + p_flat) / 2)   # combine="mean"  # doctest: +SKIP
+        >>> w = float(clf.model_.combine_weight)                    # doctest: +SKIP
+        >>> np.allclose(clf.predict_proba(X[:4]), w * p_tree + (1 - w) * p_flat)  # combine="mean"  # doctest: +SKIP
         True
         """
         _, node_logits, flat = self._all_logits(x, training=False)
         p_tree = tf.exp(self._leaf_log_probs(node_logits))
         return p_tree, None if flat is None else tf.nn.softmax(flat)
+
+    def fit_combine_weight(self, val_ds) -> float:
+        """Combined model: set ``combine_weight`` to the tree heads' weight with the best top-1 on ``val_ds`` (a
+        dataset of ``(images, labels)`` batches; see :func:`choose_combine_weight`) and return it."""
+        heads = tf.function(self.heads_proba, reduce_retracing=True)
+        parts = [(heads(x), y) for x, y, *_ in val_ds]
+        p_tree = np.concatenate([np.asarray(p[0]) for p, _ in parts])
+        p_flat = np.concatenate([np.asarray(p[1]) for p, _ in parts])
+        y = np.concatenate([np.asarray(y) for _, y in parts]).astype(int)
+        w = choose_combine_weight(p_tree, p_flat, y, self.combine)
+        self.combine_weight.assign(w)
+        return w
 
     def _smoothed_ce(self, labels, logits, n_real=None):
         """Sparse cross-entropy with label smoothing ``(1 - e) * CE + e * mean over the real classes of -log p``;
