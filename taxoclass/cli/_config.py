@@ -45,7 +45,7 @@ def apply_config(args) -> None:
     from taxoclass.jobs.run_config import argument_to_cli, read_config
 
     cfg = read_config(args.config)
-    explicit = _explicit(args.train_parser, args.argv, "train")
+    explicit = _explicit(args.train_parser, getattr(args, "argv", []), "train")
     for name, value in cfg["arguments"].items():
         dest = argument_to_cli(name)
         if dest in explicit or not hasattr(args, dest):

@@ -281,7 +281,7 @@ def train_cmd(args) -> int:
 
     if args.config:
         apply_config(args)
-    provenance = {"command_line": ["taxoclass", *args.argv], "source": absolute_source(source_options(args))}
+    provenance = {"command_line": ["taxoclass", *getattr(args, "argv", [])], "source": absolute_source(source_options(args))}
     if args.taxonomy and args.from_confusion:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
     from taxoclass._checks import check_training
