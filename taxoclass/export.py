@@ -108,14 +108,19 @@ def _representative_files(folder):
 
 
 def _serving_function(clf):
-    """images (N, H, W, C) float32 -> {"probabilities": (N, n_classes)}, renormalised like ``predict_proba``."""
+    """images (N, H, W, C) float32 -> {"probabilities": (N, n_classes)}, renormalised and calibrated (the model's
+    temperature, :func:`taxoclass.calibration.apply_temperature`) like ``predict_proba``."""
     import tensorflow as tf
 
     model = clf.model_
+    T = float(getattr(clf, "temperature_", 1.0))
 
     def serve(images):
         p = tf.maximum(tf.cast(model(images, training=False), tf.float32), 0.0)
-        return {"probabilities": p / tf.reduce_sum(p, axis=1, keepdims=True)}
+        p = p / tf.reduce_sum(p, axis=1, keepdims=True)
+        if T != 1.0:
+            p = tf.nn.softmax(tf.math.log(tf.maximum(p, 1e-12)) / T, axis=1)
+        return {"probabilities": p}
 
     return serve
 
@@ -238,8 +243,9 @@ def sidecar(clf, *, target: str, quantize: str = "none", check: dict | None = No
             "taxoclass_version": __version__, "model_class": type(clf).__name__,
             "classes": [str(c) for c in tax.classes],
             "lineage": {str(c): tax.lineage(c) for c in tax.classes}, "input_spec": spec, "inputs": inputs,
-            "outputs": {"probabilities": "float32 (batch, n_classes): leaf probabilities in 'classes' order"},
-            "taxonomy": taxonomy_to_dict(tax)}
+            "outputs": {"probabilities": "float32 (batch, n_classes): leaf probabilities in 'classes' order, "
+                                         "calibrated with the model's temperature"},
+            "temperature": float(getattr(clf, "temperature_", 1.0)), "taxonomy": taxonomy_to_dict(tax)}
     if target == "onnx":
         meta["onnx_opset"] = ONNX_OPSET
     if check is not None:

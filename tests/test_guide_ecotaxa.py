@@ -1,4 +1,4 @@
-"""The guide's "From EcoTaxa and back" walkthrough (section 5.7), run command by command on an export zip built
+"""The guide's "From EcoTaxa and back" walkthrough (section 5.8), run command by command on an export zip built
 here. The only change: flags that make training tiny are appended to `train` (argparse keeps the last value)."""
 
 import json

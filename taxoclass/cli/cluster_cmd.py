@@ -61,7 +61,8 @@ def register(subparsers) -> None:
     p.add_argument("--drop-empty", action="store_true", help="leave out classes without any image (zero rows)")
     add_cluster_levels_argument(p, "taxonomy written by --output")
     p.add_argument("-o", "--output", metavar="FILE", help="write the clusters as a taxonomy file (format from the "
-                                                          "extension: .json .yaml .tsv .nwk, or --to)")
+                                                          "extension: .json .yaml .tsv .nwk, or --to; - = standard "
+                                                          "output, TSV unless --to)")
     p.add_argument("--out", dest="output", help=argparse.SUPPRESS)  # deprecated name of --output
     p.add_argument("--to", choices=FORMATS, help="format of --output (default: from its extension)")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
@@ -90,7 +91,8 @@ def _run(args) -> int:
                               "the two.")
     if args.to is not None and args.output is None:
         raise ClusteringError("--to sets the format of --output; give --output FILE too.")
-    if args.output is not None:
+    to_stdout = args.output == "-"
+    if args.output is not None and not to_stdout:
         check_writable(args.output, overwrite=args.overwrite, inputs=[args.cm, args.classes])
     cm, classes = load_confusion(args.cm, classes=args.classes)
     opts = dict(classes=classes, symmetrize=args.symmetrize, linkage=args.linkage,
@@ -105,6 +107,11 @@ def _run(args) -> int:
         return 0
     res = cluster_confusion(cm, args.beta, method=args.method, n_clusters=args.n_clusters, **opts)
     tax = res.to_taxonomy(args.cluster_levels) if args.output is not None or args.cluster_levels == "all" else None
+    if to_stdout:  # the taxonomy is the output: nothing else on stdout
+        from taxoclass.taxonomy.io import dumps_taxonomy
+
+        sys.stdout.write(dumps_taxonomy(tax, args.to or "tsv"))
+        return 0
     if args.output is not None:
         from taxoclass.taxonomy.io import save_taxonomy
 

@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     ins.add_argument("--top", type=int, default=None, metavar="N", help="show only the N largest and N smallest "
                                                                        "classes in text output")
     ins.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    ins.add_argument("-o", "--output", metavar="CSV", help="also write the images per class as a CSV table (class, "
+                                                           "images); - = standard output, instead of the report")
+    ins.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     ins.set_defaults(func=inspect_cmd)
 
 
@@ -124,6 +127,24 @@ def _text(report: dict, top: int | None) -> str:
     return "\n".join(lines)
 
 
+def _write_counts(report: dict, output) -> None:
+    """The images per class as a CSV table (largest class first), to ``output`` or to standard output."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["class", "images"])
+    w.writerows(report["per_class"].items())
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+        return
+    from taxoclass._files import atomic_write
+
+    with output, atomic_write(output.path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+
+
 def inspect_cmd(args) -> int:
     from taxoclass._checks import MAX_PIXELS_LIMIT, check_int
     from taxoclass.data.checks import DEFAULT_MAX_PIXELS
@@ -131,16 +152,24 @@ def inspect_cmd(args) -> int:
     check_int("--max-pixels", args.max_pixels, lo=1, hi=MAX_PIXELS_LIMIT, none=True)
     check_int("--top", args.top, lo=1, none=True)
     check_int("--jobs", args.jobs, lo=1, hi=256, none=True)
+    output = None
+    if args.output not in (None, "-"):
+        from taxoclass._files import prepare_output_file
+
+        output = prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unreadable files are part of the report
         ds = load_from_args(args, on_error="ignore", max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
                             n_jobs=args.jobs)
     report = inspect_report(ds)
-    if args.format == "json":
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(_text(report, args.top))
+    if args.output is not None:
+        _write_counts(report, output)
+    if args.output != "-":  # with -o - the table is the whole output
+        if args.format == "json":
+            json.dump(report, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print(_text(report, args.top))
     if len(ds) == 0:
         print(f"taxoclass: error: {ds.source}: no readable image among {len(ds.bad_files)} file(s); see the list "
               "above.", file=sys.stderr)

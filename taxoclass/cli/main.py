@@ -25,6 +25,8 @@ COMMAND_MODULES = [
 ]
 
 EXIT_BAD_INPUT = 2
+# commands that run TensorFlow: it is imported quietly before they start (taxoclass._console)
+TENSORFLOW_COMMANDS = ("train", "evaluate", "predict", "benchmark", "export")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up messages (oneDNN, CUDA, absl); also after the command name")
+    _add_verbose(sub)
     return parser
+
+
+def _add_verbose(subparsers_action) -> None:
+    """``--verbose`` on every command (after the command name too), without overriding the top-level one."""
+    for p in subparsers_action.choices.values():
+        nested = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        for a in nested:
+            _add_verbose(a)
+        if not nested and not any("--verbose" in a.option_strings for a in p._actions):
+            p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                           help=argparse.SUPPRESS)  # listed once, in `taxoclass --help`
 
 
 def _one_line(exc: BaseException) -> str:
@@ -68,6 +84,11 @@ def _os_error(exc: OSError) -> str:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.command in TENSORFLOW_COMMANDS:
+        from taxoclass._console import quiet_tensorflow_import
+
+        quiet_tensorflow_import(verbose=bool(getattr(args, "verbose", False)))
     try:
         rc = args.func(args)
     except TaxoclassError as exc:

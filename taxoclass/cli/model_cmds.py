@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from taxoclass._console import keras_verbosity, plural
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.exceptions import TaxoclassError
@@ -145,9 +146,11 @@ def register(subparsers) -> None:
     g.add_argument("--strategy", choices=("auto", "mirrored", "multiworker"), default="auto",
                    help="tf.distribute strategy (default auto)")
     g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")
+    g.add_argument("--config", metavar="JSON", help="repeat a run: options from its config.json (or a tune "
+                                                    "best_config.json); options given here win")
     g.add_argument("-o", "--output", required=True, metavar="DIR", help="run folder to write")
     g.add_argument("--overwrite", action="store_true", help="replace an existing run folder's files")
-    p.set_defaults(func=train_cmd)
+    p.set_defaults(func=train_cmd, train_parser=p)
 
     # ------------------------------------------------------------------ evaluate
     p = subparsers.add_parser("evaluate", help="every metric of a saved model on labelled images",
@@ -160,6 +163,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split of --manifest (test)")
     p.add_argument("--threshold", type=_prob, default=None, help="also score predictions stopped at the deepest "
                                                                   "node with probability >= T")
+    _add_target_precision(p)
     p.add_argument("-k", type=int, default=5, help="k of top-k accuracy and distance@k (5)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
@@ -186,11 +190,13 @@ def register(subparsers) -> None:
                         "object_annotation_status=predicted, probability, sure node) to upload for validation")
     p.add_argument("--threshold", type=_prob, default=None,
                    help="stop at the deepest node whose probability is >= T (e.g. 0.8)")
+    _add_target_precision(p)
     p.add_argument("--top-k", type=int, default=None, help="alternatives to list (default 3, or the number of "
                                                             "classes when the model has fewer)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
-    p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV (or EcoTaxa TSV) to write")
+    p.add_argument("-o", "--output", required=True, metavar="CSV",
+                   help="predictions CSV (or EcoTaxa TSV) to write (- = standard output)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=predict_cmd)
 
@@ -225,12 +231,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=benchmark_cmd, test_size=0.2)
 
 
+def _add_target_precision(p) -> None:
+    p.add_argument("--target-precision", type=_number(float, lambda v: 0 < v <= 1, "a precision in (0, 1] such as 0.95"),
+                   default=None, metavar="P",
+                   help="instead of --threshold: the threshold at which the sure-node answers reach hierarchical "
+                        "precision P on the model's validation split (e.g. 0.95)")
+
+
 def _load_data(args, **kw):
     what = (getattr(args, "dataset", None) or " ".join(getattr(args, "source", None) or []) or args.table
             or args.ecotaxa or kw.get("default_dataset"))
     _progress(f"reading images: {what}")
     data = load_from_args(args, **kw)
-    _progress(f"{len(data)} images, {len(data.classes)} classes")
+    _progress(f"{plural(len(data), 'image')}, {plural(len(data.classes), 'class', 'classes')}")
     return data
 
 
@@ -273,6 +286,12 @@ def _schedule(args) -> str:
 def train_cmd(args) -> int:
     from taxoclass.jobs import train_job
 
+    from taxoclass.cli._config import apply_config, source_options
+    from taxoclass.jobs.run_config import absolute_source
+
+    if args.config:
+        apply_config(args)
+    provenance = {"command_line": ["taxoclass", *getattr(args, "argv", [])], "source": absolute_source(source_options(args))}
     if args.taxonomy and args.from_confusion:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
     from taxoclass._checks import check_training
@@ -314,7 +333,8 @@ def train_cmd(args) -> int:
         level_schedule=args.level_schedule, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
         reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
-        mixed_precision=args.mixed_precision, overwrite=args.overwrite, verbose=2, progress=_progress)
+        mixed_precision=args.mixed_precision, overwrite=args.overwrite, verbose=keras_verbosity(), progress=_progress,
+        provenance=provenance)
     print(f"model written to {summary['model_file']}")
     return 0
 
@@ -323,14 +343,15 @@ def evaluate_cmd(args) -> int:
     from taxoclass._checks import check_int
     from taxoclass._files import prepare_output_dir
     from taxoclass.jobs import evaluate_job
+    from taxoclass.jobs.outputs import evaluation_lines
 
     check_int("-k", args.k, lo=1)
     prepare_output_dir(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
-                     threshold=args.threshold, k=args.k, tta=args.tta, overwrite=args.overwrite, progress=_progress)
-    print(f"accuracy {m['accuracy']:.4f}  top-{m['k']} {m['top_k_accuracy']:.4f}  hF1 {m['hierarchical_f1_micro']:.4f}"
-          f"  mistake severity {m['mistake_severity'] if m['mistake_severity'] is not None else '-'}")
+                     threshold=args.threshold, target_precision=args.target_precision, k=args.k, tta=args.tta,
+                     overwrite=args.overwrite, progress=_progress)
+    print("\n".join(evaluation_lines(m)))
     print(f"report written to {args.output}/report.md")
     return 0
 
@@ -341,7 +362,8 @@ def predict_cmd(args) -> int:
     from taxoclass.jobs import predict_job, unlabelled_images
 
     check_int("--top-k", args.top_k, lo=1, none=True)
-    prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
+    if args.output != "-":
+        prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
     if args.ecotaxa:
         from taxoclass.data.ecotaxa import read_ecotaxa
 
@@ -350,9 +372,10 @@ def predict_cmd(args) -> int:
         data = read_ecotaxa(args.ecotaxa, status=args.status, labelled=False)
     else:
         data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
-    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta,
-                format=args.format, overwrite=args.overwrite, progress=_progress)
-    print(f"predictions written to {args.output}")
+    predict_job(args.model, data, args.output, threshold=args.threshold, target_precision=args.target_precision,
+                top_k=args.top_k, tta=args.tta, format=args.format, overwrite=args.overwrite, progress=_progress)
+    if args.output != "-":
+        print(f"predictions written to {args.output}")
     return 0
 
 
@@ -387,7 +410,8 @@ def benchmark_cmd(args) -> int:
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         loss=args.loss, level_schedule=args.level_schedule,
-        out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=2, progress=_progress)
+        out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=keras_verbosity(),
+        progress=_progress)
     tta = f"acc TTA{summary['tta']}" if summary["tta"] > 1 else "acc TTA"
     rows = [("model", "accuracy", tta, "hF1", "severity", "epochs", "train s", "img/s", "params")]
     for name, m in summary["models"].items():

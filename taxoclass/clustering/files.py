@@ -64,9 +64,12 @@ def _order_classes(names: list[str], classes: list[str] | None, path: Path) -> t
     return classes, np.array([pos[x] for x in classes])
 
 
+_PRED_COLUMNS = ("pred", "predicted_class")  # predicted_class: the predictions.csv of taxoclass evaluate
+
+
 def _matrix_from_predictions(rows, path: Path, classes: list[str] | None) -> tuple[np.ndarray, list[str]]:
     header = [c.strip().lower() for c in rows[0][1]]
-    ti, pi = header.index("true"), header.index("pred")
+    ti, pi = header.index("true"), next(header.index(c) for c in _PRED_COLUMNS if c in header)
     true, pred = [], []
     for line, row in rows[1:]:
         if len(row) <= max(ti, pi) or not row[ti] or not row[pi]:
@@ -107,8 +110,9 @@ def load_confusion(path, *, classes: Sequence[str] | str | Path | None = None,
     """Read a confusion matrix from a file; returns ``(matrix, class names or None)``.
 
     Accepted: ``.npy`` (a square array); ``.csv`` / ``.tsv`` / ``.txt`` tables of numbers with or without a
-    header row and/or a first column of class names; or a predictions table with ``true`` and ``pred`` columns
-    (one row per image), from which the matrix is counted. ``classes`` (a list or a ``classes.txt`` file, line *i*
+    header row and/or a first column of class names; a predictions table with ``true`` and ``pred`` (or
+    ``predicted_class``) columns (one row per image), from which the matrix is counted; or the output folder of
+    ``taxoclass evaluate`` (its ``confusion.csv``). ``classes`` (a list or a ``classes.txt`` file, line *i*
     = class *i*) names the classes; names in the file must then be the same classes (the matrix is reordered to
     follow ``classes``), and a predictions table may hold class indices. ``labels`` is the deprecated old name of
     ``classes``.
@@ -128,6 +132,8 @@ def load_confusion(path, *, classes: Sequence[str] | str | Path | None = None,
         classes = read_classes(classes)
     elif classes is not None:
         classes = [str(x) for x in classes]
+    if path.is_dir() and (path / "confusion.csv").is_file():  # the output folder of taxoclass evaluate
+        path = path / "confusion.csv"
     if not path.exists():
         raise ClusteringError(f"{path}: no such file; expected a confusion matrix (.npy, .csv, .tsv) or a "
                               "predictions table.")
@@ -148,7 +154,7 @@ def load_confusion(path, *, classes: Sequence[str] | str | Path | None = None,
         raise ClusteringError(f"{path}: unknown file type {suffix or '(none)'!r}; expected .npy, .csv, .tsv or .txt.")
     rows = _read_rows(path)
     head = [c.strip().lower() for c in rows[0][1]]
-    if "true" in head and "pred" in head:
+    if "true" in head and any(c in head for c in _PRED_COLUMNS):
         return _matrix_from_predictions(rows, path, classes)
     has_header_row = len(rows[0][1]) > 1 and not any(_is_number(c) for c in rows[0][1][1:])
     if len(rows[0][1]) == 1 and not _is_number(rows[0][1][0]):

@@ -148,8 +148,14 @@ def check_files(keys: Sequence[str], read: Callable[[str], bytes], *, max_pixels
     n_jobs = n_jobs or min(8, os.cpu_count() or 1)
     if n_jobs <= 1 or len(blocks) <= 1:
         return [r for b in blocks for r in run(b)]
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        return [r for res in pool.map(run, blocks) for r in res]
+    from taxoclass._console import progress_bar
+
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool, progress_bar(len(keys), "reading images", "image") as bar:
+        out = []
+        for res in pool.map(run, blocks):  # a bar on a terminal: large folders take a while
+            out += res
+            bar.update(len(res))
+        return out
 
 
 def pil_decode(data: bytes, channels: int = 3, background: float = 255) -> np.ndarray:

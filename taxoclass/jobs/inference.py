@@ -10,7 +10,7 @@ import numpy as np
 
 from taxoclass.exceptions import DataError, TaxoclassError
 
-__all__ = ["images_dataset", "predict_proba", "check_tta", "unlabelled_images", "noop"]
+__all__ = ["images_dataset", "predict_proba", "predict_proba_pair", "check_tta", "unlabelled_images", "noop"]
 
 
 def noop(_msg: str) -> None:
@@ -28,18 +28,46 @@ def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = Tru
     return make_dataset(data, with_labels=False, **kw)
 
 
-def predict_proba(model, ds, tta: int = 1):
+def predict_proba(model, ds, tta: int = 1, *, calibrated: bool = True):
     """Class probabilities of a fitted model on a dataset of image batches, averaged over ``tta`` fixed views
-    (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are).
+    (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are); ``calibrated``
+    as in ``model.predict_proba``. A progress bar shows on a terminal.
 
     >>> proba = predict_proba(clf, images_dataset(data, clf), tta=8)    # doctest: +SKIP
     """
+    from functools import partial
+
+    return _averaged(partial(model.predict_proba, calibrated=calibrated, callbacks=_progress_bar(ds)), ds, tta)
+
+
+def predict_proba_pair(model, ds, tta: int = 1):
+    """``(uncalibrated, calibrated)`` probabilities as :func:`predict_proba` gives them, from one pass over the
+    images."""
+    from taxoclass.calibration import apply_temperature
+
+    T = float(getattr(model, "temperature_", 1.0))
+    bar = _progress_bar(ds)
+
+    def both(x):  # side by side, so that the views are averaged for each
+        raw = model.predict_proba(x, calibrated=False, callbacks=bar)
+        return np.concatenate([raw, apply_temperature(raw, T) if T != 1.0 else raw], axis=1)
+
+    p = _averaged(both, ds, tta)
+    return p[:, :p.shape[1] // 2], p[:, p.shape[1] // 2:]
+
+
+def _progress_bar(ds):
+    from taxoclass._console import keras_progress
+
+    n = int(ds.cardinality()) if hasattr(ds, "cardinality") else -1
+    return keras_progress(n if n > 0 else None, "predicting")
+
+
+def _averaged(fn, ds, tta):
     from taxoclass.data import tta_predict
 
     tta = check_tta(tta)
-    if tta == 1:
-        return model.predict_proba(ds)
-    return tta_predict(model.predict_proba, ds, tta).astype(np.float32)
+    return np.asarray(fn(ds) if tta == 1 else tta_predict(fn, ds, tta), dtype=np.float32)
 
 
 def check_tta(tta) -> int:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from taxoclass._console import number, plural
 from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.jobs.inference import noop as _noop
 from taxoclass.models import DEFAULT_BACKBONE, trunk_choice
@@ -24,7 +25,8 @@ def _unfinished_run(folder: Path) -> bool:
 
 
 def _config_differences(old: dict, new: dict) -> list[str]:
-    keys = [k for k in dict.fromkeys([*new, *old]) if k not in ("n_images",)]
+    keys = [k for k in dict.fromkeys([*new, *old]) if k not in ("n_images", "arguments", "source", "command_line",
+                                                                 "versions")]
     return [f"{k}: {old.get(k, '(not recorded)')!r} -> {new.get(k, '(not recorded)')!r}" for k in keys
             if json.loads(json.dumps(old.get(k))) != json.loads(json.dumps(new.get(k)))]
 
@@ -62,7 +64,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
-              verbose="auto", callbacks=None, progress: Callable[[str], None] = _noop) -> dict:
+              verbose="auto", callbacks=None, progress: Callable[[str], None] = _noop,
+              provenance: dict | None = None) -> dict:
     """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
@@ -84,8 +87,14 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     run that fails on bad input leaves ``out_dir`` as it was.
 
     >>> from taxoclass.datasets import load_dataset                                # doctest: +SKIP
+    ``config.json`` records the keyword arguments (``"arguments"``, :mod:`taxoclass.jobs.run_config`), the
+    versions, and ``provenance`` (the CLI adds the command line and its data-source options).
+
     >>> train_job(load_dataset("digits"), "run1", model="flat", image_size=32)     # doctest: +SKIP
     """
+    from taxoclass.jobs.run_config import run_arguments, versions
+
+    arguments = run_arguments(dict(locals()))
     from taxoclass._checks import check_training
     from taxoclass.training import check_schedule_options
     from taxoclass._files import prepare_output_dir
@@ -174,7 +183,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               **({} if width is None else {"width": int(width)}),
               **({} if max_cluster_size is None else {"max_cluster_size": int(max_cluster_size)}),
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
-              "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes}
+              "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes,
+              "arguments": arguments,
+              "versions": versions(), **(provenance or {})}
     _check_resume(out, config, overwrite=overwrite, resume=resume)
     common = dict(class_order=taxonomy if taxonomy is not None else classes,  # a taxonomy codes node labels too
                   batch_size=batch_size, seed=seed, image_size=int(image_size), channels=int(channels), **spec)
@@ -218,7 +229,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         if taxonomy is not None:
             save_taxonomy(taxonomy, folder / "taxonomy.tsv", overwrite=True)
         write_json(folder / "config.json", config)
-        progress(f"training a {model} model for " + (f"{time_budget} min ..." if time_budget else f"{epochs} epochs ..."))
+        progress(f"training a {model} model for " + (f"{number(time_budget)} min ..." if time_budget else
+                                                    f"{plural(epochs, 'epoch')} ..."))
         t0 = time.perf_counter()
         clf.fit(train_ds, validation_data=val_ds, class_weight=cw, callbacks=callbacks, verbose=verbose)
         secs = time.perf_counter() - t0
@@ -228,8 +240,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         if val_ds is not None:
             summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
     summary["model_file"] = str(out / "model.taxoclass")
-    progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {summary['val_accuracy']:.3f}"
-                                           if "val_accuracy" in summary else ""))
+    progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {number(summary['val_accuracy'])}"
+                                           if "val_accuracy" in summary else "") + _calibration_note(clf))
     return summary
 
 
@@ -245,6 +257,14 @@ def _check_width(width, backbone) -> None:
         scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
         raise TaxoclassError(f"width={width} sizes a from-scratch backbone ({scalable}), not {backbone}; drop width "
                              "or choose one of those.")
+
+
+def _calibration_note(clf) -> str:
+    c = getattr(clf, "calibration_", None)
+    if not c:
+        return ""
+    return (f"; temperature {number(c['temperature'])} (expected calibration error {number(c['ece_before'])} -> "
+            f"{number(c['ece_after'])} on the validation split)")
 
 
 def epochs_run(history: dict) -> int:

@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from taxoclass.calibration import apply_temperature, calibrate, to_metadata as calibration_metadata
 from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
 from taxoclass.models.model_file import (FORMAT, FORMAT_VERSION, _REGISTRY, _jsonable, read_model_file,
                                          taxonomy_from_dict, taxonomy_to_dict, write_model_file)
@@ -319,6 +320,9 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         finally:
             training.set_mixed_precision(previous_policy == "mixed_float16")
         self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
+        self.temperature_, self.calibration_, self.threshold_curve_ = 1.0, None, None  # fitted on validation data:
+        if val_ds is not None:
+            calibrate(self, self.predict_proba(val_ds, batch_size, calibrated=False), self._labels_of(val_ds))
         return self
 
     def _compile(self, model) -> None:
@@ -349,16 +353,21 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             return X.map(lambda *t: t[0]) if isinstance(spec, tuple) else X
         return self._arrays_dataset(self._check_images(X), batch_size=bs)
 
-    def predict_proba(self, X, batch_size=None) -> np.ndarray:
+    def predict_proba(self, X, batch_size=None, *, calibrated: bool = True, callbacks=None) -> np.ndarray:
         """Class probabilities (N, n_classes) in ``taxonomy_.classes`` order; rows sum to 1.
+
+        ``calibrated``: apply ``temperature_``, fitted on the validation split by ``fit`` (1.0 without one;
+        :mod:`taxoclass.calibration`). ``callbacks``: Keras callbacks of the prediction loop (a progress bar).
 
         >>> clf.predict_proba(X[:2]).sum(axis=1)      # doctest: +SKIP
         array([1., 1.], dtype=float32)
         """
         ds = self._predict_input(X, batch_size)
-        p = np.asarray(self.model_.predict(ds, verbose=0), dtype=np.float64)
+        p = np.asarray(self.model_.predict(ds, verbose=0, callbacks=callbacks), dtype=np.float64)
         p = np.clip(p, 0.0, None)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        p = p / p.sum(axis=1, keepdims=True)
+        T = getattr(self, "temperature_", 1.0) if calibrated else 1.0
+        return p.astype(np.float32) if T == 1.0 else apply_temperature(p, T)
 
     def predict(self, X, batch_size=None) -> np.ndarray:
         """Most probable class name per image.
@@ -414,7 +423,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
                 "class": type(self).__name__, "module": type(self).__module__, "params": params,
                 "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
                 "history": getattr(self, "history_", {}), "pipeline": self.input_spec(),
-                "extra": self._extra_metadata()}
+                "extra": self._extra_metadata(), "calibration": calibration_metadata(self)}
 
     def _extra_metadata(self) -> dict:
         """Subclass hook: more JSON saved with the model (restored by ``_restore_extra``)."""

@@ -163,6 +163,9 @@ def read_model_file(path, *, expected: type | None = None):
     obj.model_ = model
     obj.history_ = meta.get("history", {})
     obj._restore_extra(meta.get("extra", {}))
+    from taxoclass.calibration import from_metadata
+
+    from_metadata(obj, meta.get("calibration"))  # files without it (older taxoclass) load with temperature 1
     return obj
 
 
@@ -182,7 +185,7 @@ def _check_metadata(meta: dict, path) -> None:
         raise bad("holds a malformed taxonomy (nodes, parents, classes)")
     if not isinstance(meta.get("classes"), list) or not all(isinstance(c, str) for c in meta["classes"]):
         raise bad("lacks the list of classes")
-    for key, kind in (("params", dict), ("history", dict), ("extra", dict)):
+    for key, kind in (("params", dict), ("history", dict), ("extra", dict), ("calibration", dict)):
         if key in meta and not isinstance(meta[key], kind):
             raise bad(f"has a malformed {key!r} entry")
     if meta.get("pipeline") is not None and not isinstance(meta["pipeline"], dict):

@@ -75,6 +75,7 @@ def markdown_report(results: list[dict], figures: dict[str, str] | None = None, 
     if ks:
         out += [f"top-k and distance@k use k = {', '.join(map(str, ks))}. Mistake severity and hierarchical "
                 "distances are LCA heights in each model's taxonomy (lower is better).", ""]
+    out += _calibration_section(results)
     cost_rows = table(COST_ROWS, lambda r, k: r.get(k))
     if cost_rows:
         out += ["## Cost", "", _md_table(["cost"] + names, cost_rows), ""]
@@ -134,3 +135,25 @@ def markdown_report(results: list[dict], figures: dict[str, str] | None = None, 
         for caption, rel in figures.items():
             out += [f"### {caption}", "", f"![{caption}]({rel})", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _calibration_section(results: list[dict]) -> list[str]:
+    """The "Calibration" and "Sure-node answers" sections (models whose metrics hold them)."""
+    from taxoclass._console import number
+    from taxoclass.jobs.outputs import threshold_lines
+
+    out = []
+    cal = [(r["name"], r["metrics"]["calibration"]) for r in results if r["metrics"].get("calibration")]
+    if cal:
+        rows = [[name, number(c["temperature"]), number(c["ece_before"]), number(c["ece_after"])] for name, c in cal]
+        out += ["## Calibration", "", "Expected calibration error (ECE, 15 bins, lower is better) of the top-1 "
+                "probability before and after the temperature fitted on the validation split at the end of training.",
+                "", _md_table(["model", "temperature", "ECE before", "ECE after"], rows), ""]
+    thr = [(r["name"], r["metrics"]["thresholded"]) for r in results if r["metrics"].get("thresholded")]
+    if thr:
+        out += ["## Sure-node answers", "", "Each image is answered at the deepest node whose probability reaches the "
+                "threshold (\"not sure\" below it).", ""]
+        for name, t in thr:
+            out += [f"- **{name}**: " + "; ".join(threshold_lines(t))]
+        out += [""]
+    return out

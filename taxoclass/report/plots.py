@@ -132,9 +132,9 @@ def plot_taxonomy_accuracy(taxonomy: Taxonomy, per_node: dict, *, title: str = "
         for c in ch:
             segs.append([(x[c], ymid), (x[c], y[c])])
     n_leaves = len(leaf_ids)
-    width = float(np.clip(0.16 * n_leaves + 3.0, 6.0, 40.0))
+    width = float(np.clip(0.22 * n_leaves + 3.0, 6.0, 60.0))  # room for a label per class at 121 classes
     height = float(np.clip(1.1 * max_depth + 3.0, 4.0, 14.0))
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=110 if n_leaves <= 150 else 80, layout="constrained")
     ax = fig.add_subplot()
     ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.8, zorder=1))
     cmap = colormaps["RdYlGn"]
@@ -150,10 +150,25 @@ def plot_taxonomy_accuracy(taxonomy: Taxonomy, per_node: dict, *, title: str = "
     colours = [cmap(norm(a)) if a is not None else (0.75, 0.75, 0.75, 1.0) for a in acc]
     ax.scatter(x[internal], y[internal], s=s, c=colours, edgecolors="0.2", linewidths=0.5, zorder=3)
     fs_int = 7 if len(internal) <= 40 else 5
+    per_unit = 0.8 * width / (n_leaves + 1)  # inches per leaf slot (the colour bar takes the rest)
+    level_h = 0.8 * height / (max_depth + 2.8)  # inches per level
     for i, a in zip(internal, acc):
-        label = nodes[i][-1] + ("" if a is None else f"\n{a:.2f}")
-        ax.annotate(label, (x[i], y[i]), xytext=(4, 3), textcoords="offset points", fontsize=fs_int, zorder=4)
-    fs_leaf = float(np.clip(500.0 / max(n_leaves, 1), 3.5, 9.0))
+        # a horizontal label where it fits between its neighbours at the same depth, else a vertical one cut to
+        # the height of a level: at 121 classes labels never run into each other
+        same = [x[j] for j in internal if j != i and y[j] == y[i]]
+        room = (min(abs(x[i] - v) for v in same) if same else n_leaves) * per_unit
+        name = nodes[i][-1]
+        acc_txt = "" if a is None else f"{a:.2f}"
+        if max(len(name), len(acc_txt)) * fs_int * 0.6 / 72 < room:
+            ax.annotate(name + (f"\n{acc_txt}" if acc_txt else ""), (x[i], y[i]), xytext=(4, 3),
+                        textcoords="offset points", fontsize=fs_int, zorder=4)
+        else:
+            label = (name + (f" {acc_txt}" if acc_txt else ""))
+            fit = max(int(level_h * 0.8 * 72 / (fs_int * 0.6)), 4)
+            label = label if len(label) <= fit else label[:fit - 1] + "…"
+            ax.annotate(label, (x[i], y[i]), xytext=(0, 4), textcoords="offset points", fontsize=fs_int,
+                        rotation=90, ha="center", va="bottom", zorder=4)
+    fs_leaf = float(np.clip(0.75 * per_unit * 72, 3.5, 9.0))
     ax.scatter(x[leaf_ids], y[leaf_ids], s=6, c="0.3", zorder=2)
     for i in leaf_ids:
         ax.text(x[i], y[i] - 0.12, nodes[i][-1], rotation=90, ha="center", va="top", fontsize=fs_leaf)
@@ -251,4 +266,31 @@ def plot_accuracy_vs_cost(results: list[dict], *, metric: str = "accuracy"):
         ax.set_xlabel(label)
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_reliability(before: dict, after: dict | None = None, *, title: str = ""):
+    """Reliability diagram: accuracy vs top-1 confidence per bin (:func:`taxoclass.calibration.reliability_bins`),
+    before and (optionally) after calibration, with the diagonal of perfect calibration.
+
+    >>> from taxoclass.calibration import reliability_bins
+    >>> fig = plot_reliability(reliability_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1]))
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.8, 4.4), dpi=120, layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for bins, label, marker in ((before, "before", "o"), (after, "after (temperature)", "s")):
+        if not bins:
+            continue
+        pts = [(c, a) for c, a in zip(bins["confidence"], bins["accuracy"]) if c is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker=marker, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("top-1 confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or "Reliability diagram", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
     return fig

@@ -9,7 +9,7 @@ from typing import Any
 from taxoclass._files import atomic_write, prepare_output_dir
 from taxoclass._json import to_jsonable
 from taxoclass.report.markdown import markdown_report
-from taxoclass.report.plots import (plot_accuracy_vs_cost, plot_confusion_matrix, plot_taxonomy_accuracy,
+from taxoclass.report.plots import (plot_accuracy_vs_cost, plot_confusion_matrix, plot_reliability, plot_taxonomy_accuracy,
                                     plot_training_curves, _save)
 from taxoclass.report.results import _check_results, COST_ROWS, _history_dict, _slug
 
@@ -51,6 +51,8 @@ def write_report_files(results, folder, *, title: str = "taxoclass report") -> d
         plan[f"confusion_{s}.png"] = ("confusion", r)
         if r.get("taxonomy") is not None and r["metrics"].get("per_node"):
             plan[f"taxonomy_{s}.png"] = ("taxonomy", r)
+        if r["metrics"].get("calibration"):
+            plan[f"reliability_{s}.png"] = ("reliability", r)
     if any(_history_dict(r.get("history")) for r in results):
         plan["training_curves.png"] = ("curves", None)
     if any(r.get(k) is not None for r in results for k, *_ in COST_ROWS):
@@ -68,6 +70,11 @@ def write_report_files(results, folder, *, title: str = "taxoclass report") -> d
             fig = plot_taxonomy_accuracy(r["taxonomy"], r["metrics"]["per_node"],
                                          title=f"{r['name']}: per-node accuracy")
             captions[fname] = f"Per-node accuracy: {r['name']}"
+        elif kind == "reliability":
+            c = r["metrics"]["calibration"]
+            fig = plot_reliability(c["reliability_before"], c["reliability_after"],
+                                   title=f"{r['name']}: reliability (T = {c['temperature']:.3g})")
+            captions[fname] = f"Reliability diagram: {r['name']}"
         elif kind == "curves":
             fig = plot_training_curves({x["name"]: x.get("history") for x in results if x.get("history")})
             captions[fname] = "Training curves"
