@@ -299,6 +299,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             "hierarchical_distance_at_1": metrics["hierarchical_distance_at_1"],
             "train_seconds": secs, "predict_images_per_second": ips, "n_params": n_params,
             "epochs_run": n_epochs, "classifier_nodes": len(clf.taxonomy_.classifier_nodes),
+            "combine_weight": getattr(clf, "combine_weight_", None),
             "tta": tta if tta_metrics else None,
             "accuracy_tta": tta_metrics["accuracy"] if tta_metrics else None,
             "hierarchical_f1_micro_tta": tta_metrics["hierarchical_f1_micro"] if tta_metrics else None,
