@@ -180,7 +180,10 @@ class TreeModel(keras.Model):
         p_tree = np.concatenate([np.asarray(p[0]) for p, _ in parts])
         p_flat = np.concatenate([np.asarray(p[1]) for p, _ in parts])
         y = np.concatenate([np.asarray(y) for _, y in parts]).astype(int)
-        w = choose_combine_weight(p_tree, p_flat, y, self.combine)
+        keep = y < p_tree.shape[1]  # images labelled at an internal node (codes past the classes) do not vote
+        if not keep.any():
+            return float(self.combine_weight)
+        w = choose_combine_weight(p_tree[keep], p_flat[keep], y[keep], self.combine)
         self.combine_weight.assign(w)
         return w
 
