@@ -12,6 +12,7 @@ import sys
 
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
+from taxoclass.cli.scale_args import add_scale_arguments, ray_predict_job
 from taxoclass.exceptions import TaxoclassError
 from taxoclass.models import DEFAULT_BACKBONE
 
@@ -176,6 +177,7 @@ def register(subparsers) -> None:
                                                             "classes when the model has fewer)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
+    add_scale_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="CSV", help="predictions CSV to write")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=predict_cmd)
@@ -315,13 +317,15 @@ def evaluate_cmd(args) -> int:
 def predict_cmd(args) -> int:
     from taxoclass._checks import check_int
     from taxoclass._files import prepare_output_file
-    from taxoclass.jobs import predict_job, unlabelled_images
+    from taxoclass.jobs import predict_job
+    from taxoclass.jobs.stream import ImageFiles
 
     check_int("--top-k", args.top_k, lo=1, none=True)
     prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
-    data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
-    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta,
-                overwrite=args.overwrite, progress=_progress)
+    data = ImageFiles(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
+    run = predict_job if args.engine == "local" else ray_predict_job
+    run(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta, mode=args.mode,
+        resume=args.resume, chunk_size=args.chunk_size, overwrite=args.overwrite, progress=_progress)
     print(f"predictions written to {args.output}")
     return 0
 
