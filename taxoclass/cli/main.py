@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "taxoclass.cli.data_cmd",
     "taxoclass.cli.model_cmds",
     "taxoclass.cli.export_cmd",
+    "taxoclass.cli.serve_cmd",
 ]
 
 EXIT_BAD_INPUT = 2
