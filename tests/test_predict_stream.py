@@ -140,3 +140,11 @@ def test_rows_follow_the_threshold_rule_and_sort_top_k(rows, threshold, k):
         assert [lv["name"] for lv in rec["lineage"]] == TAX.lineage(rec["class"])
         lin = [lv["probability"] for lv in rec["lineage"]]
         assert all(a >= b - 1e-12 for a, b in zip(lin, lin[1:])) and lin[-1] == pytest.approx(rec["probability"])
+
+
+def test_cli_choices_are_the_library_ones():
+    from taxoclass.cli import scale_args
+    from taxoclass.jobs.rows import MODES
+    from taxoclass.jobs.stream import ENGINES
+
+    assert scale_args.MODES == MODES and scale_args.ENGINES == ENGINES

@@ -12,7 +12,7 @@ import sys
 
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
-from taxoclass.cli.scale_args import add_scale_arguments, ray_predict_job
+from taxoclass.cli.scale_args import add_scale_arguments
 from taxoclass.exceptions import TaxoclassError
 from taxoclass.models import DEFAULT_BACKBONE
 
@@ -259,6 +259,10 @@ def _schedule(args) -> str:
 
 
 def train_cmd(args) -> int:
+    if args.strategy == "multiworker":  # TensorFlow needs it made before it runs anything else
+        from taxoclass.training import get_strategy
+
+        get_strategy("multiworker")
     from taxoclass.jobs import train_job
 
     if args.taxonomy and args.from_confusion:
@@ -323,9 +327,9 @@ def predict_cmd(args) -> int:
     check_int("--top-k", args.top_k, lo=1, none=True)
     prepare_output_file(args.output, overwrite=args.overwrite)  # checked before any image is read
     data = ImageFiles(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
-    run = predict_job if args.engine == "local" else ray_predict_job
-    run(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta, mode=args.mode,
-        resume=args.resume, chunk_size=args.chunk_size, overwrite=args.overwrite, progress=_progress)
+    predict_job(args.model, data, args.output, threshold=args.threshold, top_k=args.top_k, tta=args.tta,
+                mode=args.mode, resume=args.resume, chunk_size=args.chunk_size, engine=args.engine,
+                overwrite=args.overwrite, progress=_progress)
     print(f"predictions written to {args.output}")
     return 0
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from taxoclass.jobs.rows import MODES
-
+# == taxoclass.jobs.rows.MODES and taxoclass.jobs.stream.ENGINES (tests/test_predict_stream.py checks): importing
+# taxoclass.jobs here would load scikit-learn into every command's start-up
+MODES = ("soft", "greedy")
 ENGINES = ("local", "ray")
+
 
 
 def _positive(text: str) -> int:
@@ -38,9 +40,3 @@ def add_scale_arguments(p) -> None:
                    help="local (default) or ray: a Ray Data pipeline on the cluster at RAY_ADDRESS, or a local Ray "
                         "instance (needs taxoclass[ray])")
 
-
-def ray_predict_job(*args, **kwargs):
-    """``predict --engine ray``: :func:`taxoclass.jobs.ray_engine.ray_predict_job` (Ray imported only here)."""
-    from taxoclass.jobs.ray_engine import ray_predict_job as run
-
-    return run(*args, **kwargs)

@@ -20,10 +20,12 @@ from typing import Callable, Iterator, Sequence
 
 from taxoclass.exceptions import DataError, TaxoclassError
 
-__all__ = ["ImageFiles", "write_predictions", "partial_paths", "DEFAULT_CHUNK"]
+__all__ = ["ImageFiles", "write_predictions", "partial_paths", "DEFAULT_CHUNK", "ENGINES"]
 
 #: images read, predicted and written at a time
 DEFAULT_CHUNK = 1024
+#: where the model runs: this process, or a Ray Data pipeline (taxoclass[ray])
+ENGINES = ("local", "ray")
 
 
 def _walk(root: Path) -> Iterator[str]:
@@ -192,22 +194,48 @@ def _start(partial: Path, state: Path, config: dict, *, resume: bool, overwrite:
     return saved
 
 
+def _local_tables(clf, data, *, chunk_size: int, mode: str, threshold, top_k: int, tta: int, batch_size: int):
+    """skip -> iterator of (images of the listing consumed, table rows of the chunk) on this machine."""
+    from taxoclass.jobs.inference import images_dataset
+    from taxoclass.jobs.rows import csv_frame, model_outputs, prediction_columns
+
+    def tables(skip: int):
+        for consumed, chunk in _chunks(data, chunk_size, skip):
+            if not len(chunk):
+                yield consumed, None
+                continue
+            ds = images_dataset(chunk, clf, batch_size=batch_size, with_labels=False)
+            cols = prediction_columns(clf.taxonomy_, top_k=top_k, threshold=threshold,
+                                      **model_outputs(clf, ds, mode, tta=tta))
+            yield consumed, csv_frame(cols, [chunk._where(k) for k in chunk.keys])
+
+    return tables
+
+
 def write_predictions(clf, data, out_csv, *, mode: str = "soft", threshold=None, top_k: int = 1, tta: int = 1,
                       batch_size: int = 64, chunk_size: int = DEFAULT_CHUNK, resume: bool = False,
-                      overwrite: bool = False, config: dict | None = None,
+                      overwrite: bool = False, engine: str = "local", model_path=None, config: dict | None = None,
                       progress: Callable[[str], None] = lambda _m: None) -> dict:
     """Predict ``data`` (an :class:`ImageFiles` or an ImageSet) chunk by chunk, appending the table rows of
     :func:`taxoclass.jobs.rows.csv_frame` to ``OUT.partial`` as they are predicted; rename it onto ``out_csv``
-    when all are written. ``resume=True`` continues an interrupted run after its last written row. The caller
-    has checked the options and claimed ``out_csv`` (:func:`taxoclass._files.prepare_output_file`). Returns
-    ``{"rows", "images", "seconds", "images_per_second", "output"}``."""
+    when all are written. ``resume=True`` continues an interrupted run after its last written row.
+    ``engine="ray"`` predicts in a Ray Data pipeline (:mod:`taxoclass.jobs.ray_engine`; needs ``model_path`` and
+    an ImageFiles) and writes the same rows in the same order. The caller has checked the options and claimed
+    ``out_csv`` (:func:`taxoclass._files.prepare_output_file`). Returns ``{"rows", "images", "seconds",
+    "images_per_second", "output"}``."""
     from taxoclass._files import OutputError, atomic_write, os_error_message
-    from taxoclass.jobs.inference import images_dataset
-    from taxoclass.jobs.rows import csv_frame, model_outputs, prediction_columns
 
     out = Path(out_csv)
     partial, state = partial_paths(out)
     total = data.count() if isinstance(data, ImageFiles) else len(data)
+    opts = dict(chunk_size=int(chunk_size), mode=mode, threshold=threshold, top_k=top_k, tta=tta,
+                batch_size=batch_size)
+    if engine == "ray":
+        from taxoclass.jobs.ray_engine import ray_tables
+
+        tables = ray_tables(model_path, data, total=total, **opts)
+    else:
+        tables = _local_tables(clf, data, **opts)
     config = {**(config or {}), "mode": mode, "threshold": threshold, "top_k": top_k, "tta": tta,
               "images": total, "source": data.describe() if isinstance(data, ImageFiles) else None}
     config = json.loads(json.dumps(config))
@@ -217,18 +245,16 @@ def write_predictions(clf, data, out_csv, *, mode: str = "soft", threshold=None,
     t0, last, seen = time.perf_counter(), 0.0, 0
     try:
         with open(partial, "ab") as fh:
-            for consumed, chunk in _chunks(data, int(chunk_size), done["consumed"]):
-                if len(chunk):
-                    ds = images_dataset(chunk, clf, batch_size=batch_size, with_labels=False)
-                    cols = prediction_columns(clf.taxonomy_, top_k=top_k, threshold=threshold,
-                                              **model_outputs(clf, ds, mode, tta=tta))
-                    text = csv_frame(cols, [chunk._where(k) for k in chunk.keys]).to_csv(
-                        index=False, header=done["bytes"] == 0, float_format="%.6g", lineterminator="\n")
+            for consumed, frame in tables(done["consumed"]):
+                if frame is not None and len(frame):
+                    text = frame.to_csv(index=False, header=done["bytes"] == 0, float_format="%.6g",
+                                        lineterminator="\n")
                     fh.write(text.encode("utf-8", "surrogateescape"))
                     fh.flush()
                     os.fsync(fh.fileno())
                 seen += consumed - done["consumed"]
-                done = {"consumed": consumed, "rows": done["rows"] + len(chunk), "bytes": fh.tell()}
+                done = {"consumed": consumed, "rows": done["rows"] + (0 if frame is None else len(frame)),
+                        "bytes": fh.tell()}
                 with atomic_write(state, "w", encoding="utf-8") as sf:
                     json.dump({**done, "config": config}, sf)
                 now = time.perf_counter() - t0
