@@ -18,13 +18,14 @@ CLASSES = ["red_left", "red_right", "blue_left", "blue_right"]
 
 
 def blobs(n, seed):
+    """``n`` images (float32, 0-255) and their class names."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, len(CLASSES), n)
     X = rng.normal(110, 25, (n, SIZE, SIZE, 3))
     for i, k in enumerate(y):
         cols = slice(1, 7) if k % 2 == 0 else slice(9, 15)
         X[i, 5:11, cols, 0 if k < 2 else 2] += 120
-    return np.clip(X, 0, 255).astype("uint8"), np.array(CLASSES, dtype=object)[y]
+    return np.clip(X, 0, 255).astype("float32"), np.array(CLASSES, dtype=object)[y]
 
 
 def tiny_tree(folder: Path, *, n_images: int = 12, epochs: int = 1):
@@ -37,7 +38,7 @@ def tiny_tree(folder: Path, *, n_images: int = 12, epochs: int = 1):
     X, y = blobs(96, seed=0)
     clf = TreeClassifier(tax, input_shape=(SIZE, SIZE, 3), trunk="small_cnn", block_filters=(8,), head_units=(8,),
                          epochs=epochs, batch_size=32, random_state=0)
-    clf.fit(X.astype("float32"), y)
+    clf.fit(X, y)
     model = folder / "model.taxoclass"
     clf.save(model)
     imgs = folder / "images"
@@ -46,7 +47,7 @@ def tiny_tree(folder: Path, *, n_images: int = 12, epochs: int = 1):
     paths = []
     for i, x in enumerate(Xp):
         p = imgs / ("sub" if i < 2 else "") / f"img_{i:03d}.png"
-        Image.fromarray(x).save(p)
+        Image.fromarray(x.astype(np.uint8)).save(p)
         paths.append(p)
     return model, sorted(paths)
 
