@@ -148,3 +148,18 @@ def test_cli_choices_are_the_library_ones():
     from taxoclass.jobs.stream import ENGINES
 
     assert scale_args.MODES == MODES and scale_args.ENGINES == ENGINES
+
+
+def test_greedy_rows_on_a_tree_of_unequal_depths():
+    """Past a shallow leaf the path holds None (or NaN, as pandas stores a missing string): the leaf is the last
+    named level, the sure node follows the path probabilities."""
+    tax = Taxonomy.from_paths([["a", "x", "x1"], ["a", "x", "x2"], ["b"]])
+    path = pd.DataFrame({"level_1": ["a", "b"], "p_level_1": [0.9, 0.6], "level_2": ["x", None],
+                         "p_level_2": [0.8, np.nan], "level_3": ["x2", None], "p_level_3": [0.5, np.nan]})
+    for frame in (path, path.astype({"level_2": "str", "level_3": "str"}).replace("None", np.nan)):
+        cols = prediction_columns(tax, path=frame, threshold=0.7)
+        assert list(cols["predicted_class"]) == ["x2", "b"]
+        assert cols["lineage"] == [["a", "x", "x2"], ["b"]] and cols["sure_node"] == ["x", "root"]
+        np.testing.assert_allclose(cols["probability"], [0.5, 0.6])
+        np.testing.assert_allclose(cols["sure_probability"], [0.8, 1.0])
+        assert cols["lineage_probability"] == [[0.9, 0.8, 0.5], [0.6]]

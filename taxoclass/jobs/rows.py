@@ -74,7 +74,7 @@ def prediction_columns(taxonomy, *, proba=None, path=None, top_k: int = 1, thres
         levels = [c for c in path.columns if c.startswith("level_")]
         names = path[levels].to_numpy(dtype=object)
         probs = path[[f"p_{c}" for c in levels]].to_numpy(dtype=np.float64)
-        depth = (names != None).sum(axis=1)  # noqa: E711 - elementwise None test
+        depth = path[levels].notna().to_numpy().sum(axis=1)  # past a leaf: None, or NaN in a pandas str column
         rows = np.arange(len(path))
         cls = tax.encode(names[rows, depth - 1], what="greedy path leaves")
         p_top = probs[rows, depth - 1]
