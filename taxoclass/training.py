@@ -388,17 +388,48 @@ def get_strategy(name="auto"):
         raise ModelError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)} "
                          "or a tf.distribute.Strategy instance.")
     name = name.lower()
+    if name == "multiworker":  # before anything else touches TensorFlow's context (listing devices does)
+        return multiworker_strategy()
     gpus = _logical_devices("GPU")
     if name == "auto":
         return tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy(gpus or _logical_devices("CPU"))
+    return tf.distribute.MirroredStrategy(gpus or _logical_devices("CPU"))
+
+
+_MULTIWORKER = []  # TensorFlow allows one MultiWorkerMirroredStrategy per process: made once, then reused
+
+
+def multiworker_strategy():
+    """The process's ``MultiWorkerMirroredStrategy`` (made on the first call, reused after). TensorFlow configures
+    its collective ops when the strategy is made, which must happen before any other TensorFlow operation: call
+    ``get_strategy("multiworker")`` at the start of a program (``taxoclass train --strategy multiworker`` does).
+
+    >>> multiworker_strategy().num_replicas_in_sync >= 1                  # doctest: +SKIP
+    True
+    """
+    import tensorflow as tf
+
+    if _MULTIWORKER:
+        return _MULTIWORKER[0]
+    if int(keras.__version__.split(".")[0]) >= 3:
+        raise ModelError(f"strategy='multiworker' cannot train with Keras {keras.__version__}: Keras 3's model.fit "
+                         "fails under MultiWorkerMirroredStrategy (keras-team/keras#20585, tensorflow/tensorflow"
+                         "#72388; see the guide, 'Training on several machines'). Train on one machine: "
+                         "--strategy auto, or mirrored over its GPUs.")
     if "TF_CONFIG" not in os.environ:
         import warnings
 
         warnings.warn("strategy='multiworker' without a TF_CONFIG environment variable runs as a single worker; "
-                      "set TF_CONFIG on every machine to train on several.", stacklevel=2)
-    return tf.distribute.MultiWorkerMirroredStrategy()
+                      "set TF_CONFIG on every machine to train on several.", stacklevel=3)
+    try:
+        _MULTIWORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+    except RuntimeError as exc:
+        if "program startup" not in str(exc):
+            raise
+        raise ModelError("strategy='multiworker' must be set up before TensorFlow runs anything: call "
+                         "taxoclass.training.get_strategy('multiworker') first in the program (taxoclass train "
+                         "--strategy multiworker does it).") from None
+    return _MULTIWORKER[0]
 
 
 def set_mixed_precision(enabled: bool) -> str:

@@ -15,22 +15,10 @@ tf = pytest.importorskip("tensorflow")
 from taxoclass.export import SIDECAR, export_model, tflite_interpreter  # noqa: E402
 from taxoclass.models import FlatClassifier, TreeClassifier  # noqa: E402
 from taxoclass.jobs import images_dataset, unlabelled_images  # noqa: E402
+from serving_fixtures import CLASSES, SIZE, blobs  # noqa: E402
 
-SIZE = 16
-CLASSES = ["red_left", "red_right", "blue_left", "blue_right"]
 TAX = Taxonomy.from_paths([[c.split("_")[0], c] for c in CLASSES])
 PARITY = 1e-4  # float32 exports: largest difference from predict_proba on 32 images
-
-
-def blobs(n, seed):
-    """Colour (channel 0 or 2) = group, side of the bright square = class, on noisy grey."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, len(CLASSES), n)
-    X = rng.normal(110, 25, (n, SIZE, SIZE, 3))
-    for i, k in enumerate(y):
-        cols = slice(1, 7) if k % 2 == 0 else slice(9, 15)
-        X[i, 5:11, cols, 0 if k < 2 else 2] += 120
-    return np.clip(X, 0, 255).astype("float32"), np.array(CLASSES, dtype=object)[y]
 
 
 @pytest.fixture(scope="module")

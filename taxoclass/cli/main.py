@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "taxoclass.cli.model_cmds",
     "taxoclass.cli.tune_cmd",
     "taxoclass.cli.export_cmd",
+    "taxoclass.cli.serve_cmd",
 ]
 
 EXIT_BAD_INPUT = 2

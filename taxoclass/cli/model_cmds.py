@@ -13,6 +13,7 @@ import sys
 from taxoclass._console import keras_verbosity, plural
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
+from taxoclass.cli.scale_args import add_scale_arguments
 from taxoclass.exceptions import TaxoclassError
 from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS
 
@@ -195,6 +196,7 @@ def register(subparsers) -> None:
                                                             "classes when the model has fewer)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
+    add_scale_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="CSV",
                    help="predictions CSV (or EcoTaxa TSV) to write (- = standard output)")
     p.add_argument("--overwrite", action="store_true")
@@ -284,6 +286,10 @@ def _schedule(args) -> str:
 
 
 def train_cmd(args) -> int:
+    if args.strategy == "multiworker":  # TensorFlow needs it made before it runs anything else
+        from taxoclass.training import get_strategy
+
+        get_strategy("multiworker")
     from taxoclass.jobs import train_job
 
     from taxoclass.cli._config import apply_config, source_options
@@ -359,7 +365,8 @@ def evaluate_cmd(args) -> int:
 def predict_cmd(args) -> int:
     from taxoclass._checks import check_int
     from taxoclass._files import prepare_output_file
-    from taxoclass.jobs import predict_job, unlabelled_images
+    from taxoclass.jobs import predict_job
+    from taxoclass.jobs.stream import ImageFiles
 
     check_int("--top-k", args.top_k, lo=1, none=True)
     if args.output != "-":
@@ -371,9 +378,10 @@ def predict_cmd(args) -> int:
             raise TaxoclassError("give --ecotaxa or images (IMAGE, --dir, --csv), not both.")
         data = read_ecotaxa(args.ecotaxa, status=args.status, labelled=False)
     else:
-        data = unlabelled_images(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
+        data = ImageFiles(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
     predict_job(args.model, data, args.output, threshold=args.threshold, target_precision=args.target_precision,
-                top_k=args.top_k, tta=args.tta, format=args.format, overwrite=args.overwrite, progress=_progress)
+                top_k=args.top_k, tta=args.tta, format=args.format, mode=args.mode, resume=args.resume,
+                chunk_size=args.chunk_size, engine=args.engine, overwrite=args.overwrite, progress=_progress)
     if args.output != "-":
         print(f"predictions written to {args.output}")
     return 0

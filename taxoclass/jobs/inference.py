@@ -3,12 +3,11 @@ test-time views, list unlabelled images."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError, TaxoclassError
+from taxoclass.exceptions import TaxoclassError
 
 __all__ = ["images_dataset", "predict_proba", "predict_proba_pair", "check_tta", "unlabelled_images", "noop"]
 
@@ -85,43 +84,10 @@ def check_tta(tta) -> int:
 
 
 def unlabelled_images(paths: Sequence[str] = (), *, folder=None, csv=None, file_column: str | None = None):
-    """An ImageSet of images to label (files, a folder searched recursively, or a CSV column of paths)."""
-    from taxoclass.data import ImageSet
-    from taxoclass.data.imageset import IMAGE_EXTENSIONS
+    """An ImageSet of images to label (files, a folder searched recursively, or a CSV column of paths); for
+    millions of images use :class:`taxoclass.jobs.stream.ImageFiles`, which lists them lazily."""
+    from taxoclass.jobs.stream import ImageFiles
 
-    files: list[Path] = [Path(p) for p in paths]
-    if folder is not None:
-        root = Path(folder)
-        if not root.is_dir():
-            raise DataError(f"{root} is not a folder.")
-        files += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if csv is not None:
-        import pandas as pd
-
-        csv = Path(csv)
-        sep = "\t" if csv.suffix.lower() in (".tsv", ".tab", ".txt") else ","
-        try:
-            df = pd.read_csv(csv, sep=sep, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
-        except FileNotFoundError:
-            raise DataError(f"{csv}: file not found; give the CSV that lists the images.") from None
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            raise DataError(f"{csv}: cannot read the list of images ({str(exc).strip() or 'empty file'}); expected "
-                            "a header line such as 'file' and one image path per line.") from None
-        col = file_column or next((c for c in df.columns if c.strip().lower() in (
-            "file", "path", "filename", "image", "img_file_name")), None)
-        if col is None and len(df.columns) == 1:
-            col = df.columns[0]  # a plain list of paths
-        if col is None or col not in df.columns:
-            raise DataError(f"{csv}: no file column found (columns: {', '.join(df.columns)}); name it with "
-                            "--file-column.")
-        base = Path(csv).parent
-        files += [p if p.is_absolute() else base / p for p in (Path(v) for v in df[col].astype(str) if v.strip())]
-    if not files:
-        raise DataError("no images to predict: give image files, --dir FOLDER or --csv FILE.")
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise DataError(f"{len(missing)} image file(s) do not exist: {', '.join(missing[:20])}"
-                        + (" ..." if len(missing) > 20 else ""))
-    keys = [str(p.resolve()) for p in files]
-    ds = ImageSet(keys, ["?"] * len(keys), ["?"], root="/", source="images to predict")
-    return ds.check(on_error="warn")
+    files = ImageFiles(paths, folder=folder, csv=csv, file_column=file_column)
+    files.count()  # every file exists
+    return files.image_set(list(files))

@@ -20,32 +20,16 @@ __all__ = ["prediction_table", "write_confusion", "most_confused_pairs", "write_
 
 
 def prediction_table(files, proba, tax, *, top_k: int, threshold: float | None = None, true=None):
-    """One row per image: ``file``, [``true``,] ``predicted_class``, ``probability``, ``lineage``, the next
-    ``top_k - 1`` classes and, with ``threshold``, the sure node (``sure_node``, ``sure_lineage``,
-    ``sure_probability``) by taxoclass' one threshold rule (:meth:`Taxonomy.threshold`)."""
-    import pandas as pd
+    """One row per image: ``file``, [``true``,] then the columns of ``taxoclass predict``
+    (:func:`taxoclass.jobs.rows.prediction_columns`: class, probability, lineage, top-k, sure node)."""
+    from taxoclass.jobs.rows import csv_frame, prediction_columns
 
-    proba = np.asarray(proba)
-    order = np.argsort(-proba, axis=1)[:, :top_k]
-    rows_idx = np.arange(len(proba))
-    classes = np.asarray(tax.classes, dtype=object)
-    rows = {"file": list(files)}
+    df = csv_frame(prediction_columns(tax, proba=np.asarray(proba), top_k=top_k, threshold=threshold), files)
     if true is not None:  # label codes: the classes, then every node (images labelled at an internal node)
         from taxoclass.taxonomy.internal_labels import code_nodes
 
-        rows["true"] = np.asarray([n[-1] for n in tax.nodes], dtype=object)[code_nodes(tax)][np.asarray(true)]
-    rows.update({"predicted_class": classes[order[:, 0]], "probability": proba[rows_idx, order[:, 0]],
-                 "lineage": [" > ".join(tax.lineage(c)) for c in classes[order[:, 0]]]})
-    for j in range(1, top_k):
-        rows[f"top{j + 1}_class"] = classes[order[:, j]]
-        rows[f"top{j + 1}_probability"] = proba[rows_idx, order[:, j]]
-    if threshold is not None:  # the one threshold rule (Taxonomy.threshold), as TreeClassifier.predict(threshold=)
-        sure = tax.threshold(proba, float(threshold))
-        nodes = [tax.nodes[v] for v in sure]
-        rows["sure_node"] = [n[-1] for n in nodes]
-        rows["sure_lineage"] = [" > ".join(n[1:] if tax.artificial_root else n) for n in nodes]
-        rows["sure_probability"] = tax.node_proba(proba)[rows_idx, sure]
-    return pd.DataFrame(rows)
+        df.insert(1, "true", np.asarray([n[-1] for n in tax.nodes], dtype=object)[code_nodes(tax)][np.asarray(true)])
+    return df
 
 
 def write_confusion(folder, cm, classes) -> list[str]:
