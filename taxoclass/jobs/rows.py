@@ -65,8 +65,6 @@ def prediction_columns(taxonomy, *, proba=None, path=None, top_k: int = 1, thres
     the one threshold rule (``taxonomy.threshold``); a greedy path stops at its deepest node whose path
     probability is >= threshold, as ``TreeClassifier.predict(mode="greedy", threshold=)`` does.
     """
-    # hook for calibrated thresholds: a `target_precision` is turned into per-node thresholds by
-    # taxoclass.calibration (helper `cal`); wire it in here so that predict, serve and Python share it.
     tax = taxonomy
     anc = tax.ancestor_table
     leaf = tax.leaf_nodes

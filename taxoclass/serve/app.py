@@ -180,6 +180,10 @@ def create_app(model, *, mode: str = "soft", limits: Limits | None = None):
     async def predict(files: list[UploadFile] = File(..., description="image files (JPEG, PNG, GIF, BMP, TIFF)"),
                       threshold: float | None = Query(None, ge=0, le=1, description="also give the deepest node "
                                                       "whose probability is >= threshold (the sure node)"),
+                      target_precision: float | None = Query(None, gt=0, le=1, description="instead of threshold: "
+                                                             "the threshold at which the sure-node answers reach "
+                                                             "this hierarchical precision on the model's validation "
+                                                             "split (taxoclass.calibration.threshold_for_precision)"),
                       top_k: int | None = Query(None, ge=1, description="alternatives per image (default 3)"),
                       mode: Literal[MODES] | None = Query(None, description="soft or greedy (trees)")):
         mode = mode or info_mode
@@ -189,6 +193,15 @@ def create_app(model, *, mode: str = "soft", limits: Limits | None = None):
         if len(files) > limits.max_images:
             raise ApiError(400, "too_many_images", f"{len(files)} images in one request; at most "
                                                    f"{limits.max_images}. Split them over several requests.")
+        if target_precision is not None:  # the same choice as predict / evaluate --target-precision
+            from taxoclass.calibration import threshold_for_precision
+
+            if threshold is not None:
+                raise ApiError(400, "bad_threshold", "give threshold or target_precision, not both.")
+            try:
+                threshold = float(threshold_for_precision(clf, target_precision)["threshold"])
+            except TaxoclassError as exc:
+                raise ApiError(400, "bad_target_precision", str(exc)) from None
         k = (1 if mode == "greedy" else min(3, len(tax.classes))) if top_k is None else top_k
         if k > len(tax.classes) or (mode == "greedy" and k != 1):
             raise ApiError(400, "bad_top_k", f"top_k={k} is not available: at most {len(tax.classes)} classes, and "
@@ -205,7 +218,7 @@ def create_app(model, *, mode: str = "soft", limits: Limits | None = None):
                                part=f.filename, index=i) from None
         out = await batcher.submit(mode, np.stack(images))
         records = json_records(prediction_columns(tax, top_k=k, threshold=threshold, **out))
-        return {"model": name, "mode": mode, "threshold": threshold,
+        return {"model": name, "mode": mode, "threshold": threshold, "target_precision": target_precision,
                 "predictions": [{"file": f.filename, **r} for f, r in zip(files, records)]}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
