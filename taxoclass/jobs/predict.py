@@ -74,7 +74,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=N
                              "alternatives; leave out --top-k or use mode 'soft'.")
     if in_memory:
         return _write_table(clf, data, output, format=format, mode=mode, threshold=threshold, top_k=int(top_k),
-                            tta=tta, batch_size=batch_size, progress=progress)
+                            tta=tta, batch_size=batch_size, progress=progress, name=Path(model_path).name)
     progress(f"predicting {'' if isinstance(data, ImageFiles) else plural(len(data), 'image') + ' '}with "
              f"{Path(model_path).name} ...")
     with output:
@@ -87,7 +87,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=N
     return result
 
 
-def _write_table(clf, data, output, *, format, mode, threshold, top_k, tta, batch_size, progress) -> dict:
+def _write_table(clf, data, output, *, format, mode, threshold, top_k, tta, batch_size, progress, name) -> dict:
     """The whole table at once: to standard output (``output`` None) or as an EcoTaxa import TSV."""
     import time
 
@@ -97,7 +97,7 @@ def _write_table(clf, data, output, *, format, mode, threshold, top_k, tta, batc
 
     if isinstance(data, ImageFiles):
         data = data.image_set(list(data))
-    progress(f"predicting {plural(len(data), 'image')} ...")
+    progress(f"predicting {plural(len(data), 'image')} with {name} ...")
     t0 = time.perf_counter()
     out = model_outputs(clf, images_dataset(data, clf, batch_size=batch_size, with_labels=False), mode, tta=tta)
     secs = time.perf_counter() - t0
