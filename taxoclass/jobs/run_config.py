@@ -26,7 +26,7 @@ __all__ = ["argument_names", "run_arguments", "versions", "read_config", "cli_to
            "PATH_OPTIONS"]
 
 #: train_job keywords that are not hyperparameters of a recipe (objects, output handling, callbacks)
-_NOT_RECORDED = {"taxonomy", "confusion", "confusion_classes", "manifest", "overwrite", "resume", "verbose",
+_NOT_RECORDED = {"taxonomy", "confusion", "confusion_classes", "manifest", "overwrite", "resume", "verbose", "callbacks",
                  "progress", "provenance"}
 #: train_job keyword -> CLI option destination where they differ
 _CLI_NAMES = {"early_stopping_patience": "early_stopping", "reduce_lr_patience": "reduce_lr"}
