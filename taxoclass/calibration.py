@@ -160,14 +160,19 @@ def threshold_curve(proba, y, taxonomy, thresholds=THRESHOLDS) -> dict:
 
 def choose_threshold(curve: dict, target_precision: float) -> dict:
     """The lowest threshold of ``curve`` (:func:`threshold_curve`) from which on every threshold reaches
-    ``target_precision`` (thresholds where every answer is "not sure" count as reaching it): the deepest answers
-    at that precision. Returns ``{"threshold", "target_precision", "precision", "recall", "leaf_share",
+    ``target_precision`` (thresholds where every answer is "not sure", or where fewer than min(50, 5 %) of the
+    images get an answer below the root, count as reaching it; the chosen one itself is well supported): the
+    deepest answers at that precision. Returns ``{"threshold", "target_precision", "precision", "recall", "leaf_share",
     "depth_share", "n"}`` (the validation figures at that threshold).
 
     >>> curve = {"thresholds": [0.5, 0.7, 0.9], "precision": [0.8, 0.96, 0.99], "recall": [0.8, 0.7, 0.5],
     ...          "leaf_share": [1.0, 0.6, 0.3], "depth_share": [[0, 0, 0.1], [0, 0.4, 0.6], [1, 0.6, 0.3]], "n": 10}
     >>> choose_threshold(curve, 0.95)["threshold"]
     0.7
+    >>> thin = {"thresholds": [0.5, 0.9, 0.99], "precision": [0.9, 0.97, 0.5], "recall": [0.8, 0.6, 0.01],
+    ...         "leaf_share": [1.0, 0.5, 0.0], "depth_share": [[0, 0, 0.99], [0, 0.5, 0.01], [1, 0.5, 0]], "n": 1000}
+    >>> choose_threshold(thin, 0.95)["threshold"]     # 10 answers at 0.99 are too few to veto 0.9
+    0.9
     """
     try:
         P = float(target_precision)
@@ -176,12 +181,19 @@ def choose_threshold(curve: dict, target_precision: float) -> dict:
     if isinstance(target_precision, bool) or not 0 < P <= 1:
         raise TaxoclassError(f"target precision must be a number in (0, 1] such as 0.95, got {target_precision!r}.")
     ts, prec = curve["thresholds"], curve["precision"]
-    ok = [p is None or p >= P - 1e-12 for p in prec]
+    # thresholds where fewer than `small` images get an answer below the root are too thin to judge: at the top of
+    # the curve a single wrong answer among a handful would otherwise veto every lower threshold
+    n = int(curve.get("n", 0))
+    answered = [(1.0 - d0) * n for d0 in curve["depth_share"][0]]
+    small = max(1.0, min(50.0, 0.05 * n))
+    ok = [p is None or p >= P - 1e-12 or answered[i] < small for i, p in enumerate(prec)]
     start = None
-    for i in range(len(ts) - 1, -1, -1):  # the lowest threshold with every higher one reaching P
+    for i in range(len(ts) - 1, -1, -1):  # the lowest threshold with every higher (well supported) one reaching P
         if not ok[i]:
             break
         start = i
+    while start is not None and (prec[start] is None or prec[start] < P - 1e-12 or answered[start] < small):
+        start = start + 1 if start + 1 < len(ts) else None  # the first well-supported threshold reaching P
     if start is None or prec[start] is None:
         best = max((p for p in prec if p is not None), default=None)
         raise TaxoclassError(
