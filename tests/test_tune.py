@@ -225,7 +225,7 @@ def test_a_killed_search_continues_where_it_stopped(colours, tmp_path):
     trials = pd.read_csv(out / "trials.csv")
     assert trials["state"].tolist() == ["complete"] and trials["run_dir"].tolist() == ["trials/0000"]
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000"]
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".") and not p.name.endswith(".tune.lock")]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize("extra, message", [

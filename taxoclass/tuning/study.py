@@ -10,6 +10,7 @@ another process may run the same command at the same time and contribute trials.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -217,8 +218,8 @@ class _TuneLock:
         return self
 
     def __exit__(self, *exc):
-        # the lock file stays: unlinking it while held let a waiter lock the old file while a newcomer locked a
-        # new one, and both then claimed the folder at once (seen as a failed second process in CI)
+        with contextlib.suppress(OSError):
+            os.unlink(self._lock.lock_file)  # while held: waiters notice the unlinked file and retry (filelock >= 4)
         self._lock.release()
         return False
 
