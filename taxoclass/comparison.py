@@ -88,7 +88,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
                   node_block: str = "auto", block_filters=(32, 64), head_units=(64,), trunk=None, val_size: float = 0.1, test_size: float = 0.2,
                   seed: int = 0,
-                  max_per_class: int | None = None, augment: bool = True, out_dir=None, overwrite: bool = False,
+                  max_per_class: int | None = None, augment="plankton", out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
                   progress: Callable[[str], None] | None = _stderr) -> dict:
     """Train and compare a flat model and tree models on one split; returns the benchmark summary dict.
@@ -110,7 +110,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     beta, cluster_levels, max_cluster_size : error-based tree options. ``beta=None`` (default) chooses beta and the
         largest group from the sweep (:func:`taxoclass.clustering.error_clustering`, the choice is printed); a
         given ``beta`` is used as is.
-    augment, lr_schedule, time_budget : the training recipe of every model: plankton augmentation (default on),
+    augment, lr_schedule, time_budget : the training recipe of every model: the training augmentation (``"plankton"``,
+        default; ``"upright"`` for images with an up and down; ``"none"``),
         ``"cosine"`` / ``"constant"`` / ``"plateau"`` learning rate, and ``time_budget`` minutes per model instead
         of ``epochs`` (equal cost: each model trains for the same wall time; epochs follow from its first epoch).
     class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
@@ -135,6 +136,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     from taxoclass._files import prepare_output_dir
     from taxoclass.training import check_schedule_options
     from taxoclass.jobs import check_imbalance_options, check_tta
+    from taxoclass.data.augment import augment_mode
 
     say = progress or (lambda _m: None)
     models = list(dict.fromkeys(models))
@@ -154,6 +156,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
     cw = check_imbalance_options(class_weight, sampling)
+    augment = augment_mode(augment)
     check_schedule_options(lr_schedule, time_budget)
     tta = check_tta(tta)
     # the folder is claimed now (checked, nothing written) and filled only inside `with` below
@@ -209,7 +212,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     spec = dict(pad_value=float(pad_value), invert=bool(invert))  # every model's input spec
     common = dict(class_order=ref_classes, image_size=image_size, channels=channels, batch_size=batch_size,
                   seed=seed, cache=True, **spec)
-    train_ds = make_dataset(parts["train"], shuffle=True, augment=bool(augment), sampling=sampling, **common)
+    train_ds = make_dataset(parts["train"], shuffle=True, augment=augment, sampling=sampling, **common)
     val_ds = make_dataset(parts["val"], **common)
     test_ds = make_dataset(parts["test"], **common)
     if sampling != "balanced":  # (balanced sampling repeats per-class streams: no single pass to run)
@@ -310,7 +313,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         "taxoclass_version": __version__, "data": getattr(data, "source", "images"), "n_images": len(data),
         "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),
         "channels": int(channels), "node_block": node_block, "epochs": None if time_budget else int(epochs), "time_budget": time_budget,
-        "augment": bool(augment), "lr_schedule": lr_schedule, "class_weight": "none" if cw is None
+        "augment": augment, "lr_schedule": lr_schedule, "class_weight": "none" if cw is None
         else cw, "sampling": sampling, "tta": tta, "backbone": backbone,
         "weights": None if weights is None else str(weights), "batch_size": int(batch_size),
         "reference_taxonomy": "given taxonomy" if taxonomy is not None else "error-based tree",

@@ -66,11 +66,12 @@ class TimeBudget(keras.callbacks.Callback):
 
     After every epoch it estimates the next epoch's duration (the slower of the last two epochs; after the first
     epoch of a ``fit``, which traces the graphs, from its steps after the first and its validation pass) and stops
-    when that epoch would end past the budget;
+    when that epoch would end past the budget; an epoch longer than the whole budget (a large backbone on a CPU)
+    is cut after the batch that spends the budget, so the budget holds whatever the epoch length;
     ``planned_epochs`` (epochs done + epochs that still fit; None until the first epoch ends) also tells
     :class:`CosineWarmup` that its warm-up epoch is over.
     The clock starts at the first ``on_train_begin`` and keeps running across several ``fit`` calls (the two
-    phases of a pretrained flat model). At least one epoch always runs.
+    phases of a pretrained flat model). At least one training batch always runs.
 
     >>> TimeBudget(2.5).seconds
     150.0
@@ -85,6 +86,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.planned_epochs = None
         self.epoch_seconds: list[float] = []
         self.epochs_run = 0
+        self.cut_epoch = False  # True when the budget ran out inside an epoch (the last one ran partially)
 
     def elapsed(self) -> float:
         return 0.0 if self.start is None else time.perf_counter() - self.start
@@ -100,7 +102,11 @@ class TimeBudget(keras.callbacks.Callback):
         self._batch_ends = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self._batch_ends.append(time.perf_counter())
+        now = time.perf_counter()
+        self._batch_ends.append(now)
+        if now - self.start >= self.seconds:  # the budget is spent inside this epoch: end it here
+            self.model.stop_training = True
+            self.cut_epoch = True
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()

@@ -83,6 +83,27 @@ def test_labels_follow_class_order_and_cache_shuffle(tmp_path):
     np.testing.assert_array_equal(xa, xb)
 
 
+def test_upright_augmentation_never_turns_an_image_upside_down():
+    # top half white, bottom half black: "upright" may mirror left-right, shift and zoom, never flip or rotate
+    x = np.zeros((64, 24, 24, 1), np.uint8)
+    x[:, :12] = 255
+    x[:, :, :4] = 128  # a grey left edge, to see the left-right mirror
+    ds = ImageSet.from_arrays(x, ["a"] * 64)
+
+    def run(mode):
+        return np.concatenate([b for b, _ in make_dataset(ds, image_size=24, channels=1, batch_size=16, augment=mode,
+                                                          pad_value=255, seed=5).as_numpy_iterator()])[..., 0]
+    up = run("upright")
+    assert (up[:, :5, 9:15] > 200).all() and (up[:, 16:19, 9:15] < 50).all()  # the top stays on top
+    mirror = run({"rotation": 0, "flip": "horizontal", "zoom": 1, "shift": 0})  # the same flip alone: exact
+    mirrored = mirror[:, 16:20, -4:].mean(axis=(1, 2)) == 128  # the grey edge now on the right
+    assert 0.25 < mirrored.mean() < 0.75 and (mirror[:, :12, 6:18] == 255).all()
+    plankton = run("plankton")  # any rotation, both flips: many images have their white half at the bottom
+    assert (plankton[:, 17:21, 6:18].mean(axis=(1, 2)) > 128).mean() > 0.2
+    with pytest.raises(DataError, match="upright"):
+        make_dataset(ds, image_size=24, augment="sideways")
+
+
 def test_rotation_fills_with_background():
     # black images on a white (255) background convention: rotated corners must be filled with 255
     x = np.zeros((32, 24, 24, 1), np.uint8)

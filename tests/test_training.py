@@ -206,3 +206,26 @@ def test_time_budget_is_respected():
     # after the warm-up epoch the rate follows the wall time left: it only ever falls, even if an epoch is slow
     lr = clf.history_["learning_rate"]
     assert all(b <= a for a, b in zip(lr[1:], lr[2:])), lr
+
+
+def test_time_budget_cuts_an_epoch_longer_than_the_budget():
+    """A large backbone on a CPU can need more than the whole budget for one epoch: the budget still holds."""
+    import time
+
+    import keras
+
+    from taxoclass.training import TimeBudget
+
+    class SlowBatches(keras.callbacks.Callback):  # every batch costs 50 ms: one epoch of 200 batches = 10 s
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.05)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.zeros((200, 4), "float32"), np.zeros(200, "int64")
+    budget = TimeBudget(0.03)  # 1.8 s
+    t = time.perf_counter()
+    history = model.fit(x, y, batch_size=1, epochs=5, verbose=0, callbacks=[SlowBatches(), budget])
+    wall = time.perf_counter() - t
+    assert budget.cut_epoch and len(history.history["loss"]) == 1
+    assert 1.8 <= wall <= 1.8 + 1.5, wall  # about 36 of the 200 batches ran

@@ -283,7 +283,7 @@ def test_a_range_narrows_the_knob_exactly(lo, factor, log):
     assert (knob.kind, knob.low, knob.high, knob.log) == ("float", lo, hi, log)
     trial = optuna.trial.FixedTrial({"learning_rate": lo, "model": "flat", "backbone": "small_cnn", "width": 16,
                                      "head_units": "64", "weight_decay": 1e-4, "label_smoothing": 0.1,
-                                     "dropout": 0.1, "augment": True, "image_size": 48, "class_weight": "none"})
+                                     "dropout": 0.1, "augment": "plankton", "image_size": 48, "class_weight": "none"})
     assert SearchSpace(["flat"], space=[f"learning_rate={spec}"]).suggest(trial)["learning_rate"] == lo
 
 
@@ -313,13 +313,18 @@ def test_conditional_knobs_follow_the_model_drawn():
 
     sp = SearchSpace(["flat", "tree"], error_tree=True, fix=["trunk=vgg_bn", "backbone=small_cnn"])
     tree = sp.suggest(optuna.trial.FixedTrial({
-        "model": "tree", "width": 48, "block_filters": "16,32", "head_units": "64", "learning_rate": 1e-3,
-        "weight_decay": 1e-4, "label_smoothing": 0.1, "dropout": 0.0, "augment": False, "image_size": 48,
+        "model": "tree", "width": 48, "node_block": "small_cnn", "block_filters": "16,32", "head_units": "64", "learning_rate": 1e-3,
+        "weight_decay": 1e-4, "label_smoothing": 0.1, "dropout": 0.0, "augment": "none", "image_size": 48,
         "class_weight": "none", "beta": 0.2, "max_cluster_size": 4, "level_schedule": "coarse_to_fine"}))
     assert tree["trunk"] == "vgg_bn" and tree["width"] == 48 and tree["block_filters"] == [16, 32]
     assert tree["beta"] == 0.2 and tree["max_cluster_size"] == 4 and "backbone" not in tree
     flat = sp.suggest(optuna.trial.FixedTrial({
         "model": "flat", "head_units": "128", "learning_rate": 1e-3, "weight_decay": 1e-4, "label_smoothing": 0.1,
-        "dropout": 0.0, "augment": True, "image_size": 64, "class_weight": "balanced"}))
+        "dropout": 0.0, "augment": "plankton", "image_size": 64, "class_weight": "balanced"}))
     assert flat["backbone"] == "small_cnn" and "width" not in flat and "beta" not in flat and "trunk" not in flat
-    assert set(sp.searched()) >= {"beta", "max_cluster_size", "level_schedule", "block_filters"}
+    assert set(sp.searched()) >= {"beta", "max_cluster_size", "level_schedule", "block_filters", "node_block"}
+    dense = sp.suggest(optuna.trial.FixedTrial({
+        "model": "tree", "width": 32, "node_block": "dense", "head_units": "64", "learning_rate": 1e-3,
+        "weight_decay": 1e-4, "label_smoothing": 0.1, "dropout": 0.0, "augment": "upright", "image_size": 48,
+        "class_weight": "none", "beta": 0.2, "max_cluster_size": 4, "level_schedule": "none"}))
+    assert dense["node_block"] == "dense" and "block_filters" not in dense  # conv filters: small_cnn blocks only

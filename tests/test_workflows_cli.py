@@ -58,7 +58,7 @@ def test_train_writes_a_complete_run_folder(trained_run):
     cfg = json.loads((trained_run / "config.json").read_text())
     assert cfg["model"] == "tree" and cfg["pipeline"]["image_size"] == 24
     # the recipe: cosine schedule and no class weights by default; augmentation switched off here
-    assert (cfg["augment"], cfg["lr_schedule"], cfg["class_weight"], cfg["sampling"]) == (False, "cosine", "none",
+    assert (cfg["augment"], cfg["lr_schedule"], cfg["class_weight"], cfg["sampling"]) == ("none", "cosine", "none",
                                                                                            "natural")
     man = pd.read_csv(trained_run / "manifest.csv")
     assert set(man["split"]) == {"train", "val", "test"} and len(man) == 120
@@ -168,7 +168,7 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     for m in summary["models"].values():
         assert 0 <= m["accuracy"] <= 1 and m["train_seconds"] > 0 and m["n_params"] > 0
         assert m["epochs_run"] == 2 and 0 <= m["accuracy_tta"] <= 1 and m["tta"] == 8
-    assert summary["beta_chosen"] is True and summary["augment"] is True
+    assert summary["beta_chosen"] is True and summary["augment"] == "plankton"
     md = (out / "report.md").read_text()
     assert "top-1 accuracy with test-time augmentation" in md and "epochs run" in md
     for name in ("report.json", "report.md", "manifest.csv", "error_taxonomy.tsv", "training_curves.png",

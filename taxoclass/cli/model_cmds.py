@@ -14,6 +14,7 @@ from taxoclass._console import keras_verbosity, plural
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.cli.scale_args import add_scale_arguments
+from taxoclass.data.augment import AUGMENT_MODES
 from taxoclass.exceptions import TaxoclassError
 from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS
 
@@ -89,10 +90,13 @@ def _add_training(p, *, epochs_default: int) -> None:
                    help="tree node block conv filters (default 32,64)")
     g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
                    help="dense units of each node head / the flat head (default 64)")
-    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="plankton augmentation: rotation 0-360 degrees with background fill, flips, zoom 0.8-1.25, "
-                        "shift 6%% (default on, except for the named --dataset sets, whose images have an up "
-                        "and down; --no-augment turns it off)")
+    g.add_argument("--augment", nargs="?", const="plankton", choices=AUGMENT_MODES, default=None, metavar="MODE",
+                   help="training augmentation: plankton (rotation 0-360 degrees with background fill, both flips, "
+                        "zoom 0.8-1.25, shift 6%%; the default, and what --augment alone means), upright (left-right "
+                        "flip, zoom 0.9-1.1, shift 12.5%%, no rotation: photographs with an up and down) or none "
+                        "(default for the named --dataset sets)")
+    g.add_argument("--no-augment", dest="augment", action="store_const", const="none",
+                   help="no training augmentation (= --augment none)")
     g.add_argument("--lr-schedule", choices=("cosine", "constant", "plateau"), default=None,
                    help="learning-rate schedule: cosine decay with warm-up (default), constant, or plateau "
                         "(divided by 5 after --reduce-lr epochs without improvement; default with --reduce-lr)")
@@ -257,13 +261,13 @@ def _load_taxonomy(path):
     return load_taxonomy(path)
 
 
-def _augment(args, named) -> bool:
+def _augment(args, named) -> str:
     if args.augment is not None:
         return args.augment
     if named:
-        _progress(f"augmentation off: {named} images have an up and down (--augment turns it on)")
-        return False
-    return True
+        _progress(f"augmentation off: {named} images have an up and down (--augment upright turns on a fitting one)")
+        return "none"
+    return "plankton"
 
 
 def _tta(args, named) -> int:

@@ -22,19 +22,50 @@ import numpy as np
 
 from taxoclass.exceptions import DataError
 
-__all__ = ["random_affine", "check_augment_options", "AUGMENT_DEFAULTS", "tta_views", "tta_predict", "TTA_VIEWS"]
+__all__ = ["random_affine", "check_augment_options", "augment_mode", "AUGMENT_DEFAULTS", "AUGMENT_MODES",
+           "AUGMENT_PRESETS", "tta_views", "tta_predict", "TTA_VIEWS"]
 
 #: default strength of the plankton augmentation: full-circle rotation, both flips, zoom 0.8-1.25 (log-uniform),
 #: translation up to 6 % of the image side
 AUGMENT_DEFAULTS = {"rotation": 360.0, "flip": True, "zoom": (0.8, 1.25), "shift": 0.06}
 
+#: the named training augmentations: ``plankton`` for objects with no up or down (plankton, pollen, cells: any
+#: rotation, both flips); ``upright`` for photographs with an up and down (CIFAR, Fashion-MNIST, flowers,
+#: whale flukes): left-right flip, zoom 0.9-1.1 and a shift of up to 1/8 of the side (the classic CIFAR
+#: "pad 4 and crop" plus flip), no rotation; ``none`` turns augmentation off.
+AUGMENT_PRESETS = {"plankton": AUGMENT_DEFAULTS,
+                   "upright": {"rotation": 0.0, "flip": "horizontal", "zoom": (0.9, 1.1), "shift": 0.125}}
+AUGMENT_MODES = ("plankton", "upright", "none")
+
+
+def augment_mode(augment) -> str:
+    """The training augmentation's name from what a caller gave: a mode name, or True (plankton) / False / None
+    (none), the spellings of earlier versions.
+
+    >>> augment_mode(True), augment_mode("upright"), augment_mode(None)
+    ('plankton', 'upright', 'none')
+    """
+    if augment is True:
+        return "plankton"
+    if augment is False or augment is None:
+        return "none"
+    if isinstance(augment, str) and augment in AUGMENT_MODES:
+        return augment
+    raise DataError(f"augment={augment!r} is not valid; expected one of {', '.join(AUGMENT_MODES)} (plankton: any "
+                    "rotation and both flips; upright: left-right flip, small zoom and shift, for images with an up "
+                    "and down).")
+
 
 def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.06) -> dict:
     """Validate augmentation options; returns them normalised (``zoom`` as a (low, high) pair of floats).
+    ``flip``: True (left-right and up-down), ``"horizontal"`` (left-right only) or False.
 
     >>> check_augment_options(zoom=1.2)["zoom"]
     (0.8333333333333334, 1.2)
     """
+    if flip not in (True, False, "horizontal"):
+        raise DataError(f"flip={flip!r} is not valid; expected True (both mirrors), 'horizontal' (left-right only) "
+                        "or False.")
     try:
         rotation = float(rotation)
         shift = float(shift)
@@ -56,7 +87,8 @@ def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.0
                         "(0.8, 1.25).") from None
     if not 0 < lo <= hi:
         raise DataError(f"zoom={zoom!r} is not valid; expected 0 < low <= high.")
-    return {"rotation": rotation, "flip": bool(flip), "zoom": (lo, hi), "shift": shift}
+    return {"rotation": rotation, "flip": flip if flip == "horizontal" else bool(flip), "zoom": (lo, hi),
+            "shift": shift}
 
 
 def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, zoom=(0.8, 1.25),
@@ -64,7 +96,7 @@ def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, z
     """Augment a batch ``(N, H, W, C)`` of float images with one random affine transform per image.
 
     - ``rotation``: angles drawn uniformly in ``[-rotation/2, rotation/2]`` degrees (360 = any angle);
-    - ``flip``: left-right and up-down mirror, each with probability 1/2;
+    - ``flip``: left-right and up-down mirror, each with probability 1/2 (``"horizontal"``: left-right only);
     - ``zoom``: scale factor drawn log-uniformly in ``(low, high)`` (> 1 enlarges the object);
     - ``shift``: translation up to this fraction of the image side, in x and y;
     - ``fill_value``: the background poured into the uncovered corners (255 for white plankton background, 0 when
@@ -92,6 +124,8 @@ def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, z
     scale = tf.exp(tf.random.stateless_uniform([n], seeds[1], math.log(lo), math.log(hi)))
     if flip:
         signs = tf.where(tf.random.stateless_uniform([2, n], seeds[2]) < 0.5, -1.0, 1.0)
+        if flip == "horizontal":
+            signs = tf.stack([signs[0], tf.ones([n])])
     else:
         signs = tf.ones([2, n])
     fx, fy = signs[0], signs[1]

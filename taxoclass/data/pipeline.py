@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from taxoclass.data.augment import check_augment_options, random_affine
+from taxoclass.data.augment import AUGMENT_MODES, AUGMENT_PRESETS, augment_mode, check_augment_options, random_affine
 from taxoclass.data.checks import pil_decode
 from taxoclass.data.imageset import ImageSet
 from taxoclass.exceptions import DataError
@@ -196,9 +196,10 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
         Reshuffled every epoch, reproducibly for a given seed.
     cache : bool or str
         Keep decoded, resized uint8 images in memory (True) or in a cache file (path) after the first pass.
-    augment : None, True, a dict or a callable
-        True: the plankton augmentation of :func:`taxoclass.data.augment.random_affine` (rotation 0-360 degrees,
-        flips, zoom 0.8-1.25, shift 6 %) filled with the background; a dict overrides some of its options
+    augment : None, a mode name, True, a dict or a callable
+        ``"plankton"`` (or True): the plankton augmentation of :func:`taxoclass.data.augment.random_affine` (rotation 0-360 degrees,
+        flips, zoom 0.8-1.25, shift 6 %) filled with the background; ``"upright"``: left-right flip, zoom
+        0.9-1.1, shift 1/8, no rotation (images with an up and down); ``"none"``: off; a dict overrides some of its options
         (``{"rotation": 30, "zoom": 1.1}``). Batched, in parallel, a different random transform per image and per
         epoch (reproducible for a given ``seed``). A callable (e.g. a Keras layer) is applied to each batch,
         one batch at a time (Keras' random layers keep a seed state that parallel calls would share).
@@ -242,17 +243,19 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
     prep = get_preprocessing(preprocessing)
     bg = background(pad_value, invert)
     affine = None
-    if augment is True or isinstance(augment, dict):
+    if augment is True or isinstance(augment, str):
+        augment = None if augment_mode(augment) == "none" else AUGMENT_PRESETS[augment_mode(augment)]
+    if isinstance(augment, dict):
         try:
-            affine = check_augment_options(**({} if augment is True else augment))
+            affine = check_augment_options(**augment)
         except TypeError as exc:
             raise DataError(f"augment={augment!r}: {exc}; the options are rotation, flip, zoom and shift.") from None
         augment = None
     elif augment is False:
         augment = None
     if augment is not None and not callable(augment):
-        raise DataError(f"augment={augment!r} is not valid; expected None, True, a dict of options or a Keras "
-                        "layer / callable.")
+        raise DataError(f"augment={augment!r} is not valid; expected None, a mode name ({', '.join(AUGMENT_MODES)}), "
+                        "True (plankton), a dict of options or a Keras layer / callable.")
     par = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
 
     def fit(img):

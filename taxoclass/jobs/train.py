@@ -58,7 +58,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               node_block: str = "auto", block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
-              learning_rate: float = 1e-3, augment: bool = True, class_weight="none", sampling: str = "natural",
+              learning_rate: float = 1e-3, augment="plankton", class_weight="none", sampling: str = "natural",
               lr_schedule: str = "cosine", time_budget: float | None = None, weight_decay: float | None = None,
               label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
               val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
@@ -74,7 +74,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     model's (default ``resnet_small``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of the flat model's
     backbone or the tree's ``trunk``; a tree without a trunk refuses them. ``width``: first-stage filters of a
     from-scratch backbone or trunk (``resnet_small``, ``vgg_bn``; None: its default). The recipe defaults: plankton
-    augmentation (``augment=True``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
+    augmentation (``augment="plankton"``; ``"upright"`` for images with an up and down, ``"none"``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
     top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"``
     or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both models),
     ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default.
@@ -100,6 +100,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
     from taxoclass.data import make_dataset, read_manifest, split, write_manifest
+    from taxoclass.data.augment import augment_mode
     from taxoclass.taxonomy import save_taxonomy
 
     if model == "tree" and backbone is not None:
@@ -122,6 +123,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
     cw = check_imbalance_options(class_weight, sampling)
+    augment = augment_mode(augment)
     _check_width(width, backbone if model == "flat" else trunk)
     if max_cluster_size is not None:
         from taxoclass._checks import check_int
@@ -175,7 +177,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     config = {"model": model, "backbone": backbone if model == "flat" else None, "trunk": trunk,
               "weights": None if weights is None else str(weights), "epochs": int(epochs),
               "fine_tune_epochs": fine_tune_epochs, "batch_size": int(batch_size), "learning_rate": learning_rate,
-              "augment": bool(augment), "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
+              "augment": augment, "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
               "lr_schedule": lr_schedule, "time_budget": time_budget, "weight_decay": weight_decay,
               "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
               "beta": res.beta if confusion is not None else None, "node_block": node_block if model == "tree" else None,
@@ -189,7 +191,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     _check_resume(out, config, overwrite=overwrite, resume=resume)
     common = dict(class_order=taxonomy if taxonomy is not None else classes,  # a taxonomy codes node labels too
                   batch_size=batch_size, seed=seed, image_size=int(image_size), channels=int(channels), **spec)
-    train_ds = make_dataset(train, shuffle=True, augment=True if augment else None, sampling=sampling, **common)
+    train_ds = make_dataset(train, shuffle=True, augment=augment, sampling=sampling, **common)
     val_ds = make_dataset(val, **common) if len(val) else None
     input_shape = (int(image_size), int(image_size), int(channels))
     with prepare_output_dir(out, overwrite=overwrite, resumable=_unfinished_run) as run:

@@ -87,7 +87,10 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          _TREES, choices=(*_SCRATCH, "none"), value_type=str),
     Knob("width", "choice", "first-stage filters of resnet_small / vgg_bn (backbone or trunk)",
          choices=(16, 32, 48), value_type=int, bounds=(1, 1024)),
-    Knob("block_filters", "choice", "tree node block conv filters", _TREES, choices=("16,32", "32,64", "48,96"),
+    Knob("node_block", "choice", "tree models on a trunk: each node's block, an MLP on the trunk's pooled "
+         "features (dense) or convolutions of its own (small_cnn)", _TREES, choices=("dense", "small_cnn"),
+         value_type=str),
+    Knob("block_filters", "choice", "tree node block conv filters (small_cnn node blocks)", _TREES, choices=("16,32", "32,64", "48,96"),
          value_type=str),
     Knob("head_units", "choice", "dense units of each node head / the flat head", choices=("64", "128", "256"),
          value_type=str),
@@ -95,7 +98,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("weight_decay", "float", "AdamW decoupled weight decay", low=1e-6, high=1e-2, log=True, bounds=(0, 0.999)),
     Knob("label_smoothing", "float", "label smoothing", low=0.0, high=0.2, bounds=(0, 0.999)),
     Knob("dropout", "float", "dropout before each head", low=0.0, high=0.5, bounds=(0, 0.999)),
-    Knob("augment", "choice", "plankton augmentation on or off", choices=(True, False), value_type=bool),
+    Knob("augment", "choice", "training augmentation: plankton, upright or none", choices=("plankton", "none"),
+         value_type=str),
     Knob("image_size", "choice", "side of the model input in pixels", choices=(48, 64, 96), value_type=int,
          bounds=(8, 1024)),
     Knob("class_weight", "choice", "weight classes by inverse frequency", choices=("none", "balanced"),
@@ -109,7 +113,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
 )}
 _VALID = {"backbone": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0"),
           "trunk": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0", "none"),
-          "class_weight": ("none", "balanced"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS}
+          "class_weight": ("none", "balanced"), "augment": ("plankton", "upright", "none"), "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS}
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -138,6 +142,8 @@ def _scalar(knob: Knob, text: str):
                 raise TaxoclassError(f"{knob.name}={t!r} is not valid; expected positive integers, joined by '+' "
                                      f"inside a list (e.g. {knob.name}=32+64,64+128).")
             return ",".join(str(int(p)) for p in parts)
+        if knob.name == "augment" and t.lower() in _ON:  # on / off, the spelling of earlier versions
+            t = "plankton" if _ON[t.lower()] else "none"
         if t not in _VALID[knob.name]:
             raise TaxoclassError(f"{knob.name}={t!r} is not valid; expected one of {', '.join(_VALID[knob.name])}.")
         return t
@@ -245,7 +251,8 @@ class SearchSpace:
 
     def suggest(self, trial) -> dict:
         """The ``train_job`` keyword arguments of one trial (an ``optuna.Trial``), conditional knobs included only
-        for the model drawn (a width only with a resnet_small / vgg_bn backbone or trunk)."""
+        for the model drawn (a width only with a resnet_small / vgg_bn backbone or trunk, block filters only
+        for small_cnn node blocks)."""
         args: dict = {}
         model = self._value(trial, self.knobs["model"])
         kind = "flat" if model == "flat" else ("error_tree" if self.error_tree else "tree")
@@ -254,6 +261,10 @@ class SearchSpace:
                 continue
             if name == "width" and (args.get("backbone") if kind == "flat" else args.get("trunk")) not in (
                     "resnet_small", "vgg_bn"):
+                continue
+            if name == "node_block" and args.get("trunk") == "none":  # no trunk: the blocks read the image
+                continue
+            if name == "block_filters" and args.get("node_block", "small_cnn") != "small_cnn":
                 continue
             args[name] = self._value(trial, knob)
         args["model"] = model
