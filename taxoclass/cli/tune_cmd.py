@@ -90,7 +90,7 @@ def tune_cmd(args) -> int:
 
     from taxoclass._files import prepare_output_dir
     from taxoclass.cli.model_cmds import _load_data, _load_taxonomy, _progress
-    from taxoclass.tuning.study import _is_study_folder, check_tune_options, tune
+    from taxoclass.tuning.study import check_tune_options, may_be_study_folder, tune
 
     if args.taxonomy and args.from_confusion:
         raise TaxoclassError("give --taxonomy or --from-confusion, not both.")
@@ -101,7 +101,8 @@ def tune_cmd(args) -> int:
                 storage=args.storage, study_name=args.study_name, val_size=args.val_size, test_size=args.test_size,
                 seed=args.seed)
     check_tune_options(models=models, error_tree=bool(args.from_confusion), **opts)  # before any image is read
-    prepare_output_dir(args.output, overwrite=args.overwrite, resumable=None if args.overwrite else _is_study_folder)
+    # early check (before the images are read); tune() checks again under the study's lock
+    prepare_output_dir(args.output, overwrite=args.overwrite, resumable=None if args.overwrite else may_be_study_folder)
     tax = _load_taxonomy(args.taxonomy)
     cm = classes = None
     if args.from_confusion:

@@ -99,6 +99,16 @@ def _is_study_folder(folder: Path) -> bool:
     return (Path(folder) / TUNE_FILE).is_file()
 
 
+def _tune_lock_path(out: Path) -> Path:
+    return Path(out).parent / f".{Path(out).name}.tune.lock"
+
+
+def may_be_study_folder(folder: Path) -> bool:
+    """For an early check before the images are read: a study folder, or one that another tune process is setting
+    up right now (its lock file exists; the folder is checked again under that lock)."""
+    return _is_study_folder(folder) or _tune_lock_path(folder).exists()
+
+
 def _differences(old: dict, new: dict) -> list[str]:
     keys = list(dict.fromkeys([*new, *old]))
     return [f"{k}: {old.get(k, '(not recorded)')!r} -> {new.get(k, '(not recorded)')!r}" for k in keys
@@ -162,8 +172,8 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
                 "pruner": pruner or ("median" if cost is None else "none"),
                 "startup_trials": int(startup_trials), "study_name": study_name, "storage": storage, **base}
     out = Path(out_dir)
-    claim = prepare_output_dir(out, overwrite=overwrite, resumable=None if overwrite else _is_study_folder)
-    _check_same_study(out, settings, overwrite=overwrite)
+    if not out.parent.is_dir():
+        raise TaxoclassError(f"cannot create {out}: its folder {out.parent} does not exist; create it first.")
     tree_args = {"confusion": confusion, "confusion_classes": confusion_classes} if confusion is not None else {}
     if taxonomy is not None:
         tree_args = {"taxonomy": taxonomy}
@@ -171,12 +181,15 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
                startup_trials=startup_trials, storage=storage, study_name=study_name, trials=trials,
                time_budget=time_budget, refit=refit, progress=progress)
     with _TuneLock(out):  # several tune processes on one folder wait for each other's set-up, not fail
+        # checked under the lock: another process setting the folder up has written some files but not yet the
+        # tune.json that makes it a study (checked outside, this process would refuse a folder "holding files")
+        claim = prepare_output_dir(out, overwrite=overwrite, resumable=None if overwrite else _is_study_folder)
+        _check_same_study(out, settings, overwrite=overwrite)
         if overwrite:  # the new search is staged beside the old one and replaces it only once complete
             run.overwrite = True
             with claim as o:
                 return run.all(o.path, final=out)
         with claim as o:  # new or continued: written in place, the folder's lock held only while it is set up
-            _check_same_study(out, settings, overwrite=False)  # again, now that no other process writes it
             run.setup(o.path)
     run.search(out)
     with _TuneLock(out), prepare_output_dir(out, resumable=_is_study_folder) as o:
@@ -205,16 +218,20 @@ class _TuneLock:
     def __init__(self, out: Path):
         from filelock import FileLock
 
-        self._lock = FileLock(str(out.parent / f".{out.name}.tune.lock"), timeout=600)
+        self._lock = FileLock(str(_tune_lock_path(out)), timeout=600)
 
     def __enter__(self):
         from filelock import Timeout
+
+        from taxoclass._files import OutputError, os_error_message
 
         try:
             self._lock.acquire()
         except Timeout:
             raise TaxoclassError(f"another taxoclass tune has been setting up {self._lock.lock_file} for 10 "
                                  "minutes; check that it is not stuck.") from None
+        except OSError as exc:  # a folder that cannot be written in
+            raise OutputError(os_error_message(exc, Path(self._lock.lock_file).parent)) from None
         return self
 
     def __exit__(self, *exc):
