@@ -417,11 +417,6 @@ def multiworker_strategy():
 
     if _MULTIWORKER:
         return _MULTIWORKER[0]
-    if int(keras.__version__.split(".")[0]) >= 3:
-        raise ModelError(f"strategy='multiworker' cannot train with Keras {keras.__version__}: Keras 3's model.fit "
-                         "fails under MultiWorkerMirroredStrategy (keras-team/keras#20585, tensorflow/tensorflow"
-                         "#72388; see the guide, 'Training on several machines'). Train on one machine: "
-                         "--strategy auto, or mirrored over its GPUs.")
     if "TF_CONFIG" not in os.environ:
         import warnings
 
@@ -435,7 +430,44 @@ def multiworker_strategy():
         raise ModelError("strategy='multiworker' must be set up before TensorFlow runs anything: call "
                          "taxoclass.training.get_strategy('multiworker') first in the program (taxoclass train "
                          "--strategy multiworker does it).") from None
+    from taxoclass import _keras_multiworker
+
+    _keras_multiworker.apply()  # Keras 3's fit fails under this strategy without it (see that module)
     return _MULTIWORKER[0]
+
+
+def check_multiworker_options(time_budget=None) -> None:
+    """What ``--strategy multiworker`` cannot train with: a time budget (each worker would stop by its own clock,
+    and workers that stop at different epochs wait for each other forever)."""
+    if time_budget is not None:
+        raise ModelError("--time-budget stops each worker by its own clock, and workers that stop at different "
+                         "epochs wait for each other forever; with --strategy multiworker give --epochs.")
+
+
+def multiworker_task() -> tuple[bool, int]:
+    """``(is_chief, index)`` of this process in the ``TF_CONFIG`` cluster: the chief is the ``chief`` task, or worker
+    0 when the cluster names none; without ``TF_CONFIG`` the process is a chief alone.
+
+    >>> import os, json
+    >>> os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
+    ...                                       "task": {"type": "worker", "index": 1}})
+    >>> multiworker_task()
+    (False, 1)
+    >>> del os.environ["TF_CONFIG"]
+    """
+    import json
+
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        return True, 0
+    try:
+        cfg = json.loads(text)
+        kind, index = cfg["task"]["type"], int(cfg["task"]["index"])
+        cluster = cfg["cluster"]
+    except (ValueError, KeyError, TypeError):
+        raise ModelError("TF_CONFIG is not valid: expected JSON such as {\"cluster\": {\"worker\": [\"host1:2222\", "
+                         "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}.") from None
+    return (kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)), index
 
 
 def set_mixed_precision(enabled: bool) -> str:

@@ -1,26 +1,109 @@
-"""--strategy multiworker: Keras 3 cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585; the
-two-worker reproduction is benchmarks/multiworker.py), so taxoclass refuses it with one clear message before
-anything is read or written. When a Keras release fixes it, the first test fails: lift the guard in
-taxoclass/training.py and turn this file into the two-worker test."""
+"""--strategy multiworker for real: two worker processes on loopback ports, each with its own TF_CONFIG, train one
+small tree for 2 epochs with MultiWorkerMirroredStrategy; both must end with identical weights, and only the chief
+writes the run folder. Keras 3 needs taxoclass/_keras_multiworker.py's two fixes for this (keras-team/keras#20585);
+the first test fails loudly when a Keras release renames what they replace."""
 
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
 import pytest
+from PIL import Image
 
 keras = pytest.importorskip("keras")
 
 from taxoclass.cli.main import main  # noqa: E402
-from taxoclass.exceptions import ModelError  # noqa: E402
-from taxoclass.training import get_strategy  # noqa: E402
+
+WORKER = r"""
+import hashlib, sys
+from taxoclass.training import get_strategy
+get_strategy("multiworker")  # first: TensorFlow sets up its collective ops before anything else runs
+import keras, numpy as np
+from taxoclass.data import ImageSet
+from taxoclass.jobs import train_job
+from taxoclass.taxonomy import load_taxonomy
+
+class Weights(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        for kind, vs in (("TRAINABLE", self.model.trainable_weights), ("OTHER", self.model.non_trainable_weights)):
+            w = np.concatenate([np.asarray(v).ravel() for v in vs])
+            print(kind, hashlib.sha1(w.tobytes()).hexdigest(), flush=True)
+
+root, tax, out = sys.argv[1:4]
+summary = train_job(ImageSet.from_folder(root), out, model="tree", taxonomy=load_taxonomy(tax), trunk="small_cnn",
+                    image_size=16, channels=3, augment="none", epochs=2, batch_size=8, learning_rate=0.01,
+                    val_size=0.25, test_size=0.0, head_units=(16,), strategy="multiworker", callbacks=[Weights()],
+                    verbose=0)
+print("EPOCHS", summary["epochs_run"], flush=True)
+"""
 
 
-def test_multiworker_is_refused_with_the_reason_on_keras_3():
-    assert int(keras.__version__.split(".")[0]) >= 3
-    with pytest.raises(ModelError, match=r"keras-team/keras#20585.*--strategy auto"):
-        get_strategy("multiworker")
+def _ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
-def test_train_refuses_multiworker_before_reading_or_writing(tmp_path, capsys):
+@pytest.fixture
+def colours(tmp_path):
+    rng = np.random.default_rng(0)
+    groups = {"red": "warm", "yellow": "warm", "green": "cold", "blue": "cold"}
+    rgb = {"red": (220, 40, 40), "yellow": (220, 220, 40), "green": (40, 200, 40), "blue": (40, 40, 220)}
+    root = tmp_path / "images"
+    for name in groups:
+        (root / name).mkdir(parents=True)
+        for i in range(16):
+            img = np.clip(np.array(rgb[name])[None, None] + rng.normal(0, 20, (16, 16, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    tax = tmp_path / "colours.tsv"
+    tax.write_text("class\tlineage\n" + "".join(f"{c}\t{g}/{c}\n" for c, g in groups.items()))
+    return root, tax
+
+
+def test_the_keras_functions_the_multiworker_fix_replaces_still_exist():
+    from keras.src.backend.tensorflow import trainer
+
+    from taxoclass import _keras_multiworker
+
+    assert _keras_multiworker._missing(trainer) == [], (
+        f"Keras {keras.__version__} renamed what taxoclass/_keras_multiworker.py patches: check whether it now trains "
+        "under MultiWorkerMirroredStrategy by itself (benchmarks/multiworker.py) and update that module")
+
+
+def test_two_workers_train_the_same_tree_and_only_the_chief_writes(colours, tmp_path):
+    root, tax = colours
     out = tmp_path / "run"
-    assert main(["train", str(tmp_path / "no_such_images"), "--strategy", "multiworker", "-o", str(out)]) == 2
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _ports(2)]}
+    procs = []
+    for i in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
+        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(root), str(tax), str(out)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-3000:] for _, e in outs]
+    hashes = [[ln.split()[1] for ln in o.splitlines() if ln.startswith("TRAINABLE")] for o, _ in outs]
+    assert all(len(h) == 1 for h in hashes) and hashes[0] == hashes[1], hashes  # synchronous: the same weights
+    assert all("EPOCHS 2" in o for o, _ in outs), [o for o, _ in outs]
+    # the chief (worker 0) wrote the run folder; worker 1's own folder (its backups, for a resume) is gone
+    assert (out / "model.taxoclass").is_file() and (out / "config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colours.tsv", "images", "run"]
+    log = (out / "training_log.csv").read_text().splitlines()
+    assert len(log) == 3  # header + 2 epochs
+
+
+def test_multiworker_refuses_a_time_budget_before_reading_or_writing(colours, tmp_path, capsys):
+    root, tax = colours
+    out = tmp_path / "run"
+    code = main(["train", str(root), "--taxonomy", str(tax), "--strategy", "multiworker", "--time-budget", "1",
+                 "-o", str(out)])
     err = capsys.readouterr().err
-    assert "multiworker" in err and "keras-team/keras#20585" in err and "Traceback" not in err
+    assert code == 2 and "--epochs" in err and "Traceback" not in err, err
     assert not out.exists()

@@ -291,8 +291,9 @@ def _schedule(args) -> str:
 
 def train_cmd(args) -> int:
     if args.strategy == "multiworker":  # TensorFlow needs it made before it runs anything else
-        from taxoclass.training import get_strategy
+        from taxoclass.training import check_multiworker_options, get_strategy
 
+        check_multiworker_options(args.time_budget)
         get_strategy("multiworker")
     from taxoclass.jobs import train_job
 

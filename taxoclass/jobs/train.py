@@ -162,6 +162,15 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if len(classes) < 2:
         raise DataError(f"{getattr(data, 'source', 'the data')} has {len(classes)} class(es); a classifier needs "
                         "at least 2 classes.")
+    worker_dir = None
+    if strategy == "multiworker":
+        from taxoclass.training import check_multiworker_options, multiworker_task
+
+        check_multiworker_options(time_budget)
+        chief, index = multiworker_task()
+        if not chief:  # every worker trains the same model; only the chief writes the run folder
+            final = Path(out_dir)
+            out_dir = worker_dir = final.parent / f".{final.name}.worker{index}"  # its backups, for a resume
     out = Path(out_dir)
     if manifest is not None:
         man = read_manifest(manifest)
@@ -241,6 +250,11 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
                    "n_params": int(clf.model_.count_params())}
         if val_ds is not None:
             summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
+    if worker_dir is not None:  # a finished worker's folder has served its purpose: the chief holds the run
+        import shutil
+
+        shutil.rmtree(worker_dir, ignore_errors=True)
+        out = final
     summary["model_file"] = str(out / "model.taxoclass")
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {number(summary['val_accuracy'])}"
                                            if "val_accuracy" in summary else "") + _calibration_note(clf))
