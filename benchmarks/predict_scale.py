@@ -72,7 +72,7 @@ def main() -> None:
     print(json.dumps({"model": str(args.model or "NDSB tree, 121 classes, 32 px gray, default trunk"),
                       "chunk_size": args.chunk_size, "images_generated_seconds": made, "runs": runs,
                       f"peak_rss_ratio_{max(sizes)}_vs_{min(sizes)}": ratio,
-                      "note": "one CPU core (taskset -c 0), shared with other work: contended"}, indent=1))
+                      "cpus_allowed": len(os.sched_getaffinity(0))}, indent=1))
 
 
 if __name__ == "__main__":

@@ -180,6 +180,19 @@ def test_train_config_round_trip(run, images, tmp_path):
     bad.write_text(json.dumps({"arguments": {"epochs": 2, "not_an_option": 1}}))
     assert main(["train", str(images[0]), "--config", str(bad), "-o", str(tmp_path / "run3")]) == 2
     assert not (tmp_path / "run3").exists()
+    # what a tune best_config.json holds reaches the run: width, dropout (once silently dropped by --config)
+    tuned = tmp_path / "tuned.json"
+    tuned.write_text(json.dumps({"arguments": {**cfg1["arguments"], "epochs": 1, "model": "flat", "trunk": None,
+                                               "node_block": None, "backbone": "resnet_small", "width": 8,
+                                               "dropout": 0.25, "augment": "upright"}}))
+    assert main(["train", str(images[0]), "--config", str(tuned), "-o", str(tmp_path / "run4")]) == 0
+    cfg4 = json.loads((tmp_path / "run4" / "config.json").read_text())["arguments"]
+    assert (cfg4["width"], cfg4["dropout"], cfg4["augment"]) == (8, 0.25, "upright")
+    # a recorded argument the command line cannot set is refused unless it is the default
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"arguments": {"epochs": 1, "resize": "stretch"}}))
+    assert main(["train", str(images[0]), "--config", str(odd), "-o", str(tmp_path / "run5")]) == 2
+    assert not (tmp_path / "run5").exists()
 
 
 def test_console_is_quiet_unless_verbose(run, images):

@@ -46,10 +46,22 @@ def apply_config(args) -> None:
 
     cfg = read_config(args.config)
     explicit = _explicit(args.train_parser, getattr(args, "argv", []), "train")
+    import inspect
+
+    from taxoclass.jobs import train_job
+
+    defaults = {n: p.default for n, p in inspect.signature(train_job).parameters.items()}
     for name, value in cfg["arguments"].items():
         dest = argument_to_cli(name)
-        if dest in explicit or not hasattr(args, dest):
+        if not hasattr(args, dest):  # a train_job argument the command line cannot set: only its default is fine
+            if name in defaults and value != defaults[name] and not (isinstance(defaults[name], tuple)
+                                                                    and list(defaults[name]) == value):
+                raise TaxoclassError(f"--config {args.config}: {name}={value!r} cannot be set from the command "
+                                     f"line (only its default {defaults[name]!r}); train with "
+                                     "taxoclass.jobs.train_job in Python, or remove it from the file.")
             continue
+        if dest in explicit or (value is None and getattr(args, dest) is not None):  # None: "not used", e.g. a
+            continue                                                              # flat run's node_block
         if dest in ("block_filters", "head_units") and isinstance(value, list):
             value = tuple(value)
         setattr(args, dest, value)

@@ -138,6 +138,13 @@ def register(subparsers) -> None:
     t.add_argument("--prune", action="store_true", help="restrict --taxonomy to the classes of the images (drops "
                                                          "the other branches and the chains that leaves)")
     t.add_argument("--model", choices=("tree", "flat"), default="tree", help="tree (default) or flat")
+    t.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
+                   help="with --from-confusion: never grow a group beyond N classes (default: chosen with beta)")
+    t.add_argument("--width", type=int, default=None, metavar="N",
+                   help="first-stage filters of a from-scratch backbone or trunk (resnet_small, vgg_bn; default 32, "
+                        "doubled at each stage)")
+    t.add_argument("--dropout", type=float, default=0.0, metavar="F",
+                   help="dropout before each node head / the flat head (default 0)")
     _add_pipeline(p, size_default=64)
     _add_training(p, epochs_default=10)
     g = p.add_argument_group("run")
@@ -334,7 +341,8 @@ def train_cmd(args) -> int:
         cm, classes = load_confusion(args.from_confusion)
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_classes=classes, beta=args.beta,
-        backbone=args.backbone, weights=args.weights, trunk=args.trunk, node_block=args.node_block, block_filters=args.block_filters,
+        max_cluster_size=args.max_cluster_size, width=args.width, dropout=args.dropout, backbone=args.backbone,
+        weights=args.weights, trunk=args.trunk, node_block=args.node_block, block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),

@@ -120,6 +120,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
                              "drop it or use a tree model.")
     backbone = DEFAULT_BACKBONE if backbone is None else backbone
+    node_block = "auto" if node_block is None else node_block  # a flat run's config.json records None
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
     cw = check_imbalance_options(class_weight, sampling)
@@ -127,6 +128,10 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     _check_width(width, backbone if model == "flat" else trunk)
     if max_cluster_size is not None:
         from taxoclass._checks import check_int
+
+        if confusion is None:
+            raise TaxoclassError(f"max_cluster_size={max_cluster_size} sizes the groups of an error-based tree; give a "
+                                 "confusion matrix (--from-confusion CM) or drop it.")
 
         check_int("max_cluster_size", max_cluster_size, lo=1, hint=" (classes per group of the error-based tree)")
     check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
