@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
 WORKER = r'''
 import hashlib, json, os, sys, time
@@ -49,22 +47,13 @@ print("SECONDS", seconds, flush=True)
 '''
 
 
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def run(n_workers: int, fix: bool, images: int, epochs: int, batch: int) -> dict:
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _ports(n_workers)]}
+    from taxoclass.distribute import local_cluster
+
     procs = []
-    for i in range(n_workers):
+    for tf_config in local_cluster(n_workers):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "TAXOCLASS_FIX": str(int(fix)),
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
+               "TF_CONFIG": tf_config}
         procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(images), str(epochs), str(batch)], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     workers = []

@@ -12,7 +12,7 @@ TensorFlow trainer (``keras/src/backend/tensorflow/trainer.py``):
    The fix averages them across replicas with ``axis=None``.
 
 These are private Keras functions: the fixes are applied only when a multi-worker strategy is made
-(:func:`taxoclass.training.multiworker_strategy`), checked against the names they replace (a Keras release that
+(:func:`taxoclass.distribute.multiworker_strategy`), checked against the names they replace (a Keras release that
 renames them makes :func:`apply` refuse with a clear message instead of training wrongly), and guarded by
 ``tests/test_multiworker.py`` (two real worker processes must end with identical weights). Reproduction without
 taxoclass: ``benchmarks/multiworker.py``.

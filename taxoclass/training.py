@@ -1,4 +1,5 @@
-"""The training runner shared by every taxoclass model: callbacks, distribution strategy, mixed precision.
+"""The training runner shared by every taxoclass model: callbacks, time budget, learning-rate schedules (the
+distribution strategies and mixed precision live in :mod:`taxoclass.distribute`, re-exported here).
 
 Everything here is built from plain arguments (Keras style) so that ``FlatClassifier`` and ``TreeClassifier``
 turn their ``__init__`` options into the same Keras machinery:
@@ -17,16 +18,16 @@ it lazily, so the CLI's parser stays fast.
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from taxoclass.distribute import (STRATEGIES, check_multiworker_options, get_strategy,  # noqa: F401 (re-exported)
+                                  multiworker_strategy, multiworker_task, set_mixed_precision)
 from taxoclass.exceptions import ModelError
 
-STRATEGIES = ("auto", "mirrored", "multiworker")
 #: learning-rate schedules: per-step cosine decay after a linear warm-up (default), constant, or divided on plateaus
 LR_SCHEDULES = ("cosine", "constant", "plateau")
 #: the quantity best weights are chosen by (validation top-1 accuracy)
@@ -365,125 +366,3 @@ def callbacks_for(param, *, validation: bool, extra=None, start: float | None = 
         if isinstance(cb, TimeBudget) and start is not None:
             cb.start = start
     return cbs
-
-
-def _logical_devices(kind: str):
-    import tensorflow as tf
-
-    return [d.name for d in tf.config.list_logical_devices(kind)]
-
-
-def get_strategy(name="auto"):
-    """Return a ``tf.distribute.Strategy``; build and compile models inside its ``scope()``.
-
-    - ``"auto"``: ``MirroredStrategy`` when several GPUs are visible, else TensorFlow's default strategy.
-    - ``"mirrored"``: ``MirroredStrategy`` over all GPUs (synchronous data parallelism on one machine); without
-      GPUs, over all logical CPU devices (useful for testing).
-    - ``"multiworker"``: ``MultiWorkerMirroredStrategy``; each machine runs the same command with its own
-      ``TF_CONFIG`` environment variable (cluster and task index), see TensorFlow's multi-worker guide.
-    - a ``tf.distribute.Strategy`` instance is returned as is.
-
-    >>> get_strategy("auto").num_replicas_in_sync >= 1
-    True
-    """
-    import tensorflow as tf
-
-    if isinstance(name, tf.distribute.Strategy):
-        return name
-    if not isinstance(name, str) or name.lower() not in STRATEGIES:
-        raise ModelError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)} "
-                         "or a tf.distribute.Strategy instance.")
-    name = name.lower()
-    if name == "multiworker":  # before anything else touches TensorFlow's context (listing devices does)
-        return multiworker_strategy()
-    gpus = _logical_devices("GPU")
-    if name == "auto":
-        return tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy(gpus or _logical_devices("CPU"))
-
-
-_MULTIWORKER = []  # TensorFlow allows one MultiWorkerMirroredStrategy per process: made once, then reused
-
-
-def multiworker_strategy():
-    """The process's ``MultiWorkerMirroredStrategy`` (made on the first call, reused after). TensorFlow configures
-    its collective ops when the strategy is made, which must happen before any other TensorFlow operation: call
-    ``get_strategy("multiworker")`` at the start of a program (``taxoclass train --strategy multiworker`` does).
-
-    >>> multiworker_strategy().num_replicas_in_sync >= 1                  # doctest: +SKIP
-    True
-    """
-    import tensorflow as tf
-
-    if _MULTIWORKER:
-        return _MULTIWORKER[0]
-    if "TF_CONFIG" not in os.environ:
-        import warnings
-
-        warnings.warn("strategy='multiworker' without a TF_CONFIG environment variable runs as a single worker; "
-                      "set TF_CONFIG on every machine to train on several.", stacklevel=3)
-    try:
-        _MULTIWORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
-    except RuntimeError as exc:
-        if "program startup" not in str(exc):
-            raise
-        raise ModelError("strategy='multiworker' must be set up before TensorFlow runs anything: call "
-                         "taxoclass.training.get_strategy('multiworker') first in the program (taxoclass train "
-                         "--strategy multiworker does it).") from None
-    from taxoclass import _keras_multiworker
-
-    _keras_multiworker.apply()  # Keras 3's fit fails under this strategy without it (see that module)
-    return _MULTIWORKER[0]
-
-
-def check_multiworker_options(time_budget=None) -> None:
-    """What ``--strategy multiworker`` cannot train with: a time budget (each worker would stop by its own clock,
-    and workers that stop at different epochs wait for each other forever)."""
-    if time_budget is not None:
-        raise ModelError("--time-budget stops each worker by its own clock, and workers that stop at different "
-                         "epochs wait for each other forever; with --strategy multiworker give --epochs.")
-
-
-def multiworker_task() -> tuple[bool, int]:
-    """``(is_chief, index)`` of this process in the ``TF_CONFIG`` cluster: the chief is the ``chief`` task, or worker
-    0 when the cluster names none; without ``TF_CONFIG`` the process is a chief alone.
-
-    >>> import os, json
-    >>> os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
-    ...                                       "task": {"type": "worker", "index": 1}})
-    >>> multiworker_task()
-    (False, 1)
-    >>> del os.environ["TF_CONFIG"]
-    """
-    import json
-
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        return True, 0
-    try:
-        cfg = json.loads(text)
-        kind, index = cfg["task"]["type"], int(cfg["task"]["index"])
-        cluster = cfg["cluster"]
-    except (ValueError, KeyError, TypeError):
-        raise ModelError("TF_CONFIG is not valid: expected JSON such as {\"cluster\": {\"worker\": [\"host1:2222\", "
-                         "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}.") from None
-    return (kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)), index
-
-
-def set_mixed_precision(enabled: bool) -> str:
-    """Switch Keras' global dtype policy to ``"mixed_float16"`` (``enabled=True``) or ``"float32"``.
-
-    Mixed precision speeds up training on recent GPUs (compute in float16, variables in float32); models keep
-    their final softmax in float32. Returns the previous policy name so it can be restored. Call it before
-    building the model.
-
-    >>> previous = set_mixed_precision(False)
-    >>> _ = set_mixed_precision(previous == "mixed_float16")
-    """
-    import keras
-
-    if not isinstance(enabled, bool):
-        raise ModelError(f"mixed_precision must be True or False, got {enabled!r}.")
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy("mixed_float16" if enabled else "float32")
-    return previous

@@ -3,9 +3,7 @@ small tree for 2 epochs with MultiWorkerMirroredStrategy; both must end with ide
 writes the run folder. Keras 3 needs taxoclass/_keras_multiworker.py's two fixes for this (keras-team/keras#20585);
 the first test fails loudly when a Keras release renames what they replace."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,6 +14,7 @@ from PIL import Image
 keras = pytest.importorskip("keras")
 
 from taxoclass.cli.main import main  # noqa: E402
+from taxoclass.distribute import local_cluster  # noqa: E402
 
 WORKER = r"""
 import hashlib, sys
@@ -39,16 +38,6 @@ summary = train_job(ImageSet.from_folder(root), out, model="tree", taxonomy=load
                     verbose=0)
 print("EPOCHS", summary["epochs_run"], flush=True)
 """
-
-
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture
@@ -80,11 +69,9 @@ def test_the_keras_functions_the_multiworker_fix_replaces_still_exist():
 def test_two_workers_train_the_same_tree_and_only_the_chief_writes(colours, tmp_path):
     root, tax = colours
     out = tmp_path / "run"
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _ports(2)]}
     procs = []
-    for i in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
+    for tf_config in local_cluster(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "TF_CONFIG": tf_config}
         procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(root), str(tax), str(out)], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=600) for p in procs]

@@ -298,7 +298,7 @@ def _schedule(args) -> str:
 
 def train_cmd(args) -> int:
     if args.strategy == "multiworker":  # TensorFlow needs it made before it runs anything else
-        from taxoclass.training import check_multiworker_options, get_strategy
+        from taxoclass.distribute import check_multiworker_options, get_strategy
 
         check_multiworker_options(args.time_budget)
         get_strategy("multiworker")

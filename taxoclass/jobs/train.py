@@ -169,7 +169,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
                         "at least 2 classes.")
     worker_dir = None
     if strategy == "multiworker":
-        from taxoclass.training import check_multiworker_options, multiworker_task
+        from taxoclass.distribute import check_multiworker_options, multiworker_task
 
         check_multiworker_options(time_budget)
         chief, index = multiworker_task()
