@@ -160,7 +160,7 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
     check_int("fine_tune_epochs", fine_tune_epochs, lo=0, hi=int(epochs), none=True,
               hint=f" (at most epochs={epochs}: the fine-tuning epochs are the last of the run)")
     check_float("learning_rate", learning_rate, lo=0, lo_open=True, hi=10)
-    check_choice("class_weight", class_weight, (None, "balanced"))
+    check_choice("class_weight", class_weight, (None, "balanced", "sqrt"))
     check_choice("sampling", sampling, ("natural", "balanced"))
     check_float("val_size", val_size, lo=0, hi=1, hi_open=True)
     check_float("test_size", test_size, lo=0, hi=1, hi_open=True)

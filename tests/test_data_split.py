@@ -104,5 +104,10 @@ def test_class_weights_balanced():
     assert w == pytest.approx({0: 40 / (2 * 30), 1: 40 / (2 * 10), 2: 0.0})
     assert class_weights(np.array([0, 0, 1]), ["x", "y"]) == pytest.approx({0: 0.75, 1: 1.5})
     assert class_weights(["a"] * 9 + ["b"], mode="sqrt")[1] == pytest.approx(np.sqrt(5.0))
+    # what a model's fit(class_weight="sqrt") gets: the square root of the balanced weights, classes without images 1
+    from taxoclass.data.weights import fit_class_weight
+
+    assert fit_class_weight("sqrt", np.array([0] * 9 + [1]), ["a", "b", "c"]) == pytest.approx(
+        {0: np.sqrt(10 / 18), 1: np.sqrt(5.0), 2: 1.0})
     with pytest.raises(ClassMismatchError, match="zebra"):
         class_weights(["zebra"], ["a"])

@@ -112,8 +112,9 @@ def _add_training(p, *, epochs_default: int) -> None:
                         "cross-entropy (Making Better Mistakes)")
     g.add_argument("--level-schedule", choices=("coarse_to_fine",), default=None,
                    help="tree models: move the loss weight from the coarse levels to the fine ones (B-CNN)")
-    g.add_argument("--class-weight", choices=("none", "balanced"), default="none",
-                   help="weight the loss of every class by its inverse frequency (balanced) or not (none, default)")
+    g.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
+                   help="weight the loss of every class by its inverse frequency (balanced), by its square root "
+                        "(sqrt, milder) or not (none, default)")
     g.add_argument("--sampling", choices=("natural", "balanced"), default="natural",
                    help="balanced: draw every class equally often in training (default natural)")
     g.add_argument("--val-size", type=float, default=0.1, metavar="F", help="validation share (default 0.1)")

@@ -55,8 +55,8 @@ def class_weights(labels, classes: Sequence[str] | None = None, *, mode: str = "
 def fit_class_weight(class_weight, y_idx, classes: Sequence[str]) -> dict[int, float] | None:
     """A model's ``fit(class_weight=...)`` as Keras wants it: ``{class index: weight}`` or None.
 
-    ``class_weight`` is None or ``"none"`` (no weighting), ``"balanced"`` (:func:`class_weights` of the training
-    labels ``y_idx``, indices into ``classes``) or ``{class name or index: weight}`` (unnamed classes weigh 1).
+    ``class_weight`` is None or ``"none"`` (no weighting), ``"balanced"`` or ``"sqrt"`` (:func:`class_weights` of
+    the training labels ``y_idx``, indices into ``classes``, that mode) or ``{class name or index: weight}`` (unnamed classes weigh 1).
 
     >>> fit_class_weight({"b": 3}, None, ["a", "b"])
     {0: 1.0, 1: 3.0}
@@ -65,10 +65,11 @@ def fit_class_weight(class_weight, y_idx, classes: Sequence[str]) -> dict[int, f
         return None
     n = len(classes)
     if isinstance(class_weight, str):
-        if class_weight != "balanced":
-            raise ModelError(f"class_weight must be None, 'none', 'balanced' or a dict {{class: weight}}, got "
-                             f"{class_weight!r}.")
-        return {i: (w if w > 0 else 1.0) for i, w in class_weights(np.asarray(y_idx), classes).items()}
+        if class_weight not in ("balanced", "sqrt"):
+            raise ModelError(f"class_weight must be None, 'none', 'balanced', 'sqrt' or a dict {{class: weight}}, "
+                             f"got {class_weight!r}.")
+        return {i: (w if w > 0 else 1.0) for i, w in
+                class_weights(np.asarray(y_idx), classes, mode=class_weight).items()}
     if isinstance(class_weight, dict):
         out = {c: 1.0 for c in range(n)}
         unknown = [k for k in class_weight if not (k in classes or (isinstance(k, (int, np.integer)) and 0 <= k < n))]
@@ -80,5 +81,5 @@ def fit_class_weight(class_weight, y_idx, classes: Sequence[str]) -> dict[int, f
                 raise ModelError(f"class_weight[{k!r}] must be a number >= 0, got {v!r}.")
             out[list(classes).index(k) if isinstance(k, str) else int(k)] = float(v)
         return out
-    raise ModelError(f"class_weight must be None, 'none', 'balanced' or a dict {{class: weight}}, got "
+    raise ModelError(f"class_weight must be None, 'none', 'balanced', 'sqrt' or a dict {{class: weight}}, got "
                      f"{type(class_weight).__name__}.")

@@ -75,8 +75,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     backbone or the tree's ``trunk``; a tree without a trunk refuses them. ``width``: first-stage filters of a
     from-scratch backbone or trunk (``resnet_small``, ``vgg_bn``; None: its default). The recipe defaults: plankton
     augmentation (``augment="plankton"``; ``"upright"`` for images with an up and down, ``"none"``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
-    top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"``
-    or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both models),
+    top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"`` /
+    ``"sqrt"`` or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both models),
     ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default.
     ``callbacks``: extra Keras callbacks for ``fit`` (e.g. the pruning callback of ``taxoclass tune``). Returns a
     summary dict (paths, accuracy on the validation split, train seconds, epochs run, parameter count).
@@ -297,11 +297,11 @@ def epochs_run(history: dict) -> int:
     return max((len(v) for v in (history or {}).values()), default=0)
 
 
-CLASS_WEIGHTS = ("none", "balanced")
+CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 
 
 def check_imbalance_options(class_weight, sampling: str):
-    """Check ``class_weight`` ("none", "balanced", None or a dict) and ``sampling`` ("natural" or "balanced");
+    """Check ``class_weight`` ("none", "balanced", "sqrt", None or a dict) and ``sampling`` ("natural" or "balanced");
     returns the class weight for ``fit`` (None for "none"). Balanced sampling and balanced weights together would
     correct twice, so they are refused.
 

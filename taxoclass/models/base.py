@@ -232,7 +232,8 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         y : class names or class indices (with an array ``X``).
         validation_data : ``(X_val, y_val)`` or a dataset like ``X``.
         epochs, batch_size : override the constructor's values for this call.
-        class_weight : None, ``"balanced"`` or ``{class name or index: weight}``.
+        class_weight : None, ``"balanced"`` (inverse class frequency), ``"sqrt"`` (its square root, milder) or
+            ``{class name or index: weight}``.
         callbacks : extra ``keras.callbacks.Callback`` objects.
         verbose : Keras verbosity ("auto", 0, 1, 2).
 
@@ -277,7 +278,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             else:
                 raise DataError("validation_data must be (X_val, y_val) or a tf.data.Dataset of (images, labels).")
         cw = self._class_weight(class_weight, y_idx if y_idx is not None else
-                                (self._labels_of(X) if class_weight == "balanced" else None), tax)
+                                (self._labels_of(X) if class_weight in ("balanced", "sqrt") else None), tax)
         # 2. images
         if is_ds:
             train_ds = self._check_dataset(X, tax, what="X")

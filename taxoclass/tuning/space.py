@@ -102,7 +102,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          value_type=str),
     Knob("image_size", "choice", "side of the model input in pixels", choices=(48, 64, 96), value_type=int,
          bounds=(8, 1024)),
-    Knob("class_weight", "choice", "weight classes by inverse frequency", choices=("none", "balanced"),
+    Knob("class_weight", "choice", "weight classes by inverse frequency", choices=("none", "sqrt"),
          value_type=str),
     Knob("beta", "float", "error tree: confusion threshold of the grouping", ("error_tree",), low=0.05, high=0.5,
          bounds=(0, 1)),
@@ -113,7 +113,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
 )}
 _VALID = {"backbone": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0"),
           "trunk": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0", "none"),
-          "class_weight": ("none", "balanced"), "augment": ("plankton", "upright", "none"), "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS}
+          "class_weight": ("none", "balanced", "sqrt"), "augment": ("plankton", "upright", "none"), "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS}
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
