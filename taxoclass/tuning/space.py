@@ -83,8 +83,8 @@ _TREES = ("tree", "error_tree")
 KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("model", "choice", "the model kind (the --models given)", choices=MODELS, value_type=str),
     Knob("backbone", "choice", "flat model backbone (from scratch)", ("flat",), choices=_SCRATCH, value_type=str),
-    Knob("trunk", "choice", "tree models: shared trunk under the node blocks (none: blocks read the image)",
-         _TREES, choices=(*_SCRATCH, "none"), value_type=str),
+    Knob("trunk", "choice", "tree models: shared trunk under the node blocks (none, blocks reading the image, only "
+         "if asked: --space trunk=none,resnet_small; slow and weak on NDSB)", _TREES, choices=_SCRATCH, value_type=str),
     Knob("width", "choice", "first-stage filters of resnet_small / vgg_bn (backbone or trunk)",
          choices=(16, 32, 48), value_type=int, bounds=(1, 1024)),
     Knob("node_block", "choice", "tree models on a trunk: each node's block, an MLP on the trunk's pooled "
