@@ -17,7 +17,7 @@ from taxoclass.cli.main import main  # noqa: E402
 from taxoclass.distribute import local_cluster  # noqa: E402
 
 WORKER = r"""
-import hashlib, sys
+import hashlib, sys, time
 from taxoclass.training import get_strategy
 get_strategy("multiworker")  # first: TensorFlow sets up its collective ops before anything else runs
 import keras, numpy as np
@@ -31,11 +31,15 @@ class Weights(keras.callbacks.Callback):
             w = np.concatenate([np.asarray(v).ravel() for v in vs])
             print(kind, hashlib.sha1(w.tobytes()).hexdigest(), flush=True)
 
-root, tax, out = sys.argv[1:4]
+class Slow(keras.callbacks.Callback):  # 0.3 s a step: an epoch lasts long enough to be killed inside
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(float(sys.argv[5]))
+
+root, tax, out, epochs = sys.argv[1:5]
 summary = train_job(ImageSet.from_folder(root), out, model="tree", taxonomy=load_taxonomy(tax), trunk="small_cnn",
-                    image_size=16, channels=3, augment="none", epochs=2, batch_size=8, learning_rate=0.01,
-                    val_size=0.25, test_size=0.0, head_units=(16,), strategy="multiworker", callbacks=[Weights()],
-                    verbose=0)
+                    image_size=16, channels=3, augment="none", epochs=int(epochs), batch_size=8, learning_rate=0.01,
+                    val_size=0.25, test_size=0.0, head_units=(16,), strategy="multiworker",
+                    callbacks=[Weights(), Slow()], verbose=0)
 print("EPOCHS", summary["epochs_run"], flush=True)
 """
 
@@ -66,14 +70,19 @@ def test_the_keras_functions_the_multiworker_fix_replaces_still_exist():
         "under MultiWorkerMirroredStrategy by itself (benchmarks/multiworker.py) and update that module")
 
 
-def test_two_workers_train_the_same_tree_and_only_the_chief_writes(colours, tmp_path):
-    root, tax = colours
-    out = tmp_path / "run"
+def _workers(root, tax, out, epochs: int, sleep: float = 0.0):
     procs = []
     for tf_config in local_cluster(2):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "TF_CONFIG": tf_config}
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(root), str(tax), str(out)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(root), str(tax), str(out), str(epochs),
+                                       str(sleep)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def test_two_workers_train_the_same_tree_and_only_the_chief_writes(colours, tmp_path):
+    root, tax = colours
+    out = tmp_path / "run"
+    procs = _workers(root, tax, out, epochs=2)
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-3000:] for _, e in outs]
     hashes = [[ln.split()[1] for ln in o.splitlines() if ln.startswith("TRAINABLE")] for o, _ in outs]
@@ -84,6 +93,33 @@ def test_two_workers_train_the_same_tree_and_only_the_chief_writes(colours, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["colours.tsv", "images", "run"]
     log = (out / "training_log.csv").read_text().splitlines()
     assert len(log) == 3  # header + 2 epochs
+
+
+def test_killed_workers_resume_at_the_last_finished_epoch(colours, tmp_path):
+    """Kill both workers inside epoch 2 of 3, run the same command again: the chief continues from its run folder,
+    the other worker from its own hidden folder, both at epoch 2, and they finish in step."""
+    import time
+
+    root, tax = colours
+    out = tmp_path / "run"
+    procs = _workers(root, tax, out, epochs=3, sleep=0.3)
+    log = out / "training_log.csv"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
+        time.sleep(0.1)
+    for p in procs:
+        p.kill()
+        p.communicate()
+    rows = len(log.read_text().splitlines()) - 1
+    assert rows == 1, rows  # killed inside the second epoch
+    assert (tmp_path / ".run.worker1").is_dir()  # the other worker's checkpoints, kept for the resume
+    procs = _workers(root, tax, out, epochs=3)
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-3000:] for _, e in outs]
+    hashes = [[ln.split()[1] for ln in o.splitlines() if ln.startswith("TRAINABLE")] for o, _ in outs]
+    assert hashes[0] == hashes[1], hashes
+    assert [int(r.split(",")[0]) for r in log.read_text().splitlines()[1:]] == [0, 1, 2]  # no gap, no repeat
+    assert not (tmp_path / ".run.worker1").exists()
 
 
 def test_multiworker_refuses_a_time_budget_before_reading_or_writing(colours, tmp_path, capsys):
