@@ -122,6 +122,22 @@ def test_coarse_to_fine_level_schedule_on_the_shared_trunk():
         TreeClassifier(TAX, level_schedule="fine_first", **SMALL).fit(X, y)
 
 
+def test_coarse_to_fine_follows_the_time_budget():
+    """With time_budget the number of epochs is unknown in advance: the stages follow the share of the budget spent
+    (stage s from s/3 of it, two levels), so all three appear in order and the last epochs train every level."""
+    X, y = synthetic(96, seed=13)
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append([round(float(v), 3) for v in self.model.level_weights.numpy()])
+
+    clf = TreeClassifier(TAX, time_budget=0.4, level_schedule="coarse_to_fine", **SMALL)
+    clf.fit(X, y, validation_data=(X[:32], y[:32]), verbose=0, callbacks=[Spy()])
+    stages = [[[1.0, 0.01], [0.1, 1.0], [1.0, 1.0]].index(w) for w in seen]
+    assert stages == sorted(stages) and set(stages) == {0, 1, 2} and len(seen) >= 4, seen
+
+
 # ------------------------------------------------------------------ combined model
 @pytest.fixture(scope="module")
 def combined():

@@ -48,11 +48,27 @@ class LevelWeightSchedule(keras.callbacks.Callback):
         if n_levels < 1 or epochs < 1:
             raise ModelError("coarse_to_fine needs n_levels >= 1 and epochs >= 1.")
         sched = {}
-        for s in range(n_levels):
-            sched[int(round(s * epochs / (n_levels + 1)))] = [1.0 if d == s else (0.1 if d < s else 0.01)
-                                                              for d in range(n_levels)]
-        sched[int(round(n_levels * epochs / (n_levels + 1)))] = [1.0] * n_levels
+        for s in range(n_levels + 1):
+            sched[int(round(s * epochs / (n_levels + 1)))] = _stage_weights(n_levels, s)
         return LevelWeightSchedule(sched)
+
+    @staticmethod
+    def coarse_to_fine_in_time(n_levels: int, budget) -> "LevelWeightSchedule":
+        """The same stages over a wall-time budget (a :class:`taxoclass.training.TimeBudget`): stage s starts once
+        ``s / (n_levels + 1)`` of the budget is spent (checked at the start of every epoch), since the number of
+        epochs that fit is not known in advance.
+
+        >>> from taxoclass.training import TimeBudget
+        >>> LevelWeightSchedule.coarse_to_fine_in_time(2, TimeBudget(1.0)).weights_at(0)   # clock not started
+        [1.0, 0.01]
+        """
+        if n_levels < 1:
+            raise ModelError("coarse_to_fine needs n_levels >= 1.")
+
+        def at(_epoch: int) -> list[float]:
+            spent = min(budget.elapsed() / budget.seconds, 1.0)
+            return _stage_weights(n_levels, min(int(spent * (n_levels + 1)), n_levels))
+        return LevelWeightSchedule(at)
 
     def weights_at(self, epoch: int) -> list[float]:
         if callable(self.schedule):
@@ -67,6 +83,14 @@ class LevelWeightSchedule(keras.callbacks.Callback):
             raise ModelError("LevelWeightSchedule works with tree models only (TreeClassifier).")
         _check_level_weights(w, int(var.shape[0]), what=f"level weights of epoch {epoch}")
         var.assign(np.asarray(w, dtype=np.float32))
+
+
+def _stage_weights(n_levels: int, stage: int) -> list[float]:
+    """Coarse-to-fine stage ``stage``: level ``stage`` weighs 1, the coarser ones 0.1, the finer ones 0.01; the last
+    stage (``stage == n_levels``) weighs every level 1."""
+    if stage >= n_levels:
+        return [1.0] * n_levels
+    return [1.0 if d == stage else (0.1 if d < stage else 0.01) for d in range(n_levels)]
 
 
 def _check_level_weights(w, n_levels, *, what="level_loss_weights"):

@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from taxoclass.exceptions import ModelError
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
+from taxoclass.training import TimeBudget
 from taxoclass.models.blocks import block_flops, build_branch
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
 from taxoclass.models.losses import check_loss_params
@@ -105,8 +106,8 @@ class TreeClassifier(BaseClassifier):
         values). Use :class:`LevelWeightSchedule` (a callback) to change them during training.
     level_schedule : None or ``"coarse_to_fine"``
         B-CNN's branch training strategy: the level weights move from the coarse levels to the fine ones during
-        training (:meth:`LevelWeightSchedule.coarse_to_fine`; the last stage weights every level 1). Not with
-        ``level_loss_weights``.
+        training (:meth:`LevelWeightSchedule.coarse_to_fine`; the last stage weights every level 1); with a
+        ``time_budget`` the stages follow the wall time spent. Not with ``level_loss_weights``.
     flat_head : bool
         The *combined* model: a flat softmax over all classes (a node block with one output per class) on the
         same trunk, trained jointly with the node heads; the leaf probabilities combine both (``combine``).
@@ -250,9 +251,6 @@ class TreeClassifier(BaseClassifier):
                              f"{self.level_schedule!r}.")
         if self.level_schedule is not None and self.level_loss_weights is not None:
             raise ModelError("give level_loss_weights (fixed) or level_schedule (changing), not both.")
-        if self.level_schedule is not None and self.time_budget is not None:
-            raise ModelError(f"level_schedule={self.level_schedule!r} stages its level weights over a known number "
-                             "of epochs; with time_budget that number is not known in advance. Drop one of them.")
         if not isinstance(self.flat_head, bool):
             raise ModelError(f"flat_head must be True or False, got {self.flat_head!r}.")
         if self.combine not in COMBINES:
@@ -330,8 +328,12 @@ class TreeClassifier(BaseClassifier):
         model.optimizer.build(model.trainable_variables)
 
     def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
-        if self.level_schedule == "coarse_to_fine":
-            callbacks = [LevelWeightSchedule.coarse_to_fine(self.structure_.n_levels, epochs), *callbacks]
+        if self.level_schedule == "coarse_to_fine":  # over the epochs, or over the wall-time budget's minutes
+            budget = next((cb for cb in callbacks if isinstance(cb, TimeBudget)), None)
+            n = self.structure_.n_levels
+            stages = (LevelWeightSchedule.coarse_to_fine(n, epochs) if budget is None else
+                      LevelWeightSchedule.coarse_to_fine_in_time(n, budget))
+            callbacks = [stages, *callbacks]
         history = super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
         if self.model_.flat_head is not None and val_ds is not None:
             self.model_.fit_combine_weight(val_ds)  # never worse on validation than either head alone
