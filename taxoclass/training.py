@@ -34,6 +34,8 @@ LR_SCHEDULES = ("cosine", "constant", "plateau")
 BEST_MONITOR = "val_accuracy"
 #: with a time budget, the epoch limit given to Keras (the budget stops training long before)
 MAX_BUDGET_EPOCHS = 100_000
+#: with a time budget, the least share of an epoch the budget's rest must hold to train a last, partial epoch
+PARTIAL_EPOCH = 0.25
 
 #: file and folder names written inside ``output_dir``
 CHECKPOINT_FILE = "best.keras"
@@ -66,9 +68,10 @@ class TimeBudget(keras.callbacks.Callback):
     """Stops training before ``minutes`` of wall time are spent, and plans how many epochs fit.
 
     After every epoch it estimates the next epoch's duration (the slower of the last two epochs; after the first
-    epoch of a ``fit``, which traces the graphs, from its steps after the first and its validation pass) and stops
-    when that epoch would end past the budget; an epoch longer than the whole budget (a large backbone on a CPU)
-    is cut after the batch that spends the budget, so the budget holds whatever the epoch length;
+    epoch of a ``fit``, which traces the graphs, from its steps after the first and its validation pass) and plans
+    the full epochs that still fit; when the rest holds at least :data:`PARTIAL_EPOCH` of an epoch, a last partial
+    epoch uses it. Any epoch is cut after the batch that spends the budget (then validated), so the budget holds
+    whatever the epoch length (a large backbone on a CPU) and is used, not left idle;
     ``planned_epochs`` (epochs done + epochs that still fit; None until the first epoch ends) also tells
     :class:`CosineWarmup` that its warm-up epoch is over.
     The clock starts at the first ``on_train_begin`` and keeps running across several ``fit`` calls (the two
@@ -122,8 +125,11 @@ class TimeBudget(keras.callbacks.Callback):
             estimate = max(self.epoch_seconds[-min(2, self._fit_epochs - 1):])
         left = self.seconds - self.elapsed()
         more = max(int(left // estimate), 0) if estimate > 0 else 0
-        self.planned_epochs = epoch + 1 + more
-        if more == 0:
+        # the rest of the budget, when it holds a good part of an epoch, trains a last partial epoch (cut by
+        # on_train_batch_end): an epoch longer than a third of the budget would otherwise leave much of it unused
+        partial = estimate > 0 and left - more * estimate >= PARTIAL_EPOCH * estimate
+        self.planned_epochs = epoch + 1 + more + int(partial)
+        if more == 0 and not partial:
             self.model.stop_training = True
         if logs is not None:
             logs["elapsed_seconds"] = self.elapsed()

@@ -229,3 +229,27 @@ def test_time_budget_cuts_an_epoch_longer_than_the_budget():
     wall = time.perf_counter() - t
     assert budget.cut_epoch and len(history.history["loss"]) == 1
     assert 1.8 <= wall <= 1.8 + 1.5, wall  # about 36 of the 200 batches ran
+
+
+def test_time_budget_uses_its_rest_for_a_last_partial_epoch():
+    """Epochs of 6-8 s in a 12 s budget: one full epoch, then the last 4-6 s (over half an epoch) train a partial
+    one instead of being left idle."""
+    import time
+
+    import keras
+
+    from taxoclass.training import TimeBudget
+
+    class SlowBatches(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.03)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.zeros((200, 4), "float32"), np.zeros(200, "int64")
+    budget = TimeBudget(0.2)  # 12 s
+    t = time.perf_counter()
+    history = model.fit(x, y, batch_size=1, epochs=50, verbose=0, callbacks=[SlowBatches(), budget])
+    wall = time.perf_counter() - t
+    assert len(history.history["loss"]) == 2 and budget.cut_epoch, history.history
+    assert 12.0 <= wall <= 14.0, wall
