@@ -197,12 +197,13 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
     cache : bool or str
         Keep decoded, resized uint8 images in memory (True) or in a cache file (path) after the first pass.
     augment : None, a mode name, True, a dict or a callable
-        ``"plankton"`` (or True): the plankton augmentation of :func:`taxoclass.data.augment.random_affine` (rotation 0-360 degrees,
-        flips, zoom 0.8-1.25, shift 6 %) filled with the background; ``"upright"``: left-right flip, zoom
-        0.9-1.1, shift 1/8, no rotation (images with an up and down); ``"none"``: off; a dict overrides some of its options
-        (``{"rotation": 30, "zoom": 1.1}``). Batched, in parallel, a different random transform per image and per
-        epoch (reproducible for a given ``seed``). A callable (e.g. a Keras layer) is applied to each batch,
-        one batch at a time (Keras' random layers keep a seed state that parallel calls would share).
+        ``"plankton"`` (or True): the plankton augmentation of :func:`taxoclass.data.augment.random_affine`
+        (rotation 0-360 degrees, flips, zoom 0.8-1.25, shift 6 %) filled with the background; ``"upright"``:
+        left-right flip, zoom 0.9-1.1, shift 1/8, no rotation (images with an up and down); ``"none"``: off; a dict
+        overrides some of its options (``{"rotation": 30, "zoom": 1.1}``). Batched, in parallel, a different random
+        transform per image and per epoch (reproducible for a given ``seed``). A callable (e.g. a Keras layer) is
+        applied to each batch, one batch at a time (Keras' random layers keep a seed state that parallel calls would
+        share).
     preprocessing : None, backbone name or callable
         Applied last (e.g. ``"inception_v3"`` scales to [-1, 1]); taxoclass models do not need it.
     sampling : "natural" or "balanced"

@@ -68,16 +68,17 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               provenance: dict | None = None) -> dict:
     """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
 
-    The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a
-    confusion matrix, with ``confusion_classes``; ``beta=None`` chooses beta and the group size from the sweep, see
+    The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a confusion
+    matrix, with ``confusion_classes``; ``beta=None`` chooses beta and the group size from the sweep, see
     :func:`taxoclass.clustering.error_clustering`; ``max_cluster_size`` caps the groups). ``backbone`` is the flat
-    model's (default ``resnet_small``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the initial weights of the flat model's
-    backbone or the tree's ``trunk``; a tree without a trunk refuses them. ``width``: first-stage filters of a
-    from-scratch backbone or trunk (``resnet_small``, ``vgg_bn``; None: its default). The recipe defaults: plankton
-    augmentation (``augment="plankton"``; ``"upright"`` for images with an up and down, ``"none"``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation
-    top-1 weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"`` /
-    ``"sqrt"`` or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both models),
-    ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default.
+    model's (default ``resnet_small``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the
+    initial weights of the flat model's backbone or the tree's ``trunk``; a tree without a trunk refuses them.
+    ``width``: first-stage filters of a from-scratch backbone or trunk (``resnet_small``, ``vgg_bn``; None: its
+    default). The recipe defaults: plankton augmentation (``augment="plankton"``; ``"upright"`` for images with an
+    up and down, ``"none"``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation top-1
+    weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"`` /
+    ``"sqrt"`` or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both
+    models), ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default.
     ``callbacks``: extra Keras callbacks for ``fit`` (e.g. the pruning callback of ``taxoclass tune``). Returns a
     summary dict (paths, accuracy on the validation split, train seconds, epochs run, parameter count).
 
@@ -132,7 +133,6 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         if confusion is None:
             raise TaxoclassError(f"max_cluster_size={max_cluster_size} sizes the groups of an error-based tree; give a "
                                  "confusion matrix (--from-confusion CM) or drop it.")
-
         check_int("max_cluster_size", max_cluster_size, lo=1, hint=" (classes per group of the error-based tree)")
     check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
     check_training(model=model, backbone=backbone, weights=weights if model == "flat" else None, trunk=trunk,
@@ -301,9 +301,9 @@ CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 
 
 def check_imbalance_options(class_weight, sampling: str):
-    """Check ``class_weight`` ("none", "balanced", "sqrt", None or a dict) and ``sampling`` ("natural" or "balanced");
-    returns the class weight for ``fit`` (None for "none"). Balanced sampling and balanced weights together would
-    correct twice, so they are refused.
+    """Check ``class_weight`` ("none", "balanced", "sqrt", None or a dict) and ``sampling`` ("natural" or
+    "balanced"); returns the class weight for ``fit`` (None for "none"). Balanced sampling and class weights
+    together would correct twice, so they are refused.
 
     >>> check_imbalance_options("none", "balanced") is None
     True

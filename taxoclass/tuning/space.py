@@ -90,7 +90,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("node_block", "choice", "tree models on a trunk: each node's block, an MLP on the trunk's pooled "
          "features (dense) or convolutions of its own (small_cnn)", _TREES, choices=("dense", "small_cnn"),
          value_type=str),
-    Knob("block_filters", "choice", "tree node block conv filters (small_cnn node blocks)", _TREES, choices=("16,32", "32,64", "48,96"),
+    Knob("block_filters", "choice", "tree node block conv filters (small_cnn node blocks)", _TREES,
+         choices=("16,32", "32,64", "48,96"),
          value_type=str),
     Knob("head_units", "choice", "dense units of each node head / the flat head", choices=("64", "128", "256"),
          value_type=str),
@@ -113,7 +114,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
 )}
 _VALID = {"backbone": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0"),
           "trunk": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0", "none"),
-          "class_weight": ("none", "balanced", "sqrt"), "augment": ("plankton", "upright", "none"), "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS}
+          "class_weight": ("none", "balanced", "sqrt"), "augment": ("plankton", "upright", "none"),
+          "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS}
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
