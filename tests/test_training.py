@@ -208,32 +208,9 @@ def test_time_budget_is_respected():
     assert all(b <= a for a, b in zip(lr[1:], lr[2:])), lr
 
 
-def test_time_budget_cuts_an_epoch_longer_than_the_budget():
-    """A large backbone on a CPU can need more than the whole budget for one epoch: the budget still holds."""
-    import time
-
-    import keras
-
-    from taxoclass.training import TimeBudget
-
-    class SlowBatches(keras.callbacks.Callback):  # every batch costs 50 ms: one epoch of 200 batches = 10 s
-        def on_train_batch_end(self, batch, logs=None):
-            time.sleep(0.05)
-
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile("sgd", "sparse_categorical_crossentropy")
-    x, y = np.zeros((200, 4), "float32"), np.zeros(200, "int64")
-    budget = TimeBudget(0.03)  # 1.8 s
-    t = time.perf_counter()
-    history = model.fit(x, y, batch_size=1, epochs=5, verbose=0, callbacks=[SlowBatches(), budget])
-    wall = time.perf_counter() - t
-    assert budget.cut_epoch and len(history.history["loss"]) == 1
-    assert 1.8 <= wall <= 1.8 + 1.5, wall  # about 36 of the 200 batches ran
-
-
-def test_time_budget_uses_its_rest_for_a_last_partial_epoch():
-    """Epochs of 6-8 s in a 12 s budget: one full epoch, then the last 4-6 s (over half an epoch) train a partial
-    one instead of being left idle."""
+def _fit_slow_epochs(minutes: float, batch_seconds: float, epochs: int):
+    """A tiny model fitted for 200 one-image batches an epoch, each made to last ``batch_seconds``, under a
+    ``TimeBudget(minutes)``; returns (history, budget, wall seconds)."""
     import time
 
     import keras
@@ -242,14 +219,27 @@ def test_time_budget_uses_its_rest_for_a_last_partial_epoch():
 
     class SlowBatches(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            time.sleep(0.03)
+            time.sleep(batch_seconds)
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy")
     x, y = np.zeros((200, 4), "float32"), np.zeros(200, "int64")
-    budget = TimeBudget(0.2)  # 12 s
+    budget = TimeBudget(minutes)
     t = time.perf_counter()
-    history = model.fit(x, y, batch_size=1, epochs=50, verbose=0, callbacks=[SlowBatches(), budget])
-    wall = time.perf_counter() - t
+    history = model.fit(x, y, batch_size=1, epochs=epochs, verbose=0, callbacks=[SlowBatches(), budget])
+    return history, budget, time.perf_counter() - t
+
+
+def test_time_budget_cuts_an_epoch_longer_than_the_budget():
+    """A large backbone on a CPU can need more than the whole budget for one epoch: the budget still holds."""
+    history, budget, wall = _fit_slow_epochs(0.03, 0.05, epochs=5)  # 1.8 s budget, epochs of 200 x 50 ms = 10 s
+    assert budget.cut_epoch and len(history.history["loss"]) == 1
+    assert 1.8 <= wall <= 1.8 + 1.5, wall  # about 36 of the 200 batches ran
+
+
+def test_time_budget_uses_its_rest_for_a_last_partial_epoch():
+    """Epochs of 6-8 s in a 12 s budget: one full epoch, then the last 4-6 s (over half an epoch) train a partial
+    one instead of being left idle."""
+    history, budget, wall = _fit_slow_epochs(0.2, 0.03, epochs=50)
     assert len(history.history["loss"]) == 2 and budget.cut_epoch, history.history
     assert 12.0 <= wall <= 14.0, wall
