@@ -12,7 +12,8 @@ from taxoclass.cli.reference import END, START, all_commands, cli_reference, pub
 ROOT = Path(__file__).resolve().parents[1]
 NOT_OURS = {"--logdir", "--quick", "--fashion-mnist", "--limit",  # tensorboard's, and the scripts' in benchmarks/
             "--arch", "--head", "--sizefeat", "--width",  # benchmarks/ndsb_recipe_study.py
-            "--sizes"}  # benchmarks/predict_scale.py
+            "--sizes",  # benchmarks/predict_scale.py
+            "--final-minutes"}  # benchmarks/tune_ndsb.py
 
 
 def test_the_guide_holds_the_generated_command_reference():
