@@ -31,7 +31,7 @@ class Weights(keras.callbacks.Callback):
             w = np.concatenate([np.asarray(v).ravel() for v in vs])
             print(kind, hashlib.sha1(w.tobytes()).hexdigest(), flush=True)
 
-class Slow(keras.callbacks.Callback):  # 0.3 s a step: an epoch lasts long enough to be killed inside
+class Slow(keras.callbacks.Callback):  # slow steps: an epoch lasts long enough to be killed inside
     def on_train_batch_end(self, batch, logs=None):
         time.sleep(float(sys.argv[5]))
 
@@ -102,11 +102,14 @@ def test_killed_workers_resume_at_the_last_finished_epoch(colours, tmp_path):
 
     root, tax = colours
     out = tmp_path / "run"
-    procs = _workers(root, tax, out, epochs=3, sleep=0.3)
+    procs = _workers(root, tax, out, epochs=3, sleep=0.5)
     log = out / "training_log.csv"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
         time.sleep(0.1)
+    # the log row is written with epoch 1's checkpoints: kill well inside epoch 2 (6 steps of 0.5 s), not during
+    # a checkpoint write (a kill then can leave a truncated checkpoint: see the guide, "Resume")
+    time.sleep(1.0)
     for p in procs:
         p.kill()
         p.communicate()
