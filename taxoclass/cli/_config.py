@@ -42,14 +42,11 @@ def apply_config(args) -> None:
     """Options of ``args.config`` (``"arguments"`` by train_job names, ``"source"`` by CLI names) for every option
     not given on the command line; explicit flags win. An image source given here replaces the recorded one (and
     its manifest) as a whole; a ``--taxonomy`` or ``--from-confusion`` given here replaces the recorded tree."""
-    import inspect
-
-    from taxoclass.jobs import train_job
-    from taxoclass.jobs.run_config import argument_to_cli, read_config
+    from taxoclass.jobs.run_config import argument_defaults, argument_to_cli, read_config
 
     cfg = read_config(args.config)
     explicit = _explicit(args.train_parser, getattr(args, "argv", []), "train")
-    defaults = {n: p.default for n, p in inspect.signature(train_job).parameters.items()}
+    defaults = argument_defaults()
     for name, value in cfg["arguments"].items():
         dest = argument_to_cli(name)
         if not hasattr(args, dest):  # a train_job argument the command line cannot set: only its default is fine

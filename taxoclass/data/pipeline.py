@@ -245,7 +245,8 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
     bg = background(pad_value, invert)
     affine = None
     if augment is True or isinstance(augment, str):
-        augment = None if augment_mode(augment) == "none" else AUGMENT_PRESETS[augment_mode(augment)]
+        mode = augment_mode(augment)
+        augment = None if mode == "none" else AUGMENT_PRESETS[mode]
     if isinstance(augment, dict):
         try:
             affine = check_augment_options(**augment)

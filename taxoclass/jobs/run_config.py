@@ -35,12 +35,21 @@ PATH_OPTIONS = ("source", "table", "image_root", "ecotaxa", "classes", "data_pat
                 "manifest")
 
 
-def argument_names() -> tuple[str, ...]:
-    """train_job's keyword arguments recorded in ``config.json["arguments"]`` (its hyperparameters)."""
+def _recorded_parameters() -> list[inspect.Parameter]:
     from taxoclass.jobs.train import train_job
 
-    sig = inspect.signature(train_job)
-    return tuple(n for n, p in sig.parameters.items() if p.kind == p.KEYWORD_ONLY and n not in _NOT_RECORDED)
+    return [p for n, p in inspect.signature(train_job).parameters.items()
+            if p.kind == p.KEYWORD_ONLY and n not in _NOT_RECORDED]
+
+
+def argument_names() -> tuple[str, ...]:
+    """train_job's keyword arguments recorded in ``config.json["arguments"]`` (its hyperparameters)."""
+    return tuple(p.name for p in _recorded_parameters())
+
+
+def argument_defaults() -> dict:
+    """The default of every recorded train_job argument (what a run that did not set it records)."""
+    return {p.name: p.default for p in _recorded_parameters()}
 
 
 def run_arguments(values: dict) -> dict:
