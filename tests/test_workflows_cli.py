@@ -180,6 +180,22 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     assert main(["benchmark", str(root), "--backbone", "small_cnn", "-o", str(out)]) == 2
 
 
+def test_benchmark_width_sizes_the_flat_backbone_and_the_trees_trunk(image_folder, tmp_path):
+    root, tax = image_folder
+    params = {}
+    for width in (4, 8):
+        out = tmp_path / f"w{width}"
+        assert main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "resnet_small", "--width",
+                     str(width), "--dropout", "0.1", "--image-size", "16", "--epochs", "1", "--head-units", "8",
+                     "--models", "flat,taxonomy_tree", "--tta", "1", "-o", str(out)]) == 0
+        summary = json.loads((out / "benchmark.json").read_text())
+        assert (summary["width"], summary["dropout"]) == (width, 0.1)
+        params[width] = {m: v["n_params"] for m, v in summary["models"].items()}
+    # resnet_small's convolutions grow with width squared: both the flat model and the tree's trunk follow --width
+    for m in ("flat", "taxonomy_tree"):
+        assert params[8][m] > 1.5 * params[4][m], (m, params)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "SRC", "--model", "flat", "--level-schedule", "coarse_to_fine", "-o", "OUT"], "weights a tree's levels"),
     (["train", "SRC", "--taxonomy", "TAX", "--loss", "hxe", "-o", "OUT"], "is the flat model's loss"),
@@ -190,6 +206,8 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     (["predict", "MODEL", "-o", "OUT.csv"], "no images"),
     (["benchmark", "--dataset", "digits", "--models", "flat,forest", "-o", "OUT"], "unknown model kind"),
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
+    (["benchmark", "--dataset", "digits", "--backbone", "mobilenet_v2", "--width", "8", "-o", "OUT"],
+     "sizes a from-scratch backbone"),
     # issue 11, defect 6: a tree used to ignore these two flags silently (and record them in config.json)
     (["train", "SRC", "--taxonomy", "TAX", "--backbone", "mobilenet_v2", "-o", "OUT"], "pass --trunk mobilenet_v2"),
     (["train", "SRC", "--taxonomy", "TAX", "--trunk", "none", "--weights", "imagenet", "-o", "OUT"],

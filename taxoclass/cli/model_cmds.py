@@ -141,11 +141,7 @@ def register(subparsers) -> None:
     t.add_argument("--model", choices=("tree", "flat"), default="tree", help="tree (default) or flat")
     t.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
                    help="with --from-confusion: never grow a group beyond N classes (default: chosen with beta)")
-    t.add_argument("--width", type=int, default=None, metavar="N",
-                   help="first-stage filters of a from-scratch backbone or trunk (resnet_small, vgg_bn; default 32, "
-                        "doubled at each stage)")
-    t.add_argument("--dropout", type=float, default=0.0, metavar="F",
-                   help="dropout before each node head / the flat head (default 0)")
+    _add_size(t, dropout_default=0.0, dropout_help="default 0")
     _add_pipeline(p, size_default=64)
     _add_training(p, epochs_default=10)
     g = p.add_argument_group("run")
@@ -234,6 +230,7 @@ def register(subparsers) -> None:
                    help="error tree: never grow a group beyond N classes (a low beta on many classes otherwise "
                         "gives one giant group)")
     p.add_argument("--max-per-class", type=int, default=None, metavar="N", help="use at most N images per class")
+    _add_size(p, dropout_default=None, dropout_help="default: 0.2 for the flat head, 0 for the node heads")
     _add_pipeline(p)
     _add_training(p, epochs_default=5)
     p.add_argument("--tta", type=_views, default=None, metavar="N",
@@ -243,6 +240,14 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=benchmark_cmd, test_size=0.2)
+
+
+def _add_size(p, *, dropout_default, dropout_help) -> None:
+    p.add_argument("--width", type=int, default=None, metavar="N",
+                   help="first-stage filters of a from-scratch backbone or trunk (resnet_small, vgg_bn; default 32, "
+                        "doubled at each stage)")
+    p.add_argument("--dropout", type=float, default=dropout_default, metavar="F",
+                   help=f"dropout before each node head / the flat head ({dropout_help})")
 
 
 def _add_target_precision(p) -> None:
@@ -413,8 +418,9 @@ def benchmark_cmd(args) -> int:
                     fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
                     learning_rate=args.learning_rate, beta=args.beta, cluster_levels=args.cluster_levels,
                     max_cluster_size=args.max_cluster_size, node_block=args.node_block, block_filters=args.block_filters,
-                    head_units=args.head_units, trunk=args.trunk, val_size=args.val_size, test_size=args.test_size,
-                    seed=args.seed, max_per_class=args.max_per_class)  # before any image is read
+                    head_units=args.head_units, trunk=args.trunk, width=args.width, dropout=args.dropout,
+                    val_size=args.val_size, test_size=args.test_size, seed=args.seed,
+                    max_per_class=args.max_per_class)  # before any image is read
     prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
     tax = _load_taxonomy(args.taxonomy)
     data = _load_data(args, default_dataset="digits")
@@ -427,8 +433,8 @@ def benchmark_cmd(args) -> int:
         channels=args.channels, pad_value=args.pad_value, invert=args.invert, epochs=args.epochs,
         fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         beta=args.beta, cluster_levels=args.cluster_levels, max_cluster_size=args.max_cluster_size,
-        node_block=args.node_block, block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, val_size=args.val_size,
-        test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
+        node_block=args.node_block, block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk, width=args.width,
+        dropout=args.dropout, val_size=args.val_size, test_size=args.test_size, seed=args.seed, max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         loss=args.loss, level_schedule=args.level_schedule,

@@ -96,7 +96,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     from taxoclass.jobs.run_config import run_arguments, versions
 
     arguments = run_arguments(dict(locals()))
-    from taxoclass._checks import check_training
+    from taxoclass._checks import check_training, check_width
     from taxoclass.training import check_schedule_options
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
@@ -126,7 +126,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
-    _check_width(width, backbone if model == "flat" else trunk)
+    check_width(width, backbone if model == "flat" else trunk)
     if max_cluster_size is not None:
         from taxoclass._checks import check_int
 
@@ -264,20 +264,6 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {number(summary['val_accuracy'])}"
                                            if "val_accuracy" in summary else "") + _calibration_note(clf))
     return summary
-
-
-def _check_width(width, backbone) -> None:
-    """``width`` sizes a from-scratch backbone (resnet_small, vgg_bn): refused for any other, or without one."""
-    if width is None:
-        return
-    from taxoclass._checks import check_int
-    from taxoclass.models.backbones import BACKBONES
-
-    check_int("width", width, lo=1, hi=1024, hint=" (first-stage filters, e.g. 32)")
-    if backbone not in BACKBONES or not BACKBONES[backbone].scalable:
-        scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
-        raise TaxoclassError(f"width={width} sizes a from-scratch backbone ({scalable}), not {backbone}; drop width "
-                             "or choose one of those.")
 
 
 def _calibration_note(clf) -> str:
