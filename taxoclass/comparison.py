@@ -14,7 +14,8 @@
    probabilities averaged per leaf.
 
 The trees' shared trunk is the flat model's backbone (cut before its last stage), so tree and flat compare like
-for like; every model is built by :func:`taxoclass.models.factory.make_estimator`.
+for like; the tree models are built by :func:`taxoclass.models.factory.make_estimator`, the flat model with a
+dense head of 1,024 units (``small_cnn``: twice the node heads' last layer) whatever ``head_units`` says.
 
 Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
 reference tree (the biological taxonomy, or the error-based tree when there is none) and the report (JSON,
