@@ -218,9 +218,9 @@ def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_si
                    image_size=image_size, channels=channels,
                    pad_value=pad_value, epochs=epochs, fine_tune_epochs=fine_tune_epochs, batch_size=batch_size,
                    learning_rate=learning_rate, val_size=val_size, test_size=test_size, seed=seed)
-    check_width(width, backbone)  # sizes the flat model's backbone and the trees' default trunk
-    if width is not None and trunk_choice(trunk, None) is not None:
-        check_width(width, trunk_choice(trunk, None))
+    for sized in (backbone, trunk_choice(trunk, None)):  # the flat model's backbone, and a trunk named apart
+        if sized is not None:
+            check_width(width, sized)
     check_float("beta", beta, lo=0, hi=1, none=True)  # None: chosen from the sweep
     check_choice("cluster_levels", cluster_levels, (1, "all"))
     check_int("max_cluster_size", max_cluster_size, lo=1, none=True, hint=" (--max-cluster-size: classes per group)")

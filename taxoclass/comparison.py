@@ -174,7 +174,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        beta=beta, cluster_levels=cluster_levels, max_cluster_size=max_cluster_size,
                        node_block=node_block, block_filters=block_filters,
                        head_units=head_units, trunk=trunk, width=width, dropout=dropout, val_size=val_size,
-                       test_size=test_size, seed=seed, max_per_class=max_per_class, augment=augment, save_models=save_models, k=k,
+                       test_size=test_size, seed=seed, max_per_class=max_per_class, augment=augment,
+                       save_models=save_models, k=k,
                        verbose=verbose, lr_schedule=lr_schedule, time_budget=time_budget, class_weight=cw,
                        sampling=sampling, tta=tta, model_options={
                            k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing),
@@ -228,7 +229,8 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     y_test = parts["test"].encode(ref_classes)
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
-                time_budget=time_budget, **({} if dropout is None else {"dropout": dropout}), **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule")})
+                time_budget=time_budget, **({} if dropout is None else {"dropout": dropout}),
+                **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule")})
     flat_only = {k: v for k, v in model_options.items() if k == "loss"}
     tree_only = {k: v for k, v in model_options.items() if k == "level_schedule"}
     tree_kw = dict(input_shape=input_shape, **spec, node_block=node_block, block_filters=tuple(block_filters), head_units=tuple(head_units),
