@@ -136,7 +136,7 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
     >>> check_training(image_size=100000)
     Traceback (most recent call last):
     ...
-    taxoclass.exceptions.TaxoclassError: image_size=100000 is not valid; expected an integer from 8 to 1024 pixels for backbone small_cnn (the largest model input taxoclass builds is 1024 px).
+    taxoclass.exceptions.TaxoclassError: image_size=100000 is not valid; expected an integer from 8 to 1024 pixels for backbone resnet_small (the largest model input taxoclass builds is 1024 px).
     """
     from taxoclass.models.backbones import BACKBONES
 
