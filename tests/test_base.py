@@ -61,6 +61,19 @@ def test_fit_predict_evaluate_arrays():
     assert "TinyClassifier: 3 classes" in clf.summary()
 
 
+def test_the_estimator_trains_on_datasets_without_the_tf_data_autotuner():
+    import tensorflow as tf
+
+    X, y = colour_data(20)
+    clf = TinyClassifier(TAX)
+    arrays = clf._arrays_dataset(X, np.zeros(20, dtype=int), batch_size=8, shuffle=True)
+    users = clf._check_dataset(tf.data.Dataset.from_tensor_slices((X, np.zeros(20, np.int32))).batch(8), TAX,
+                               what="X")
+    for ds in (arrays, users):  # the user's own dataset too: the option is set on the last stage, for the whole
+        assert ds.options().autotune.enabled is False
+        assert sum(len(b[0]) for b in ds) == 20
+
+
 def test_int_labels_dataset_and_fit_overrides():
     tf = pytest.importorskip("tensorflow")
     X, y = colour_data()

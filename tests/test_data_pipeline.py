@@ -83,6 +83,18 @@ def test_labels_follow_class_order_and_cache_shuffle(tmp_path):
     np.testing.assert_array_equal(xa, xb)
 
 
+def test_pipelines_run_without_the_tf_data_autotuner():
+    # with it, destroying an iterator (Keras: every epoch) can wait for the autotuner's sleep: 12-17 s an epoch
+    # on the NDSB tree (benchmarks/epoch_restart.py)
+    x = np.arange(12, dtype=np.uint8)[:, None, None].repeat(4, 1).repeat(4, 2)
+    data = ImageSet.from_arrays(x, ["a", "b"] * 6)
+    for augment in (None, "plankton"):
+        pipe = make_dataset(data, image_size=4, channels=1, batch_size=5, shuffle=True, seed=0, augment=augment)
+        assert pipe.options().autotune.enabled is False
+        assert sum(len(b) for b, _ in pipe) == 12  # and it still yields every image, in parallel batches
+    assert load_images(data, image_size=4, channels=1)[0].shape == (12, 4, 4, 1)
+
+
 def test_upright_augmentation_never_turns_an_image_upside_down():
     # top half white, bottom half black: "upright" may mirror left-right, shift and zoom, never flip or rotate
     x = np.zeros((64, 24, 24, 1), np.uint8)

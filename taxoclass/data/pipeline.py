@@ -24,8 +24,8 @@ from taxoclass.data.checks import pil_decode
 from taxoclass.data.imageset import ImageSet
 from taxoclass.exceptions import DataError
 
-__all__ = ["make_dataset", "load_images", "get_preprocessing", "fit_to_square", "background", "RESIZE_MODES",
-           "SAMPLING_MODES"]
+__all__ = ["make_dataset", "load_images", "get_preprocessing", "fit_to_square", "background", "without_autotune",
+           "RESIZE_MODES", "SAMPLING_MODES"]
 
 RESIZE_MODES = ("pad", "stretch")
 SAMPLING_MODES = ("natural", "balanced")
@@ -119,6 +119,27 @@ def get_preprocessing(preprocessing) -> Callable | None:
     import importlib
 
     return importlib.import_module(f"keras.applications.{module}").preprocess_input
+
+
+def without_autotune(ds):
+    """``ds`` with tf.data's autotuning turned off: ``AUTOTUNE`` parallel maps then run one call per core.
+
+    Why: with autotuning on (TensorFlow 2.21), destroying a dataset iterator can wait for the autotuner's thread to
+    wake from its sleep, and Keras makes a new iterator for every epoch. Measured on the NDSB tree (48 px, one core,
+    ``benchmarks/epoch_restart.py``): 12-17 s lost at the start of every epoch, a 37 s epoch instead of 24 s; the
+    flat model lost as much on some of its epochs. The pipeline itself is no slower without the autotuner (its
+    decode and augmentation keep up with training either way). Every dataset that taxoclass trains or predicts on
+    goes through this function.
+
+    >>> import tensorflow as tf
+    >>> without_autotune(tf.data.Dataset.range(3)).options().autotune.enabled
+    False
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def _decoder(data: ImageSet, channels: int, pad_value: float):
@@ -326,7 +347,7 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
         # Keras' random layers draw from a seed variable that each call advances; parallel calls would read the
         # same state and give consecutive batches identical augmentations, so a callable runs one batch at a time.
         ds = ds.map(finish, num_parallel_calls=None if augment is not None else par)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return without_autotune(ds.prefetch(2))
 
 
 def load_images(data: ImageSet, **kwargs):

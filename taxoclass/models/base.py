@@ -168,6 +168,8 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
     def _arrays_dataset(self, X, y=None, *, batch_size: int, shuffle: bool = False):
         import tensorflow as tf
 
+        from taxoclass.data.pipeline import without_autotune
+
         ds = tf.data.Dataset.from_tensor_slices((X,) if y is None else (X, y.astype(np.int32)))
         if shuffle:
             seed = self._param("random_state")
@@ -179,7 +181,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             x = tf.cast(t[0], tf.float32)
             return x if len(t) == 1 else (x, t[1])
 
-        return ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return without_autotune(ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
 
     @staticmethod
     def _is_dataset(X) -> bool:
@@ -200,6 +202,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         if spec[1].dtype.is_floating or spec[1].dtype == tf.string:
             raise DataError(f"{what} labels must be integer class indices in taxonomy.classes order, got dtype "
                             f"{spec[1].dtype.name}.")
+        from taxoclass.data.pipeline import without_autotune
         from taxoclass.taxonomy.internal_labels import n_codes
 
         n = n_codes(tax)  # class indices, then the codes of samples labelled at a node (internal_labels)
@@ -210,7 +213,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             tf.debugging.assert_non_negative(y, message="negative label")
             return (tf.cast(t[0], tf.float32), y, *t[2:])
 
-        return ds.map(check)
+        return without_autotune(ds.map(check))
 
     def _labels_of(self, ds) -> np.ndarray:
         return np.concatenate([np.asarray(b[1]).reshape(-1) for b in ds.map(lambda *t: (0, t[1]))])
