@@ -173,30 +173,31 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
     check_choice("strategy", strategy, ("auto", "mirrored", "multiworker"))
 
 
-def check_width(width, backbone) -> None:
-    """``width`` sizes a from-scratch backbone (resnet_small, vgg_bn): refused for any other, or without one.
+def check_size(backbone, width=None, depth=None) -> None:
+    """``width`` (first-stage filters) and ``depth`` (blocks per stage) size a from-scratch backbone (resnet_small,
+    vgg_bn): refused for any other, or without one.
 
-    >>> check_width(16, "vgg_bn")
-    >>> check_width(16, "inception_v3")
+    >>> check_size("vgg_bn", 16, 2)
+    >>> check_size("inception_v3", depth=2)
     Traceback (most recent call last):
     ...
-    taxoclass.exceptions.TaxoclassError: width=16 sizes a from-scratch backbone (resnet_small, vgg_bn), not inception_v3; drop width or choose one of those.
+    taxoclass.exceptions.TaxoclassError: depth=2 sizes a from-scratch backbone (resnet_small, vgg_bn), not inception_v3; drop depth or choose one of those.
     """
-    if width is None:
-        return
     from taxoclass.models.backbones import BACKBONES
 
-    check_int("width", width, lo=1, hi=1024, hint=" (first-stage filters, e.g. 32)")
-    if backbone not in BACKBONES or not BACKBONES[backbone].scalable:
-        scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
-        raise TaxoclassError(f"width={width} sizes a from-scratch backbone ({scalable}), not {backbone}; drop width "
-                             "or choose one of those.")
+    check_int("width", width, lo=1, hi=1024, none=True, hint=" (first-stage filters, e.g. 32)")
+    check_int("depth", depth, lo=1, hi=16, none=True, hint=" (blocks per stage, e.g. 1 or 2)")
+    for what, value in (("width", width), ("depth", depth)):
+        if value is not None and (backbone not in BACKBONES or not BACKBONES[backbone].scalable):
+            scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
+            raise TaxoclassError(f"{what}={value} sizes a from-scratch backbone ({scalable}), not {backbone}; drop "
+                                 f"{what} or choose one of those.")
 
 
 def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_size=None, channels=3, pad_value=255,
                     invert=False, epochs=5, fine_tune_epochs=None, batch_size=32, learning_rate=1e-3, beta=None,
                     cluster_levels=1, max_cluster_size=None, node_block="auto", block_filters=(32, 64),
-                    head_units=(64,), trunk=None, width=None, dropout=None,
+                    head_units=(64,), trunk=None, width=None, depth=None, dropout=None,
                     val_size=0.1, test_size=0.2, seed=0, max_per_class=None, k=5) -> int:
     """Every option of ``run_benchmark``, checked before any data is read or file written; returns the image
     size (the backbone's default when ``image_size`` is None)."""
@@ -220,7 +221,7 @@ def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_si
                    learning_rate=learning_rate, val_size=val_size, test_size=test_size, seed=seed)
     for sized in (backbone, trunk_choice(trunk, None)):  # the flat model's backbone, and a trunk named apart
         if sized is not None:
-            check_width(width, sized)
+            check_size(sized, width, depth)
     check_float("beta", beta, lo=0, hi=1, none=True)  # None: chosen from the sweep
     check_choice("cluster_levels", cluster_levels, (1, "all"))
     check_int("max_cluster_size", max_cluster_size, lo=1, none=True, hint=" (--max-cluster-size: classes per group)")

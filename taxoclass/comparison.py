@@ -88,8 +88,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
                   node_block: str = "auto", block_filters=(32, 64), head_units=(64,), trunk=None,
-                  width: int | None = None, dropout: float | None = None, val_size: float = 0.1, test_size: float = 0.2,
-                  seed: int = 0,
+                  width: int | None = None, depth: int | None = None, dropout: float | None = None,
+                  val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
                   max_per_class: int | None = None, augment="plankton", out_dir=None, overwrite: bool = False,
                   save_models: bool = False, k: int = 5, verbose=0,
                   progress: Callable[[str], None] | None = _stderr) -> dict:
@@ -125,9 +125,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
         its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
         also its initial weights).
-    width : first-stage filters of a from-scratch ``backbone`` (``resnet_small``, ``vgg_bn``; None: its default
-        32), for the flat model and the trees' trunk alike. ``dropout``: rate before every model's heads (None: each
-        model's default, 0.2 for the flat head and 0 for the node heads).
+    width, depth : first-stage filters and blocks per stage of a from-scratch ``backbone`` (``resnet_small``,
+        ``vgg_bn``; None: its default, 32 and 1), for the flat model and the trees' trunk alike. ``dropout``: rate
+        before every model's heads (None: each model's default, 0.2 for the flat head and 0 for the node heads).
     val_size, test_size, seed : the stratified split (written to ``manifest.csv``).
     max_per_class : subsample every class to at most this many images first (CPU-sized runs).
     out_dir : where ``report.json``, ``report.md``, the figures, ``manifest.csv`` and ``error_taxonomy.tsv`` go.
@@ -151,7 +151,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                                  learning_rate=learning_rate, beta=beta, cluster_levels=cluster_levels,
                                  max_cluster_size=max_cluster_size, node_block=node_block,
                                  block_filters=block_filters,
-                                 head_units=head_units, trunk=trunk, width=width, dropout=dropout,
+                                 head_units=head_units, trunk=trunk, width=width, depth=depth, dropout=dropout,
                                  val_size=val_size, test_size=test_size, seed=seed, max_per_class=max_per_class, k=k)
     taxonomy = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
     for needs_tax in ("taxonomy_tree", "combined"):
@@ -173,7 +173,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, learning_rate=learning_rate,
                        beta=beta, cluster_levels=cluster_levels, max_cluster_size=max_cluster_size,
                        node_block=node_block, block_filters=block_filters,
-                       head_units=head_units, trunk=trunk, width=width, dropout=dropout, val_size=val_size,
+                       head_units=head_units, trunk=trunk, width=width, depth=depth, dropout=dropout, val_size=val_size,
                        test_size=test_size, seed=seed, max_per_class=max_per_class, augment=augment,
                        save_models=save_models, k=k,
                        verbose=verbose, lr_schedule=lr_schedule, time_budget=time_budget, class_weight=cw,
@@ -187,7 +187,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
 
 def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, channels, pad_value, invert, epochs,
          fine_tune_epochs, batch_size, learning_rate, beta, cluster_levels, max_cluster_size, node_block, block_filters, head_units,
-         trunk, width, dropout, val_size, test_size, seed, max_per_class, augment, save_models, k, verbose, lr_schedule, time_budget,
+         trunk, width, depth, dropout, val_size, test_size, seed, max_per_class, augment, save_models, k, verbose,
+         lr_schedule, time_budget,
          class_weight, sampling, tta, model_options) -> dict:
     """The body of :func:`run_benchmark`, once every option is checked; writes into ``out`` (a claimed folder)."""
     from taxoclass import __version__
@@ -256,7 +257,8 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         # a hierarchy-aware loss needs the taxonomy; otherwise the flat model knows only the class list
         flat_tax = taxonomy.with_class_order(ref_classes) if flat_only and taxonomy is not None else list(ref_classes)
         flat = train("flat", lambda: FlatClassifier(flat_tax, backbone=backbone, input_shape=input_shape, **spec,
-                                                    weights=weights, width=width, head_units=(max(head_units[-1] * 2, 64),)
+                                                    weights=weights, width=width, depth=depth,
+                                                    head_units=(max(head_units[-1] * 2, 64),)
                                                     if backbone == "small_cnn" else (1024,),
                                                     **flat_phases, **loop, **flat_only))
         if "error_tree" in models:
@@ -284,7 +286,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                       ("combined", taxonomy)):
         if name in models:
             train(name, lambda name=name, tax=tax: make_estimator(
-                name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width,
+                name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
                 **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights"}, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():
@@ -321,7 +323,8 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),
         "channels": int(channels), "node_block": node_block, "epochs": None if time_budget else int(epochs), "time_budget": time_budget,
         "augment": augment, "lr_schedule": lr_schedule, "class_weight": "none" if cw is None
-        else cw, "sampling": sampling, "tta": tta, "backbone": backbone, "width": width, "dropout": dropout,
+        else cw, "sampling": sampling, "tta": tta, "backbone": backbone, "width": width, "depth": depth,
+        "dropout": dropout,
         "weights": None if weights is None else str(weights), "batch_size": int(batch_size),
         "reference_taxonomy": "given taxonomy" if taxonomy is not None else "error-based tree",
         "beta": clustering.beta if clustering is not None else None,

@@ -180,20 +180,23 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     assert main(["benchmark", str(root), "--backbone", "small_cnn", "-o", str(out)]) == 2
 
 
-def test_benchmark_width_sizes_the_flat_backbone_and_the_trees_trunk(image_folder, tmp_path):
+def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(image_folder, tmp_path):
     root, tax = image_folder
     params = {}
-    for width in (4, 8):
-        out = tmp_path / f"w{width}"
+    for width, depth in ((4, None), (8, None), (4, 2)):
+        out = tmp_path / f"w{width}d{depth}"
         assert main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "resnet_small", "--width",
-                     str(width), "--dropout", "0.1", "--image-size", "16", "--epochs", "1", "--head-units", "8",
-                     "--models", "flat,taxonomy_tree", "--tta", "1", "-o", str(out)]) == 0
+                     str(width), *(["--depth", str(depth)] if depth else []), "--dropout", "0.1", "--image-size", "16",
+                     "--epochs", "1", "--head-units", "8", "--models", "flat,taxonomy_tree", "--tta", "1",
+                     "-o", str(out)]) == 0
         summary = json.loads((out / "benchmark.json").read_text())
-        assert (summary["width"], summary["dropout"]) == (width, 0.1)
-        params[width] = {m: v["n_params"] for m, v in summary["models"].items()}
-    # resnet_small's convolutions grow with width squared: both the flat model and the tree's trunk follow --width
+        assert (summary["width"], summary["depth"], summary["dropout"]) == (width, depth, 0.1)
+        params[width, depth] = {m: v["n_params"] for m, v in summary["models"].items()}
+    # resnet_small's convolutions grow with width squared, and with the blocks per stage: both the flat model and
+    # the tree's trunk follow --width and --depth
     for m in ("flat", "taxonomy_tree"):
-        assert params[8][m] > 1.5 * params[4][m], (m, params)
+        assert params[8, None][m] > 1.5 * params[4, None][m], (m, params)
+        assert params[4, 2][m] > 1.2 * params[4, None][m], (m, params)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -208,6 +211,9 @@ def test_benchmark_width_sizes_the_flat_backbone_and_the_trees_trunk(image_folde
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
     (["benchmark", "--dataset", "digits", "--backbone", "mobilenet_v2", "--width", "8", "-o", "OUT"],
      "sizes a from-scratch backbone"),
+    (["benchmark", "--dataset", "digits", "--backbone", "mobilenet_v2", "--depth", "2", "-o", "OUT"],
+     "depth=2 sizes a from-scratch backbone"),
+    (["train", "SRC", "--taxonomy", "TAX", "--depth", "0", "-o", "OUT"], "depth=0 is not valid"),
     # issue 11, defect 6: a tree used to ignore these two flags silently (and record them in config.json)
     (["train", "SRC", "--taxonomy", "TAX", "--backbone", "mobilenet_v2", "-o", "OUT"], "pass --trunk mobilenet_v2"),
     (["train", "SRC", "--taxonomy", "TAX", "--trunk", "none", "--weights", "imagenet", "-o", "OUT"],

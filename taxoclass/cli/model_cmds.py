@@ -246,6 +246,8 @@ def _add_size(p, *, dropout_default, dropout_help) -> None:
     p.add_argument("--width", type=int, default=None, metavar="N",
                    help="first-stage filters of a from-scratch backbone or trunk (resnet_small, vgg_bn; default 32, "
                         "doubled at each stage)")
+    p.add_argument("--depth", type=int, default=None, metavar="N",
+                   help="blocks per stage of a from-scratch backbone or trunk (resnet_small, vgg_bn; default 1)")
     p.add_argument("--dropout", type=float, default=dropout_default, metavar="F",
                    help=f"dropout before each node head / the flat head ({dropout_help})")
 
@@ -347,8 +349,9 @@ def train_cmd(args) -> int:
         cm, classes = load_confusion(args.from_confusion)
     summary = train_job(
         data, args.output, model=args.model, taxonomy=tax, confusion=cm, confusion_classes=classes, beta=args.beta,
-        max_cluster_size=args.max_cluster_size, width=args.width, dropout=args.dropout, backbone=args.backbone,
-        weights=args.weights, trunk=args.trunk, node_block=args.node_block, block_filters=args.block_filters,
+        max_cluster_size=args.max_cluster_size, width=args.width, depth=args.depth, dropout=args.dropout,
+        backbone=args.backbone, weights=args.weights, trunk=args.trunk, node_block=args.node_block,
+        block_filters=args.block_filters,
         head_units=args.head_units, image_size=args.image_size, channels=args.channels, pad_value=args.pad_value,
         invert=args.invert, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, augment=_augment(args, getattr(args, "dataset", None)),
@@ -418,8 +421,8 @@ def benchmark_cmd(args) -> int:
                     fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
                     learning_rate=args.learning_rate, beta=args.beta, cluster_levels=args.cluster_levels,
                     max_cluster_size=args.max_cluster_size, node_block=args.node_block, block_filters=args.block_filters,
-                    head_units=args.head_units, trunk=args.trunk, width=args.width, dropout=args.dropout,
-                    val_size=args.val_size, test_size=args.test_size, seed=args.seed,
+                    head_units=args.head_units, trunk=args.trunk, width=args.width, depth=args.depth,
+                    dropout=args.dropout, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
                     max_per_class=args.max_per_class)  # before any image is read
     prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
     tax = _load_taxonomy(args.taxonomy)
@@ -434,7 +437,8 @@ def benchmark_cmd(args) -> int:
         fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         beta=args.beta, cluster_levels=args.cluster_levels, max_cluster_size=args.max_cluster_size,
         node_block=args.node_block, block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk,
-        width=args.width, dropout=args.dropout, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
+        width=args.width, depth=args.depth, dropout=args.dropout, val_size=args.val_size, test_size=args.test_size,
+        seed=args.seed,
         max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,

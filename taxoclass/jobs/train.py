@@ -55,7 +55,8 @@ def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bo
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
               beta: float | None = None, cluster_levels=1, max_cluster_size: int | None = None,
               backbone: str | None = None, weights=None, trunk=None, width: int | None = None,
-              node_block: str = "auto", block_filters=(32, 64), head_units=(64,), dropout: float = 0.0,
+              depth: int | None = None, node_block: str = "auto", block_filters=(32, 64), head_units=(64,),
+              dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 1e-3, augment="plankton", class_weight="none", sampling: str = "natural",
@@ -73,12 +74,13 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     :func:`taxoclass.clustering.error_clustering`; ``max_cluster_size`` caps the groups). ``backbone`` is the flat
     model's (default ``resnet_small``); a tree refuses it (its shared backbone is ``trunk``). ``weights`` are the
     initial weights of the flat model's backbone or the tree's ``trunk``; a tree without a trunk refuses them.
-    ``width``: first-stage filters of a from-scratch backbone or trunk (``resnet_small``, ``vgg_bn``; None: its
-    default). The recipe defaults: plankton augmentation (``augment="plankton"``; ``"upright"`` for images with an
-    up and down, ``"none"``), cosine learning-rate decay with warm-up (``lr_schedule``), best validation top-1
-    weights restored; ``time_budget`` (minutes) replaces ``epochs`` by what fits; ``class_weight="balanced"`` /
-    ``"sqrt"`` or ``sampling="balanced"`` counter class imbalance. ``weight_decay``, ``label_smoothing`` (both
-    models), ``loss`` (flat) and ``level_schedule`` (tree): None keeps the model's default.
+    ``width`` / ``depth``: first-stage filters / blocks per stage of a from-scratch backbone or trunk
+    (``resnet_small``, ``vgg_bn``; None: its default, 32 / 1). The recipe defaults: plankton augmentation
+    (``augment="plankton"``; ``"upright"`` for images with an up and down, ``"none"``), cosine learning-rate decay
+    with warm-up (``lr_schedule``), best validation top-1 weights restored; ``time_budget`` (minutes) replaces
+    ``epochs`` by what fits; ``class_weight="balanced"`` / ``"sqrt"`` or ``sampling="balanced"`` counter class
+    imbalance. ``weight_decay``, ``label_smoothing`` (both models), ``loss`` (flat) and ``level_schedule`` (tree):
+    None keeps the model's default.
     ``callbacks``: extra Keras callbacks for ``fit`` (e.g. the pruning callback of ``taxoclass tune``). Returns a
     summary dict (paths, accuracy on the validation split, train seconds, epochs run, parameter count).
 
@@ -96,7 +98,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     from taxoclass.jobs.run_config import run_arguments, versions
 
     arguments = run_arguments(dict(locals()))
-    from taxoclass._checks import check_training, check_width
+    from taxoclass._checks import check_size, check_training
     from taxoclass.training import check_schedule_options
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
@@ -126,7 +128,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         pad_value = 255.0 if getattr(data, "background", None) is None else data.background
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
-    check_width(width, backbone if model == "flat" else trunk)
+    check_size(backbone if model == "flat" else trunk, width, depth)
     if max_cluster_size is not None:
         from taxoclass._checks import check_int
 
@@ -196,7 +198,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
               "beta": res.beta if confusion is not None else None, "node_block": node_block if model == "tree" else None,
               "block_filters": list(block_filters),
-              **({} if width is None else {"width": int(width)}),
+              **({} if width is None else {"width": int(width)}), **({} if depth is None else {"depth": int(depth)}),
               **({} if max_cluster_size is None else {"max_cluster_size": int(max_cluster_size)}),
               "head_units": list(head_units), "dropout": dropout, "pipeline": pipe,
               "data": getattr(data, "source", "images"), "n_images": len(data), "classes": classes,
@@ -230,7 +232,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
             from taxoclass.models.tree import TreeClassifier
 
             clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
-                                 width=width, node_block=node_block,
+                                 width=width, depth=depth, node_block=node_block,
                                  block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
                                  epochs=int(epochs), **loop,
                                  **({} if level_schedule is None else {"level_schedule": level_schedule}))
@@ -238,7 +240,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
             from taxoclass.models.flat import FlatClassifier
 
             clf = FlatClassifier(taxonomy if taxonomy is not None else classes, backbone=backbone,
-                                 input_shape=input_shape, **spec, weights=weights, width=width,
+                                 input_shape=input_shape, **spec, weights=weights, width=width, depth=depth,
                                  head_units=tuple(head_units) or (128,), dropout=dropout,
                                  **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop,
                                  **({} if loss is None else {"loss": loss}))

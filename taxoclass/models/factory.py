@@ -74,7 +74,8 @@ def make_estimator(name: str, taxonomy, *, backbone: str = "resnet_small", weigh
         trunk_kw = {"trunk": backbone, "trunk_weights": weights, "width": width, "depth": depth}
     else:  # another named trunk also starts from ``weights``; a keras.Model or None has no weights to load
         named = isinstance(trunk, str)
-        trunk_kw = {"trunk": trunk, "trunk_weights": weights if named else None, "width": width if named else None}
+        trunk_kw = {"trunk": trunk, "trunk_weights": weights if named else None, "width": width if named else None,
+                    "depth": depth if named else None}
     tax = Taxonomy.from_paths([[c] for c in taxonomy.classes], root="root") if name == "flat_block" else taxonomy
     return TreeClassifier(tax, input_shape=tuple(input_shape), block_filters=tuple(block_filters),
                           head_units=tuple(head_units), epochs=epochs, flat_head=name == "combined", **trunk_kw,
