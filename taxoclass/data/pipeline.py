@@ -122,14 +122,14 @@ def get_preprocessing(preprocessing) -> Callable | None:
 
 
 def without_autotune(ds):
-    """``ds`` with tf.data's autotuning turned off: ``AUTOTUNE`` parallel maps then run one call per core.
+    """``ds`` with tf.data's autotuning turned off (``AUTOTUNE`` parallel maps then keep a fixed parallelism).
 
     Why: with autotuning on (TensorFlow 2.21), destroying a dataset iterator can wait for the autotuner's thread to
     wake from its sleep, and Keras makes a new iterator for every epoch. Measured on the NDSB tree (48 px, one core,
-    ``benchmarks/epoch_restart.py``): 12-17 s lost at the start of every epoch, a 37 s epoch instead of 24 s; the
-    flat model lost as much on some of its epochs. The pipeline itself is no slower without the autotuner (its
-    decode and augmentation keep up with training either way). Every dataset that taxoclass trains or predicts on
-    goes through this function.
+    ``benchmarks/epoch_restart.py``, docs/benchmarks.md): 12-17 s lost at the start of most epochs, a 37 s epoch
+    instead of 24 s; the flat model lost as much on some of its epochs. The pipeline itself is no slower without
+    the autotuner (its decode and augmentation keep up with training either way). Every dataset that
+    :func:`make_dataset` builds, and every dataset a taxoclass model trains or validates on, goes through it.
 
     >>> import tensorflow as tf
     >>> without_autotune(tf.data.Dataset.range(3)).options().autotune.enabled
