@@ -183,10 +183,10 @@ def check_size(backbone, width=None, depth=None) -> None:
     ...
     taxoclass.exceptions.TaxoclassError: depth=2 sizes a from-scratch backbone (resnet_small, vgg_bn), not inception_v3; drop depth or choose one of those.
     """
-    from taxoclass.models.backbones import BACKBONES
+    from taxoclass.models.backbones import BACKBONES, SIZE_LIMITS
 
-    check_int("width", width, lo=1, hi=1024, none=True, hint=" (first-stage filters, e.g. 32)")
-    check_int("depth", depth, lo=1, hi=16, none=True, hint=" (blocks per stage, e.g. 1 or 2)")
+    check_int("width", width, lo=1, hi=SIZE_LIMITS["width"], none=True, hint=" (first-stage filters, e.g. 32)")
+    check_int("depth", depth, lo=1, hi=SIZE_LIMITS["depth"], none=True, hint=" (blocks per stage, e.g. 1 or 2)")
     for what, value in (("width", width), ("depth", depth)):
         if value is not None and (backbone not in BACKBONES or not BACKBONES[backbone].scalable):
             scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)

@@ -202,6 +202,10 @@ def _check_input_shape(spec: BackboneSpec, input_shape) -> tuple[int, int, int]:
 
 _BUILDERS = {"resnet_small": resnet_small, "vgg_bn": vgg_bn}
 
+#: the largest ``width`` (first-stage filters) and ``depth`` (blocks per stage) of the from-scratch families,
+#: the one bound of the estimators' check here and of the commands' ``_checks.check_size``
+SIZE_LIMITS = {"width": 1024, "depth": 16}
+
 
 def _check_size_args(spec: BackboneSpec, width, depth) -> tuple[int | None, int | None]:
     """``width`` / ``depth`` -> the values to build with (None: the family's default)."""
@@ -212,9 +216,9 @@ def _check_size_args(spec: BackboneSpec, width, depth) -> tuple[int | None, int 
             scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
             raise ModelError(f"{what}={v!r} applies to the from-scratch families ({scalable}) only; backbone "
                              f"{spec.name} has a fixed size. Leave {what} unset (None) or choose one of those.")
-        hi = 1024 if what == "width" else 16
+        hi = SIZE_LIMITS[what]
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= hi:
-            limit = "1..1024 filters, e.g. 32" if what == "width" else "1..16 blocks per stage, e.g. 1 or 2"
+            limit = f"1..{hi} filters, e.g. 32" if what == "width" else f"1..{hi} blocks per stage, e.g. 1 or 2"
             raise ModelError(f"{what} must be an integer in {limit}, got {v!r}.")
     if not spec.scalable:
         return None, None
