@@ -118,7 +118,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         of ``epochs`` (equal cost: each model trains for the same wall time; epochs follow from its first epoch).
     class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
     tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
-        (``accuracy`` and ``accuracy_tta``; 1 skips the second pass).
+        (``accuracy`` and ``accuracy_tta``; 1 skips the second pass); the views match ``augment`` (mirror and
+        small shifts for ``"upright"``, flips and 90-degree rotations otherwise).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
         loss, ``level_schedule`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
@@ -249,6 +250,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         t0 = time.perf_counter()
         clf.fit(train_ds, validation_data=val_ds, class_weight=cw, verbose=verbose)
         secs = time.perf_counter() - t0
+        clf.augment_ = augment  # the TTA scores use the views that match it (and --save-models records it)
         say(f"[{name}] trained in {secs:.1f} s, {epochs_run(clf.history_)} epochs")
         fitted[name] = (clf, secs)
         return clf

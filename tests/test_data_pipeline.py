@@ -224,3 +224,33 @@ def test_tta_views_and_invariance():
     with pytest.raises(DataError, match="square"):
         tta_views(rng.random((1, 4, 6, 1)), 8)
     assert len(tta_views(rng.random((1, 4, 6, 1)), 4)) == 4
+
+
+def test_upright_tta_views_mirror_and_shift_never_turn():
+    rng = np.random.default_rng(1)
+    imgs = rng.random((3, 32, 20, 3)) * 255  # not square: upright views never need it
+    views = tta_views(imgs, 8, mode="upright", fill_value=-1.0)
+    assert len(views) == 8 and len({v.tobytes() for v in views}) == 8
+    assert all(v.shape == imgs.shape for v in views)  # no 90-degree turn (that would swap height and width)
+    s = round(20 / 16)  # 1/16 of the shorter side
+    np.testing.assert_array_equal(views[0], imgs)
+    np.testing.assert_array_equal(views[1], imgs[:, :, ::-1])
+    # down-right: the content moves s pixels down and right, the uncovered border is the fill value
+    np.testing.assert_array_equal(views[2][:, s:, s:], imgs[:, :-s, :-s])
+    assert (views[2][:, :s] == -1).all() and (views[2][:, :, :s] == -1).all()
+    np.testing.assert_array_equal(views[3][:, s:, s:], imgs[:, :-s, ::-1][:, :, :-s])  # mirrored, then moved
+    np.testing.assert_array_equal(views[4][:, :-s, :-s], imgs[:, s:, s:])  # up-left
+    np.testing.assert_array_equal(views[6][:, s:, :-s], imgs[:, :-s, s:])  # down-left
+    assert round(32 / 16) == 2 and (tta_views(rng.random((1, 32, 32, 1)), 3, mode="upright")[2][:, :2] == 0).all()
+
+    def proba(x):  # a "model" that sees only the mean brightness of the left half
+        m = x[:, :, : x.shape[2] // 2].mean(axis=(1, 2, 3)) / 255
+        return np.stack([m, 1 - m], axis=1)
+
+    p = tta_predict(proba, imgs, 4, mode="upright", fill_value=0.0)
+    np.testing.assert_allclose(p, np.mean([proba(v) for v in tta_views(imgs, 4, mode="upright")], axis=0))
+    for bad in ("rotations", None, "auto"):
+        with pytest.raises(DataError, match="plankton .* upright"):
+            tta_views(imgs, 2, mode=bad)
+    with pytest.raises(DataError, match="1 to 8"):
+        tta_views(imgs, 9, mode="upright")

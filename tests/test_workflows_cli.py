@@ -106,6 +106,36 @@ def test_tta_averages_the_views(trained_run, image_folder, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["tta"] == 8
 
 
+def test_tta_views_follow_the_training_augmentation(trained_run, image_folder, tmp_path):
+    from taxoclass.data import ImageSet, load_images, tta_views
+    from taxoclass.models import BaseClassifier
+    from taxoclass.jobs import images_dataset, predict_proba
+
+    root, _ = image_folder
+    clf = BaseClassifier.load(trained_run / "model.taxoclass")
+    assert clf.augment_ == "none"  # `train --no-augment` recorded it in the model file
+    data = ImageSet.from_folder(root).subset(np.arange(10))
+    ds = images_dataset(data, clf, batch_size=4)
+    x, _ = load_images(data, image_size=24, channels=3, class_order=list(clf.taxonomy_.classes))
+    rotated = np.mean([clf.predict_proba(v) for v in tta_views(x, 4)], axis=0)
+    upright = np.mean([clf.predict_proba(v) for v in tta_views(x, 4, mode="upright", fill_value=255.0)], axis=0)
+    assert not np.allclose(rotated, upright, atol=1e-4)
+    np.testing.assert_allclose(predict_proba(clf, ds, tta=4), rotated, atol=1e-5)  # auto: not trained upright
+    np.testing.assert_allclose(predict_proba(clf, ds, tta=4, tta_mode="upright"), upright, atol=1e-5)
+    clf.augment_ = "upright"  # as `train --augment upright` records it; kept by save and load
+    path = clf.save(tmp_path / "upright.taxoclass")
+    again = BaseClassifier.load(path)
+    assert again.augment_ == "upright"
+    np.testing.assert_allclose(predict_proba(again, ds, tta=4), upright, atol=1e-5)
+    out = tmp_path / "eval_upright"
+    assert main(["evaluate", str(path), str(root), "--manifest", str(trained_run / "manifest.csv"), "--tta", "8",
+                 "-o", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["tta_mode"] == "upright"
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(path), str(root), "--tta", "2", "--tta-mode", "rotations", "-o", str(tmp_path / "x")])
+    assert e.value.code == 2 and not (tmp_path / "x").exists()
+
+
 def test_predict_writes_csv_with_lineage_and_threshold(trained_run, image_folder, tmp_path):
     root, _ = image_folder
     files = sorted((root / "blue_disc").glob("*.png"))[:3] + sorted((root / "red_square").glob("*.png"))[:3]

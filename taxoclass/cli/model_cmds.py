@@ -14,7 +14,7 @@ from taxoclass._console import keras_verbosity, plural
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.cli.scale_args import add_scale_arguments
-from taxoclass.data.augment import AUGMENT_MODES
+from taxoclass.data.augment import AUGMENT_MODES, TTA_MODES
 from taxoclass.exceptions import TaxoclassError
 from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS
 
@@ -175,7 +175,11 @@ def register(subparsers) -> None:
     _add_target_precision(p)
     p.add_argument("-k", type=int, default=5, help="k of top-k accuracy and distance@k (5)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
-                   help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
+                   help="test-time augmentation: average N fixed views (1 = none; see --tta-mode)")
+    p.add_argument("--tta-mode", choices=("auto",) + TTA_MODES, default="auto",
+                   help="which views: plankton (flips, 90-degree rotations), upright (the left-right mirror and "
+                        "shifts by 1/16 of the side, for images with an up and down) or auto (default: upright "
+                        "for a model trained with --augment upright, else plankton)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for metrics.json, report.md, PNGs")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=evaluate_cmd)
@@ -203,7 +207,11 @@ def register(subparsers) -> None:
     p.add_argument("--top-k", type=int, default=None, help="alternatives to list (default 3, or the number of "
                                                             "classes when the model has fewer)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
-                   help="test-time augmentation: average N fixed views (flips, 90-degree rotations; 1 = none)")
+                   help="test-time augmentation: average N fixed views (1 = none; see --tta-mode)")
+    p.add_argument("--tta-mode", choices=("auto",) + TTA_MODES, default="auto",
+                   help="which views: plankton (flips, 90-degree rotations), upright (the left-right mirror and "
+                        "shifts by 1/16 of the side, for images with an up and down) or auto (default: upright "
+                        "for a model trained with --augment upright, else plankton)")
     add_scale_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="CSV",
                    help="predictions CSV (or EcoTaxa TSV) to write (- = standard output)")
@@ -235,7 +243,8 @@ def register(subparsers) -> None:
     _add_training(p, epochs_default=5)
     p.add_argument("--tta", type=_views, default=None, metavar="N",
                    help="test-time views of the 'with TTA' scores (default 8, every model scored with and without; "
-                        "1 for the named --dataset sets, whose images have an up and down)")
+                        "1 for the named --dataset sets, whose images have an up and down); the views follow "
+                        "--augment: mirror and small shifts for upright, flips and 90-degree rotations otherwise")
     p.add_argument("--save-models", action="store_true", help="also save every trained model")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     p.add_argument("--overwrite", action="store_true")
@@ -378,7 +387,7 @@ def evaluate_cmd(args) -> int:
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
                      threshold=args.threshold, target_precision=args.target_precision, k=args.k, tta=args.tta,
-                     overwrite=args.overwrite, progress=_progress)
+                     tta_mode=args.tta_mode, overwrite=args.overwrite, progress=_progress)
     print("\n".join(evaluation_lines(m)))
     print(f"report written to {args.output}/report.md")
     return 0
@@ -402,7 +411,8 @@ def predict_cmd(args) -> int:
     else:
         data = ImageFiles(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
     predict_job(args.model, data, args.output, threshold=args.threshold, target_precision=args.target_precision,
-                top_k=args.top_k, tta=args.tta, format=args.format, mode=args.mode, resume=args.resume,
+                top_k=args.top_k, tta=args.tta, tta_mode=args.tta_mode, format=args.format, mode=args.mode,
+                resume=args.resume,
                 chunk_size=args.chunk_size, engine=args.engine, overwrite=args.overwrite, progress=_progress)
     if args.output != "-":
         print(f"predictions written to {args.output}")

@@ -1,5 +1,6 @@
 """Image augmentation: the plankton training augmentation (one random affine transform per image, batched) and
-test-time augmentation (fixed flip / 90-degree views, probabilities averaged).
+test-time augmentation (fixed views, probabilities averaged: flips and 90-degree rotations for plankton; the
+left-right mirror and small shifts for upright images).
 
 Training augmentation (:func:`random_affine`): every image gets its own rotation (0-360 degrees), horizontal and
 vertical flip, log-uniform zoom and small translation, composed into ONE 3x3 matrix per image and applied to the
@@ -23,7 +24,8 @@ import numpy as np
 from taxoclass.exceptions import DataError
 
 __all__ = ["random_affine", "check_augment_options", "augment_mode", "AUGMENT_DEFAULTS", "AUGMENT_MODES",
-           "AUGMENT_PRESETS", "tta_views", "tta_predict", "TTA_VIEWS"]
+           "AUGMENT_PRESETS", "tta_views", "tta_predict", "check_tta_mode", "TTA_VIEWS", "TTA_UPRIGHT_VIEWS",
+           "TTA_MODES"]
 
 #: default strength of the plankton augmentation: full-circle rotation, both flips, zoom 0.8-1.25 (log-uniform),
 #: translation up to 6 % of the image side
@@ -147,40 +149,92 @@ def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, z
 
 
 _TTA_CHUNK = 4096
+#: the test-time views of ``mode="plankton"`` (objects with no up or down), in the order ``n_views`` takes them
 TTA_VIEWS = ("identity", "flip_lr", "flip_ud", "rot180", "rot90", "rot270", "transpose", "antitranspose")
+#: the views of ``mode="upright"`` (photographs: never turned): the left-right mirror and shifts by 1/16 of the side
+#: (down-right, up-left, down-left), each also mirrored, as the ``upright`` training augmentation's flips and shifts
+TTA_UPRIGHT_VIEWS = ("identity", "flip_lr", "shift_dr", "flip_lr_shift_dr", "shift_ul", "flip_lr_shift_ul",
+                     "shift_dl", "flip_lr_shift_dl")
+#: the view families: named like the training augmentations they match (``augment="plankton"`` / ``"upright"``)
+TTA_MODES = ("plankton", "upright")
+_SHIFTS = {"dr": (1, 1), "ul": (-1, -1), "dl": (1, -1)}
 
 
-def tta_views(images, n_views: int = 8) -> list[np.ndarray]:
-    """The first ``n_views`` fixed views of a batch (N, H, W, C): identity, left-right flip, up-down flip,
-    180-degree rotation, then (square images only) 90/270-degree rotations and the two transposes.
+def check_tta_mode(mode) -> str:
+    """``mode`` if it names a family of test-time views (:data:`TTA_MODES`); one clear error otherwise.
+
+    >>> check_tta_mode("upright")
+    'upright'
+    """
+    if not isinstance(mode, str) or mode not in TTA_MODES:
+        raise DataError(f"tta_mode={mode!r} is not valid; expected plankton (flips and 90-degree rotations, for "
+                        "objects with no up or down) or upright (the left-right mirror and small shifts, for images "
+                        "with an up and down).")
+    return mode
+
+
+def _shift(a: np.ndarray, dy: int, dx: int, fill_value: float) -> np.ndarray:
+    """Move the content of every image by (dy, dx) pixels (down / right when positive); the uncovered border gets
+    ``fill_value``."""
+    n, h, w, c = a.shape
+    out = np.full_like(a, fill_value)
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[:, yd, xd] = a[:, ys, xs]
+    return out
+
+
+def tta_views(images, n_views: int = 8, mode: str = "plankton", fill_value: float = 0.0) -> list[np.ndarray]:
+    """The first ``n_views`` fixed views of a batch (N, H, W, C).
+
+    ``mode="plankton"`` (:data:`TTA_VIEWS`): identity, left-right flip, up-down flip, 180-degree rotation, then
+    (square images only) 90/270-degree rotations and the two transposes. ``mode="upright"``
+    (:data:`TTA_UPRIGHT_VIEWS`, for images with an up and down): identity, left-right flip, then the image moved by
+    ``s = max(1, round(side / 16))`` pixels down-right, up-left and down-left, each also mirrored; the uncovered
+    border is filled with ``fill_value`` (the background of the model's input: 0 for inverted or zero-padded
+    images).
 
     >>> v = tta_views(np.arange(4.0).reshape(1, 2, 2, 1), 4)
     >>> [x[0, :, :, 0].tolist() for x in v][:2]
     [[[0.0, 1.0], [2.0, 3.0]], [[1.0, 0.0], [3.0, 2.0]]]
+    >>> up = tta_views(np.arange(1.0, 5.0).reshape(1, 2, 2, 1), 3, mode="upright", fill_value=0)
+    >>> up[2][0, :, :, 0].tolist()          # moved 1 pixel down and right, the border filled with 0
+    [[0.0, 0.0], [0.0, 1.0]]
     """
     x = np.asarray(images)
+    mode = check_tta_mode(mode)
+    names = TTA_VIEWS if mode == "plankton" else TTA_UPRIGHT_VIEWS
     if x.ndim != 4:
         raise DataError(f"tta_views expects images of shape (N, H, W, C), got {x.shape}.")
-    if isinstance(n_views, bool) or not 1 <= int(n_views) <= len(TTA_VIEWS):
-        raise DataError(f"n_views={n_views!r} is not valid; expected 1 to {len(TTA_VIEWS)}.")
-    if n_views > 4 and x.shape[1] != x.shape[2]:
+    if isinstance(n_views, bool) or not 1 <= int(n_views) <= len(names):
+        raise DataError(f"n_views={n_views!r} is not valid; expected 1 to {len(names)}.")
+    if mode == "plankton" and n_views > 4 and x.shape[1] != x.shape[2]:
         raise DataError(f"n_views={n_views} needs square images for the 90-degree views, got {x.shape[1]}x"
                         f"{x.shape[2]}; use n_views <= 4 or pad images to a square (make_dataset does).")
-    ops = {
-        "identity": lambda a: a,
-        "flip_lr": lambda a: a[:, :, ::-1],
-        "flip_ud": lambda a: a[:, ::-1],
-        "rot180": lambda a: a[:, ::-1, ::-1],
-        "rot90": lambda a: np.rot90(a, 1, axes=(1, 2)),
-        "rot270": lambda a: np.rot90(a, 3, axes=(1, 2)),
-        "transpose": lambda a: np.swapaxes(a, 1, 2),
-        "antitranspose": lambda a: np.swapaxes(a[:, ::-1, ::-1], 1, 2),
-    }
-    return [np.ascontiguousarray(ops[name](x)) for name in TTA_VIEWS[:int(n_views)]]
+    s = max(1, round(min(x.shape[1], x.shape[2]) / 16))
+
+    def view(name):
+        if name == "identity":
+            return x
+        if name == "flip_lr":
+            return x[:, :, ::-1]
+        if name.startswith("shift_") or name.startswith("flip_lr_shift_"):
+            dy, dx = _SHIFTS[name[-2:]]
+            return _shift(x[:, :, ::-1] if name.startswith("flip") else x, dy * s, dx * s, fill_value)
+        return {"flip_ud": lambda a: a[:, ::-1],
+                "rot180": lambda a: a[:, ::-1, ::-1],
+                "rot90": lambda a: np.rot90(a, 1, axes=(1, 2)),
+                "rot270": lambda a: np.rot90(a, 3, axes=(1, 2)),
+                "transpose": lambda a: np.swapaxes(a, 1, 2),
+                "antitranspose": lambda a: np.swapaxes(a[:, ::-1, ::-1], 1, 2)}[name](x)
+
+    return [np.ascontiguousarray(view(name)) for name in names[:int(n_views)]]
 
 
-def tta_predict(predict_proba: Callable, images, n_views: int = 8) -> np.ndarray:
-    """Test-time augmentation: average ``predict_proba`` over ``n_views`` fixed views (see :func:`tta_views`).
+def tta_predict(predict_proba: Callable, images, n_views: int = 8, mode: str = "plankton",
+                fill_value: float = 0.0) -> np.ndarray:
+    """Test-time augmentation: average ``predict_proba`` over ``n_views`` fixed views of family ``mode`` (see
+    :func:`tta_views`; ``"upright"`` for images with an up and down).
 
     ``predict_proba`` is any callable mapping an image batch to (N, n_classes) probabilities, e.g. a fitted
     classifier's ``predict_proba``. ``images`` is an array (N, H, W, C) or a ``tf.data.Dataset`` of image batches
@@ -191,19 +245,20 @@ def tta_predict(predict_proba: Callable, images, n_views: int = 8) -> np.ndarray
     >>> tta_predict(clf_proba, np.full((2, 4, 4, 1), 51.0)).round(2).tolist()
     [[0.2, 0.8], [0.2, 0.8]]
     """
+    check_tta_mode(mode)
     if not isinstance(images, np.ndarray) and hasattr(images, "as_numpy_iterator"):
         parts, chunk = [], []
         for b in images.as_numpy_iterator():  # chunks of a few thousand images: few predict calls, bounded memory
             chunk.append(b[0] if isinstance(b, tuple) else b)
             if sum(len(c) for c in chunk) >= _TTA_CHUNK:
-                parts.append(tta_predict(predict_proba, np.concatenate(chunk), n_views))
+                parts.append(tta_predict(predict_proba, np.concatenate(chunk), n_views, mode, fill_value))
                 chunk = []
         if chunk:
-            parts.append(tta_predict(predict_proba, np.concatenate(chunk), n_views))
+            parts.append(tta_predict(predict_proba, np.concatenate(chunk), n_views, mode, fill_value))
         if not parts:
             raise DataError("tta_predict: the dataset yields no images.")
         return np.concatenate(parts)
-    views = tta_views(images, n_views)
+    views = tta_views(images, n_views, mode, fill_value)
     total = None
     for v in views:
         p = np.asarray(predict_proba(v), dtype=np.float64)

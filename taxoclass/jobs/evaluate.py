@@ -10,20 +10,21 @@ import numpy as np
 
 from taxoclass._console import plural
 from taxoclass.exceptions import DataError, TaxoclassError
-from taxoclass.jobs.inference import check_tta, images_dataset, noop as _noop, predict_proba_pair
+from taxoclass.jobs.inference import check_tta, images_dataset, noop as _noop, predict_proba_pair, tta_mode_of
 from taxoclass.models import load_model as _load_model
 
 __all__ = ["evaluate_job"]
 
 
 def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = "test", threshold=None,
-                 target_precision=None, k: int = 5, batch_size: int = 64, tta: int = 1, overwrite: bool = False,
-                 progress: Callable[[str], None] = _noop) -> dict:
+                 target_precision=None, k: int = 5, batch_size: int = 64, tta: int = 1, tta_mode: str = "auto",
+                 overwrite: bool = False, progress: Callable[[str], None] = _noop) -> dict:
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
     ``metrics.json``, ``report.md``, figures, ``predictions.csv`` (one row per image), ``confusion.npy`` /
     ``confusion.csv`` and ``confused_pairs.md`` into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
-    fixed views (flips, 90-degree rotations). ``threshold`` (or the threshold reaching ``target_precision`` on the
-    model's validation split) also scores the sure-node answers. Metrics hold the calibration (expected calibration
+    fixed views of family ``tta_mode`` (``"auto"``: the one matching the model's training augmentation;
+    ``"plankton"``: flips, 90-degree rotations; ``"upright"``: the mirror and small shifts). ``threshold`` (or the
+    threshold reaching ``target_precision`` on the model's validation split) also scores the sure-node answers. Metrics hold the calibration (expected calibration
     error before and after the model's temperature). Images labelled at an internal node are scored apart, at
     their own depth (``metrics["internal_labels"]``, see :func:`taxoclass.taxonomy.internal_labels.depth_scores`);
     every other metric is on the images labelled with a class. Returns the metrics dict."""
@@ -36,6 +37,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     from taxoclass.report.writer import write_report_files
 
     tta = check_tta(tta)
+    tta_mode_of(None, tta_mode)  # the name, before anything is read or written
     check_int("k", k, lo=1)
     check_int("batch_size", batch_size, lo=1, hi=4096)
     check_float("threshold", threshold, lo=0, hi=1, none=True)
@@ -47,6 +49,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         raise DataError(f"split {split_name!r} is not valid; expected one of {', '.join(check_split)}.")
     output = prepare_output_dir(out_dir, overwrite=overwrite)  # checked now; written only at the end
     clf = _load_model(model_path)
+    tta_mode = tta_mode_of(clf, tta_mode)
     sel = None
     if target_precision is not None:
         from taxoclass.calibration import threshold_for_precision
@@ -61,7 +64,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     progress(f"evaluating {Path(model_path).name} on {plural(len(data), 'image')} ...")
     ds = images_dataset(data, clf, batch_size=batch_size)
     t0 = time.perf_counter()
-    raw, proba = predict_proba_pair(clf, ds, tta)
+    raw, proba = predict_proba_pair(clf, ds, tta, tta_mode=tta_mode)
     secs = time.perf_counter() - t0
     from taxoclass.taxonomy.internal_labels import depth_scores
 
@@ -76,6 +79,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     if not at_class.all():
         metrics["internal_labels"] = depth_scores(tax, y[~at_class], proba[~at_class])
     metrics["tta"] = tta
+    metrics["tta_mode"] = tta_mode
     metrics["calibration"] = {"temperature": T, "ece_before": expected_calibration_error(rc, yc),
                               "ece_after": expected_calibration_error(pc, yc),
                               "reliability_before": reliability_bins(rc, yc),

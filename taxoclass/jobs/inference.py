@@ -9,7 +9,8 @@ import numpy as np
 
 from taxoclass.exceptions import TaxoclassError
 
-__all__ = ["images_dataset", "predict_proba", "predict_proba_pair", "check_tta", "unlabelled_images", "noop"]
+__all__ = ["images_dataset", "predict_proba", "predict_proba_pair", "check_tta", "tta_mode_of", "unlabelled_images",
+           "noop"]
 
 
 def noop(_msg: str) -> None:
@@ -27,19 +28,22 @@ def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = Tru
     return make_dataset(data, with_labels=False, **kw)
 
 
-def predict_proba(model, ds, tta: int = 1, *, calibrated: bool = True):
+def predict_proba(model, ds, tta: int = 1, *, calibrated: bool = True, tta_mode: str = "auto"):
     """Class probabilities of a fitted model on a dataset of image batches, averaged over ``tta`` fixed views
     (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are); ``calibrated``
-    as in ``model.predict_proba``. A progress bar shows on a terminal.
+    as in ``model.predict_proba``. ``tta_mode``: the family of views, ``"plankton"`` (flips, 90-degree
+    rotations), ``"upright"`` (mirror and small shifts) or ``"auto"`` (:func:`tta_mode_of`: the family that matches
+    the model's training augmentation). A progress bar shows on a terminal.
 
     >>> proba = predict_proba(clf, images_dataset(data, clf), tta=8)    # doctest: +SKIP
     """
     from functools import partial
 
-    return _averaged(partial(model.predict_proba, calibrated=calibrated, callbacks=_progress_bar(ds)), ds, tta)
+    return _averaged(partial(model.predict_proba, calibrated=calibrated, callbacks=_progress_bar(ds)), ds, tta,
+                     model, tta_mode)
 
 
-def predict_proba_pair(model, ds, tta: int = 1):
+def predict_proba_pair(model, ds, tta: int = 1, *, tta_mode: str = "auto"):
     """``(uncalibrated, calibrated)`` probabilities as :func:`predict_proba` gives them, from one pass over the
     images."""
     from taxoclass.calibration import apply_temperature
@@ -51,7 +55,7 @@ def predict_proba_pair(model, ds, tta: int = 1):
         raw = model.predict_proba(x, calibrated=False, callbacks=bar)
         return np.concatenate([raw, apply_temperature(raw, T) if T != 1.0 else raw], axis=1)
 
-    p = _averaged(both, ds, tta)
+    p = _averaged(both, ds, tta, model, tta_mode)
     return p[:, :p.shape[1] // 2], p[:, p.shape[1] // 2:]
 
 
@@ -62,11 +66,37 @@ def _progress_bar(ds):
     return keras_progress(n if n > 0 else None, "predicting")
 
 
-def _averaged(fn, ds, tta):
+def _averaged(fn, ds, tta, model, tta_mode):
     from taxoclass.data import tta_predict
+    from taxoclass.data.pipeline import background
 
-    tta = check_tta(tta)
-    return np.asarray(fn(ds) if tta == 1 else tta_predict(fn, ds, tta), dtype=np.float32)
+    tta, mode = check_tta(tta), tta_mode_of(model, tta_mode)
+    if tta == 1:
+        return np.asarray(fn(ds), dtype=np.float32)
+    spec = model.input_spec()
+    fill = background(spec["pad_value"], spec["invert"])  # what the shifted views uncover: the input's background
+    return np.asarray(tta_predict(fn, ds, tta, mode, fill), dtype=np.float32)
+
+
+def tta_mode_of(model, tta_mode: str = "auto") -> str:
+    """The family of test-time views to use for ``model``: ``tta_mode`` itself (``"plankton"`` or ``"upright"``),
+    or for ``"auto"`` the family matching the training augmentation recorded with the model (``model.augment_``,
+    set by ``taxoclass train`` and ``benchmark``): ``"upright"`` for a model trained with the upright
+    augmentation, else ``"plankton"``.
+
+    >>> from types import SimpleNamespace
+    >>> tta_mode_of(SimpleNamespace(augment_="upright")), tta_mode_of(SimpleNamespace())
+    ('upright', 'plankton')
+    """
+    from taxoclass.data.augment import TTA_MODES, check_tta_mode
+
+    if tta_mode == "auto":
+        return "upright" if getattr(model, "augment_", None) == "upright" else "plankton"
+    if tta_mode not in TTA_MODES:
+        raise TaxoclassError(f"tta_mode={tta_mode!r} is not valid; expected auto (the views that match the "
+                             "model's training augmentation), plankton (flips and 90-degree rotations) or upright "
+                             "(the left-right mirror and small shifts, for images with an up and down).")
+    return check_tta_mode(tta_mode)
 
 
 def check_tta(tta) -> int:
@@ -79,7 +109,8 @@ def check_tta(tta) -> int:
 
     if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= len(TTA_VIEWS):
         raise TaxoclassError(f"tta={tta!r} is not valid; expected the number of test-time views, 1 (none) to "
-                             f"{len(TTA_VIEWS)} (identity, flips, rotations by 90 degrees, transposes).")
+                             f"{len(TTA_VIEWS)} (identity, flips, rotations by 90 degrees, transposes; for upright "
+                             "images the mirror and small shifts).")
     return int(tta)
 
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 from taxoclass._console import number, plural
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.jobs.inference import check_tta, noop as _noop
+from taxoclass.jobs.inference import check_tta, noop as _noop, tta_mode_of
 from taxoclass.jobs.stream import DEFAULT_CHUNK, ENGINES, ImageFiles
 from taxoclass.models import load_model as _load_model
 
@@ -16,13 +16,15 @@ __all__ = ["predict_job"]
 
 
 def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=None, top_k: int | None = None,
-                batch_size: int = 64, tta: int = 1, mode: str = "soft", format: str = "csv", resume: bool = False,
+                batch_size: int = 64, tta: int = 1, tta_mode: str = "auto", mode: str = "soft", format: str = "csv", resume: bool = False,
                 chunk_size: int = DEFAULT_CHUNK, engine: str = "local", overwrite: bool = False,
                 progress: Callable[[str], None] = _noop) -> dict:
     """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
     node the model is sure of with ``threshold``, or with the threshold that reaches ``target_precision`` on the
     model's validation split, :func:`taxoclass.calibration.threshold_for_precision`). ``top_k`` defaults to 3, or
-    the model's number of classes when it has fewer; ``tta=n`` averages the probabilities of ``n`` fixed views;
+    the model's number of classes when it has fewer; ``tta=n`` averages the probabilities of ``n`` fixed views
+    of family ``tta_mode`` (``"auto"``: the one matching the model's training augmentation; ``"plankton"``,
+    ``"upright"``, see :func:`taxoclass.jobs.predict_proba`);
     ``mode="greedy"`` (trees) evaluates only the nodes on each image's path (no top-k). ``data`` is an ImageSet or
     an :class:`~taxoclass.jobs.stream.ImageFiles` listing; images are predicted and rows written ``chunk_size`` at
     a time (bounded memory), and ``resume=True`` continues an interrupted run after its last written row.
@@ -39,6 +41,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=N
     from taxoclass.jobs.stream import write_predictions
 
     tta = check_tta(tta)
+    tta_mode_of(None, tta_mode)  # the name, before anything is read or written
     check_int("top_k", top_k, lo=1, none=True)
     check_int("batch_size", batch_size, lo=1, hi=4096)
     check_int("chunk_size", chunk_size, lo=1)
@@ -74,12 +77,14 @@ def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=N
                              "alternatives; leave out --top-k or use mode 'soft'.")
     if in_memory:
         return _write_table(clf, data, output, format=format, mode=mode, threshold=threshold, top_k=int(top_k),
-                            tta=tta, batch_size=batch_size, progress=progress, name=Path(model_path).name)
+                            tta=tta, tta_mode=tta_mode, batch_size=batch_size, progress=progress,
+                            name=Path(model_path).name)
     progress(f"predicting {'' if isinstance(data, ImageFiles) else plural(len(data), 'image') + ' '}with "
              f"{Path(model_path).name} ...")
     with output:
         result = write_predictions(clf, data, output.path, mode=mode, threshold=threshold, top_k=int(top_k),
-                                   tta=tta, batch_size=batch_size, chunk_size=chunk_size, resume=resume,
+                                   tta=tta, tta_mode=tta_mode, batch_size=batch_size, chunk_size=chunk_size,
+                                   resume=resume,
                                    overwrite=overwrite, engine=engine, model_path=model_path,
                                    config={"model": str(Path(model_path).resolve())},
                                    progress=progress)
@@ -87,7 +92,8 @@ def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=N
     return result
 
 
-def _write_table(clf, data, output, *, format, mode, threshold, top_k, tta, batch_size, progress, name) -> dict:
+def _write_table(clf, data, output, *, format, mode, threshold, top_k, tta, tta_mode, batch_size, progress,
+                 name) -> dict:
     """The whole table at once: to standard output (``output`` None) or as an EcoTaxa import TSV."""
     import time
 
@@ -99,7 +105,8 @@ def _write_table(clf, data, output, *, format, mode, threshold, top_k, tta, batc
         data = data.image_set(list(data))
     progress(f"predicting {plural(len(data), 'image')} with {name} ...")
     t0 = time.perf_counter()
-    out = model_outputs(clf, images_dataset(data, clf, batch_size=batch_size, with_labels=False), mode, tta=tta)
+    out = model_outputs(clf, images_dataset(data, clf, batch_size=batch_size, with_labels=False), mode, tta=tta,
+                        tta_mode=tta_mode)
     secs = time.perf_counter() - t0
     df = csv_frame(prediction_columns(clf.taxonomy_, **out, top_k=top_k, threshold=threshold),
                    [data._where(k) for k in data.keys])

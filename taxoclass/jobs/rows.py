@@ -40,14 +40,14 @@ def check_mode(clf, mode: str, tta: int = 1) -> str:
     return mode
 
 
-def model_outputs(clf, images, mode: str = "soft", *, tta: int = 1) -> dict:
+def model_outputs(clf, images, mode: str = "soft", *, tta: int = 1, tta_mode: str = "auto") -> dict:
     """Run ``clf`` on ``images`` (array or batched dataset): ``{"proba": ...}`` for soft, ``{"path": DataFrame}``
     (``TreeClassifier.predict_path(mode="greedy")``) for greedy; the input of :func:`prediction_columns`."""
     if mode == "greedy":
         return {"path": clf.predict_path(images, mode="greedy")}
     from taxoclass.jobs.inference import predict_proba
 
-    return {"proba": predict_proba(clf, images, tta)}
+    return {"proba": predict_proba(clf, images, tta, tta_mode=tta_mode)}
 
 
 def _node_label(tax, v: int) -> tuple[str, list[str]]:

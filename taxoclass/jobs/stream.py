@@ -194,7 +194,8 @@ def _start(partial: Path, state: Path, config: dict, *, resume: bool, overwrite:
     return saved
 
 
-def _local_tables(clf, data, *, chunk_size: int, mode: str, threshold, top_k: int, tta: int, batch_size: int):
+def _local_tables(clf, data, *, chunk_size: int, mode: str, threshold, top_k: int, tta: int, batch_size: int,
+                  tta_mode: str = "auto"):
     """skip -> iterator of (images of the listing consumed, table rows of the chunk) on this machine."""
     from taxoclass.jobs.inference import images_dataset
     from taxoclass.jobs.rows import csv_frame, model_outputs, prediction_columns
@@ -206,14 +207,14 @@ def _local_tables(clf, data, *, chunk_size: int, mode: str, threshold, top_k: in
                 continue
             ds = images_dataset(chunk, clf, batch_size=batch_size, with_labels=False)
             cols = prediction_columns(clf.taxonomy_, top_k=top_k, threshold=threshold,
-                                      **model_outputs(clf, ds, mode, tta=tta))
+                                      **model_outputs(clf, ds, mode, tta=tta, tta_mode=tta_mode))
             yield consumed, csv_frame(cols, [chunk._where(k) for k in chunk.keys])
 
     return tables
 
 
 def write_predictions(clf, data, out_csv, *, mode: str = "soft", threshold=None, top_k: int = 1, tta: int = 1,
-                      batch_size: int = 64, chunk_size: int = DEFAULT_CHUNK, resume: bool = False,
+                      tta_mode: str = "auto", batch_size: int = 64, chunk_size: int = DEFAULT_CHUNK, resume: bool = False,
                       overwrite: bool = False, engine: str = "local", model_path=None, config: dict | None = None,
                       progress: Callable[[str], None] = lambda _m: None) -> dict:
     """Predict ``data`` (an :class:`ImageFiles` or an ImageSet) chunk by chunk, appending the table rows of
@@ -229,7 +230,7 @@ def write_predictions(clf, data, out_csv, *, mode: str = "soft", threshold=None,
     partial, state = partial_paths(out)
     total = data.count() if isinstance(data, ImageFiles) else len(data)
     opts = dict(chunk_size=int(chunk_size), mode=mode, threshold=threshold, top_k=top_k, tta=tta,
-                batch_size=batch_size)
+                tta_mode=tta_mode, batch_size=batch_size)
     if engine == "ray":
         from taxoclass.jobs.ray_engine import ray_tables
 
@@ -237,7 +238,7 @@ def write_predictions(clf, data, out_csv, *, mode: str = "soft", threshold=None,
     else:
         tables = _local_tables(clf, data, **opts)
     config = {**(config or {}), "mode": mode, "threshold": threshold, "top_k": top_k, "tta": tta,
-              "images": total, "source": data.describe() if isinstance(data, ImageFiles) else None}
+              **({} if tta_mode == "auto" else {"tta_mode": tta_mode}), "images": total, "source": data.describe() if isinstance(data, ImageFiles) else None}
     config = json.loads(json.dumps(config))
     done = _start(partial, state, config, resume=resume, overwrite=overwrite)
     if done["consumed"]:

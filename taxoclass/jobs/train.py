@@ -252,6 +252,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         t0 = time.perf_counter()
         clf.fit(train_ds, validation_data=val_ds, class_weight=cw, callbacks=callbacks, verbose=verbose)
         secs = time.perf_counter() - t0
+        clf.augment_ = augment  # saved with it: `evaluate --tta` picks the test-time views that match it
         clf.save(folder / "model.taxoclass", overwrite=True)
         summary = {"train_seconds": secs, "history": clf.history_, "epochs_run": epochs_run(clf.history_),
                    "n_params": int(clf.model_.count_params())}

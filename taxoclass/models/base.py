@@ -427,6 +427,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
                 "class": type(self).__name__, "module": type(self).__module__, "params": params,
                 "taxonomy": taxonomy_to_dict(self.taxonomy_), "classes": [str(c) for c in self.classes_],
                 "history": getattr(self, "history_", {}), "pipeline": self.input_spec(),
+                "augment": getattr(self, "augment_", None),
                 "extra": self._extra_metadata(), "calibration": calibration_metadata(self)}
 
     def _extra_metadata(self) -> dict:

@@ -162,6 +162,10 @@ def read_model_file(path, *, expected: type | None = None):
     obj.classes_ = np.array(meta["classes"], dtype=object)
     obj.model_ = model
     obj.history_ = meta.get("history", {})
+    from taxoclass.data.augment import AUGMENT_MODES
+
+    if meta.get("augment") in AUGMENT_MODES:  # the training augmentation, when the job that trained it recorded it
+        obj.augment_ = meta["augment"]
     obj._restore_extra(meta.get("extra", {}))
     from taxoclass.calibration import from_metadata
 
