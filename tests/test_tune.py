@@ -24,7 +24,7 @@ COLOURS = {"red": ("warm", (220, 40, 40)), "yellow": ("warm", (220, 220, 40)), "
            "blue": ("cold", (40, 40, 220))}
 # every knob fixed but the learning rate: the flat small CNN on 16 px images, no augmentation
 FIXED = ["model=flat", "backbone=small_cnn", "image_size=16", "augment=off", "head_units=32", "dropout=0",
-         "weight_decay=0", "label_smoothing=0", "class_weight=none"]
+         "weight_decay=0", "label_smoothing=0", "class_weight=none", "loss=crossentropy"]
 TINY = ["--models", "flat", "--batch-size", "8", "--val-size", "0.25", *[a for f in FIXED for a in ("--fix", f)]]
 
 
@@ -355,11 +355,36 @@ def test_conditional_knobs_follow_the_model_drawn():
     assert tree["beta"] == 0.2 and tree["max_cluster_size"] == 4 and "backbone" not in tree
     flat = sp.suggest(optuna.trial.FixedTrial({
         "model": "flat", "head_units": "128", "learning_rate": 1e-3, "weight_decay": 1e-4, "label_smoothing": 0.1,
-        "dropout": 0.0, "augment": "plankton", "image_size": 64, "class_weight": "sqrt"}))
+        "dropout": 0.0, "loss": "hxe", "augment": "plankton", "image_size": 64, "class_weight": "sqrt"}))
     assert flat["backbone"] == "small_cnn" and "width" not in flat and "beta" not in flat and "trunk" not in flat
+    assert flat["loss"] == "hxe" and "loss" not in tree  # the flat model's loss only
     assert set(sp.searched()) >= {"beta", "max_cluster_size", "level_schedule", "block_filters", "node_block"}
     dense = sp.suggest(optuna.trial.FixedTrial({
         "model": "tree", "width": 32, "node_block": "dense", "head_units": "64", "learning_rate": 1e-3,
         "weight_decay": 1e-4, "label_smoothing": 0.1, "dropout": 0.0, "augment": "none", "image_size": 48,
         "class_weight": "none", "beta": 0.2, "max_cluster_size": 4, "level_schedule": "none"}))
     assert dense["node_block"] == "dense" and "block_filters" not in dense  # conv filters: small_cnn blocks only
+
+
+def test_knobs_the_data_leave_no_choice_for_are_pinned():
+    from types import SimpleNamespace
+
+    from taxoclass.tuning.space import SearchSpace
+    from taxoclass.tuning.study import _pin_class_only_knobs
+
+    said = []
+    classes = ["red", "blue"]
+    plain = SimpleNamespace(classes=classes, labels=np.array(["red", "blue"], dtype=object))
+    sp = SearchSpace(["flat"])
+    _pin_class_only_knobs(sp, plain, object(), said.append)  # a taxonomy, a class for every image: all searched
+    assert {"loss", "class_weight"} <= set(sp.searched()) and not said
+    _pin_class_only_knobs(sp, plain, None, said.append)  # no taxonomy: hxe / soft_labels would be cross-entropy
+    assert sp.knobs["loss"].fixed == "crossentropy" and "class_weight" in sp.searched()
+    assert len(said) == 1 and "taxonomy" in said[0]
+    internal = SimpleNamespace(classes=classes, labels=np.array(["red", "warm", "blue"], dtype=object))
+    sp = SearchSpace(["flat", "tree"])
+    _pin_class_only_knobs(sp, internal, object(), said.append)
+    assert (sp.knobs["loss"].fixed, sp.knobs["class_weight"].fixed) == ("crossentropy", "none")
+    assert "1 image(s) are labelled at an internal node" in said[-1]
+    with pytest.raises(TaxoclassError, match="--fix loss=hxe cannot be used: 1 image"):
+        _pin_class_only_knobs(SearchSpace(["flat"], fix=["loss=hxe"]), internal, object(), said.append)

@@ -99,6 +99,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("weight_decay", "float", "AdamW decoupled weight decay", low=1e-6, high=1e-2, log=True, bounds=(0, 0.999)),
     Knob("label_smoothing", "float", "label smoothing", low=0.0, high=0.2, bounds=(0, 0.999)),
     Knob("dropout", "float", "dropout before each head", low=0.0, high=0.5, bounds=(0, 0.999)),
+    Knob("loss", "choice", "flat model loss: crossentropy, or hxe / soft_labels, which use the taxonomy", ("flat",),
+         choices=("crossentropy", "hxe", "soft_labels"), value_type=str),
     Knob("augment", "choice", "training augmentation: plankton, upright or none", choices=("plankton", "none"),
          value_type=str),
     Knob("image_size", "choice", "side of the model input in pixels", choices=(48, 64, 96), value_type=int,
@@ -115,7 +117,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
 _VALID = {"backbone": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0"),
           "trunk": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0", "none"),
           "class_weight": ("none", "balanced", "sqrt"), "augment": ("plankton", "upright", "none"),
-          "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS}
+          "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS,
+          "loss": ("crossentropy", "hxe", "soft_labels")}
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -239,6 +242,23 @@ class SearchSpace:
         if bad:
             raise TaxoclassError(f"model={bad[0]} is not among --models {','.join(models)}; add it there.")
         self.knobs = knobs
+
+    def pin(self, name: str, value, why: str) -> bool:
+        """Fix knob ``name`` at ``value`` because the data allow nothing else (``why`` says so in the error when
+        the user fixed it otherwise); True when it was searched before.
+
+        >>> sp = SearchSpace(models=("flat",))
+        >>> sp.pin("loss", "crossentropy", "no taxonomy"), sp.knobs["loss"].fixed
+        (True, 'crossentropy')
+        """
+        knob = self.knobs[name]
+        if knob.fixed is not None:
+            if knob.fixed != value:
+                raise TaxoclassError(f"--fix {name}={_text(knob.fixed)} cannot be used: {why}; drop it (the search "
+                                     f"then keeps {name}={_text(value)}).")
+            return False
+        self.knobs[name] = replace(knob, fixed=value)
+        return True
 
     def searched(self) -> dict[str, Knob]:
         """The knobs whose value a trial draws (applying to at least one of the models)."""

@@ -115,6 +115,25 @@ def _differences(old: dict, new: dict) -> list[str]:
             if json.loads(json.dumps(old.get(k))) != json.loads(json.dumps(new.get(k)))]
 
 
+def _pin_class_only_knobs(sp, data, taxonomy, progress) -> None:
+    """Fix the knobs the data leave no choice for: the flat losses that use the taxonomy need one (and a class
+    for every image), class weights need a class for every image (see
+    :func:`taxoclass.taxonomy.internal_labels.check_internal_options`)."""
+    from taxoclass.taxonomy.internal_labels import internal_label_count
+
+    pins = []
+    n = internal_label_count(data) if hasattr(data, "labels") else 0
+    if n:
+        why = f"{n} image(s) are labelled at an internal node, which has no class"
+        pins += [("loss", "crossentropy", why), ("class_weight", "none", why)]
+    elif taxonomy is None:
+        pins.append(("loss", "crossentropy", "hxe and soft_labels need a taxonomy (--taxonomy FILE)"))
+    for name, value, why in pins:
+        if "flat" in sp.models or name != "loss":
+            if sp.pin(name, value, why):
+                progress(f"{name} fixed to {value}: {why}")
+
+
 def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=None, confusion_classes=None,
          trials: int = 20, time_budget: float | None = None, epochs: int = 10, trial_budget: float | None = None,
          batch_size: int = 32, channels: int = 3, pad_value: float | None = None, invert: bool = False,
@@ -162,6 +181,7 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
                              "every trial is scored on) or use accuracy / balanced_accuracy.")
     if reference is not None:
         reference.check_classes(data.classes, source=getattr(data, "source", "the data"))
+    _pin_class_only_knobs(sp, data, reference if confusion is None else None, progress)
     base = {"epochs": int(epochs), "batch_size": int(batch_size), "channels": int(channels), "invert": bool(invert),
             "time_budget": trial_budget, "val_size": float(val_size), "test_size": float(test_size),
             "seed": int(seed), **({} if pad_value is None else {"pad_value": float(pad_value)})}
