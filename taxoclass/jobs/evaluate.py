@@ -24,10 +24,11 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     ``confusion.csv`` and ``confused_pairs.md`` into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
     fixed views of family ``tta_mode`` (``"auto"``: the one matching the model's training augmentation;
     ``"plankton"``: flips, 90-degree rotations; ``"upright"``: the mirror and small shifts). ``threshold`` (or the
-    threshold reaching ``target_precision`` on the model's validation split) also scores the sure-node answers. Metrics hold the calibration (expected calibration
-    error before and after the model's temperature). Images labelled at an internal node are scored apart, at
-    their own depth (``metrics["internal_labels"]``, see :func:`taxoclass.taxonomy.internal_labels.depth_scores`);
-    every other metric is on the images labelled with a class. Returns the metrics dict."""
+    threshold reaching ``target_precision`` on the model's validation split) also scores the sure-node answers.
+    Metrics hold the calibration (expected calibration error before and after the model's temperature). Images
+    labelled at an internal node are scored apart, at their own depth (``metrics["internal_labels"]``, see
+    :func:`taxoclass.taxonomy.internal_labels.depth_scores`); every other metric is on the images labelled with a
+    class. Returns the metrics dict."""
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import atomic_write, prepare_output_dir
     from taxoclass._json import write_json

@@ -88,7 +88,7 @@ def tta_mode_of(model, tta_mode: str = "auto") -> str:
     >>> tta_mode_of(SimpleNamespace(augment_="upright")), tta_mode_of(SimpleNamespace())
     ('upright', 'plankton')
     """
-    from taxoclass.data.augment import TTA_MODES, check_tta_mode
+    from taxoclass.data.augment import TTA_MODES
 
     if tta_mode == "auto":
         return "upright" if getattr(model, "augment_", None) == "upright" else "plankton"
@@ -96,7 +96,7 @@ def tta_mode_of(model, tta_mode: str = "auto") -> str:
         raise TaxoclassError(f"tta_mode={tta_mode!r} is not valid; expected auto (the views that match the "
                              "model's training augmentation), plankton (flips and 90-degree rotations) or upright "
                              "(the left-right mirror and small shifts, for images with an up and down).")
-    return check_tta_mode(tta_mode)
+    return tta_mode
 
 
 def check_tta(tta) -> int:

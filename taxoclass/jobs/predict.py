@@ -16,8 +16,8 @@ __all__ = ["predict_job"]
 
 
 def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=None, top_k: int | None = None,
-                batch_size: int = 64, tta: int = 1, tta_mode: str = "auto", mode: str = "soft", format: str = "csv", resume: bool = False,
-                chunk_size: int = DEFAULT_CHUNK, engine: str = "local", overwrite: bool = False,
+                batch_size: int = 64, tta: int = 1, tta_mode: str = "auto", mode: str = "soft", format: str = "csv",
+                resume: bool = False, chunk_size: int = DEFAULT_CHUNK, engine: str = "local", overwrite: bool = False,
                 progress: Callable[[str], None] = _noop) -> dict:
     """Label images with a saved model; write a CSV (file, class, probability, lineage, top-k, and the deepest
     node the model is sure of with ``threshold``, or with the threshold that reaches ``target_precision`` on the

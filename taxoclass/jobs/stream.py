@@ -214,7 +214,8 @@ def _local_tables(clf, data, *, chunk_size: int, mode: str, threshold, top_k: in
 
 
 def write_predictions(clf, data, out_csv, *, mode: str = "soft", threshold=None, top_k: int = 1, tta: int = 1,
-                      tta_mode: str = "auto", batch_size: int = 64, chunk_size: int = DEFAULT_CHUNK, resume: bool = False,
+                      tta_mode: str = "auto", batch_size: int = 64, chunk_size: int = DEFAULT_CHUNK,
+                      resume: bool = False,
                       overwrite: bool = False, engine: str = "local", model_path=None, config: dict | None = None,
                       progress: Callable[[str], None] = lambda _m: None) -> dict:
     """Predict ``data`` (an :class:`ImageFiles` or an ImageSet) chunk by chunk, appending the table rows of
@@ -238,7 +239,8 @@ def write_predictions(clf, data, out_csv, *, mode: str = "soft", threshold=None,
     else:
         tables = _local_tables(clf, data, **opts)
     config = {**(config or {}), "mode": mode, "threshold": threshold, "top_k": top_k, "tta": tta,
-              **({} if tta_mode == "auto" else {"tta_mode": tta_mode}), "images": total, "source": data.describe() if isinstance(data, ImageFiles) else None}
+              **({} if tta_mode == "auto" else {"tta_mode": tta_mode}), "images": total,
+              "source": data.describe() if isinstance(data, ImageFiles) else None}
     config = json.loads(json.dumps(config))
     done = _start(partial, state, config, resume=resume, overwrite=overwrite)
     if done["consumed"]:
