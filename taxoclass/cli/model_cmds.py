@@ -412,7 +412,8 @@ def predict_cmd(args) -> int:
         data = ImageFiles(args.images, folder=args.dir, csv=args.csv, file_column=args.file_column)
     predict_job(args.model, data, args.output, threshold=args.threshold, target_precision=args.target_precision,
                 top_k=args.top_k, tta=args.tta, tta_mode=args.tta_mode, format=args.format, mode=args.mode,
-                resume=args.resume, chunk_size=args.chunk_size, engine=args.engine, overwrite=args.overwrite, progress=_progress)
+                resume=args.resume, chunk_size=args.chunk_size, engine=args.engine, overwrite=args.overwrite,
+                progress=_progress)
     if args.output != "-":
         print(f"predictions written to {args.output}")
     return 0
