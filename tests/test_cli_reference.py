@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_OURS = {"--logdir", "--quick", "--fashion-mnist", "--limit",  # tensorboard's, and the scripts' in benchmarks/
             "--arch", "--head", "--sizefeat", "--width",  # benchmarks/ndsb_recipe_study.py
             "--sizes",  # benchmarks/predict_scale.py
-            "--final-minutes"}  # benchmarks/tune_ndsb.py
+            "--final-minutes",  # benchmarks/tune_ndsb.py
+            "--test-source", "--test-subdir", "--modes"}  # benchmarks/tta_views.py
 
 
 def test_the_guide_holds_the_generated_command_reference():

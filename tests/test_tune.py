@@ -318,7 +318,8 @@ def test_a_range_narrows_the_knob_exactly(lo, factor, log):
     assert (knob.kind, knob.low, knob.high, knob.log) == ("float", lo, hi, log)
     trial = optuna.trial.FixedTrial({"learning_rate": lo, "model": "flat", "backbone": "small_cnn", "width": 16,
                                      "head_units": "64", "weight_decay": 1e-4, "label_smoothing": 0.1,
-                                     "dropout": 0.1, "augment": "plankton", "image_size": 48, "class_weight": "none"})
+                                     "dropout": 0.1, "loss": "crossentropy", "augment": "plankton", "image_size": 48,
+                                     "class_weight": "none"})
     assert SearchSpace(["flat"], space=[f"learning_rate={spec}"]).suggest(trial)["learning_rate"] == lo
 
 
