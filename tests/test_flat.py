@@ -95,8 +95,10 @@ def test_phase_two_unfreezes_and_lowers_the_learning_rate(tmp_path):
     # below fine_tune_at: the loaded weights, untouched; from it on: fine-tuned
     np.testing.assert_array_equal(np.asarray(feats.get_layer("block1_conv").kernel),
                                   np.asarray(ref.get_layer("block1_conv").kernel))
-    assert not np.allclose(np.asarray(feats.get_layer("block2_conv").kernel),
-                           np.asarray(ref.get_layer("block2_conv").kernel))
+    # (exact comparison: on some random initialisations no gradient reaches block2 on these stripes and only
+    # AdamW's weight decay, which touches trainable weights only, moves it by ~1e-7)
+    assert not np.array_equal(np.asarray(feats.get_layer("block2_conv").kernel),
+                              np.asarray(ref.get_layer("block2_conv").kernel))
     # BatchNorm stayed in inference mode: its moving statistics were never updated
     for name in ("block1_bn", "block2_bn", "block3_bn"):
         np.testing.assert_array_equal(np.asarray(feats.get_layer(name).moving_mean),
