@@ -389,3 +389,10 @@ def test_knobs_the_data_leave_no_choice_for_are_pinned():
     assert "1 image(s) are labelled at an internal node" in said[-1]
     with pytest.raises(TaxoclassError, match="--fix loss=hxe cannot be used: 1 image"):
         _pin_class_only_knobs(SearchSpace(["flat"], fix=["loss=hxe"]), internal, object(), said.append)
+
+
+def test_the_loss_knob_offers_every_flat_loss():
+    from taxoclass.models.losses import LOSSES
+    from taxoclass.tuning.space import KNOBS
+
+    assert set(KNOBS["loss"].choices) == set(LOSSES)

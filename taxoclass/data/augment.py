@@ -160,16 +160,18 @@ TTA_MODES = ("plankton", "upright")
 _SHIFTS = {"dr": (1, 1), "ul": (-1, -1), "dl": (1, -1)}
 
 
-def check_tta_mode(mode) -> str:
-    """``mode`` if it names a family of test-time views (:data:`TTA_MODES`); one clear error otherwise.
+def check_tta_mode(mode, *, auto: bool = False) -> str:
+    """``mode`` if it names a family of test-time views (:data:`TTA_MODES`, and ``"auto"`` where ``auto=True``:
+    the family that matches a model's training augmentation); one clear error otherwise.
 
-    >>> check_tta_mode("upright")
-    'upright'
+    >>> check_tta_mode("upright"), check_tta_mode("auto", auto=True)
+    ('upright', 'auto')
     """
-    if not isinstance(mode, str) or mode not in TTA_MODES:
-        raise DataError(f"tta_mode={mode!r} is not valid; expected plankton (flips and 90-degree rotations, for "
-                        "objects with no up or down) or upright (the left-right mirror and small shifts, for images "
-                        "with an up and down).")
+    if not isinstance(mode, str) or mode not in TTA_MODES + (("auto",) if auto else ()):
+        first = "auto (the views that match the model's training augmentation), " if auto else ""
+        raise DataError(f"tta_mode={mode!r} is not valid; expected {first}plankton (flips and 90-degree rotations, "
+                        "for objects with no up or down) or upright (the left-right mirror and small shifts, for "
+                        "images with an up and down).")
     return mode
 
 

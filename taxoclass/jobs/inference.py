@@ -88,14 +88,10 @@ def tta_mode_of(model, tta_mode: str = "auto") -> str:
     >>> tta_mode_of(SimpleNamespace(augment_="upright")), tta_mode_of(SimpleNamespace())
     ('upright', 'plankton')
     """
-    from taxoclass.data.augment import TTA_MODES
+    from taxoclass.data.augment import check_tta_mode
 
-    if tta_mode == "auto":
+    if check_tta_mode(tta_mode, auto=True) == "auto":
         return "upright" if getattr(model, "augment_", None) == "upright" else "plankton"
-    if tta_mode not in TTA_MODES:
-        raise TaxoclassError(f"tta_mode={tta_mode!r} is not valid; expected auto (the views that match the "
-                             "model's training augmentation), plankton (flips and 90-degree rotations) or upright "
-                             "(the left-right mirror and small shifts, for images with an up and down).")
     return tta_mode
 
 

@@ -77,6 +77,8 @@ def _text(v) -> str:
     return str(v)
 
 
+#: the flat model's losses (taxoclass.models.losses.LOSSES, written out: importing it would load Keras)
+_LOSSES = ("crossentropy", "hxe", "soft_labels")
 _ALL = ("flat", "tree", "error_tree")
 _TREES = ("tree", "error_tree")
 #: every knob and its default range; the order is the order of the suggestions (model first)
@@ -100,7 +102,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("label_smoothing", "float", "label smoothing", low=0.0, high=0.2, bounds=(0, 0.999)),
     Knob("dropout", "float", "dropout before each head", low=0.0, high=0.5, bounds=(0, 0.999)),
     Knob("loss", "choice", "flat model loss: crossentropy, or hxe / soft_labels, which use the taxonomy", ("flat",),
-         choices=("crossentropy", "hxe", "soft_labels"), value_type=str),
+         choices=_LOSSES, value_type=str),
     Knob("augment", "choice", "training augmentation: plankton, upright or none", choices=("plankton", "none"),
          value_type=str),
     Knob("image_size", "choice", "side of the model input in pixels", choices=(48, 64, 96), value_type=int,
@@ -118,7 +120,7 @@ _VALID = {"backbone": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "d
           "trunk": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0", "none"),
           "class_weight": ("none", "balanced", "sqrt"), "augment": ("plankton", "upright", "none"),
           "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS,
-          "loss": ("crossentropy", "hxe", "soft_labels")}
+          "loss": _LOSSES}
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
