@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.models import NODE_BLOCKS, DEFAULT_BACKBONE, trunk_choice
+from taxoclass.models import NODE_BLOCKS, DEFAULT_BACKBONE, TRAIN_MODELS, trunk_choice
 
 #: largest model input side in pixels (a 1024 x 1024 x 3 float32 image is 12 MiB per image and per layer)
 MAX_IMAGE_SIZE = 1024
@@ -140,7 +140,7 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
     """
     from taxoclass.models.backbones import BACKBONES
 
-    check_choice("model", model, ("tree", "flat"))
+    check_choice("model", model, TRAIN_MODELS)
     min_size = 1
     if model == "flat":
         min_size = check_backbone("backbone", backbone)
@@ -173,27 +173,6 @@ def check_training(*, model: str = "flat", backbone=DEFAULT_BACKBONE, weights=No
     check_choice("strategy", strategy, ("auto", "mirrored", "multiworker"))
 
 
-def check_size(backbone, width=None, depth=None) -> None:
-    """``width`` (first-stage filters) and ``depth`` (blocks per stage) size a from-scratch backbone (resnet_small,
-    vgg_bn): refused for any other, or without one.
-
-    >>> check_size("vgg_bn", 16, 2)
-    >>> check_size("inception_v3", depth=2)
-    Traceback (most recent call last):
-    ...
-    taxoclass.exceptions.TaxoclassError: depth=2 sizes a from-scratch backbone (resnet_small, vgg_bn), not inception_v3; drop depth or choose one of those.
-    """
-    from taxoclass.models.backbones import BACKBONES, SIZE_LIMITS
-
-    check_int("width", width, lo=1, hi=SIZE_LIMITS["width"], none=True, hint=" (first-stage filters, e.g. 32)")
-    check_int("depth", depth, lo=1, hi=SIZE_LIMITS["depth"], none=True, hint=" (blocks per stage, e.g. 1 or 2)")
-    for what, value in (("width", width), ("depth", depth)):
-        if value is not None and (backbone not in BACKBONES or not BACKBONES[backbone].scalable):
-            scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
-            raise TaxoclassError(f"{what}={value} sizes a from-scratch backbone ({scalable}), not {backbone}; drop "
-                                 f"{what} or choose one of those.")
-
-
 def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_size=None, channels=3, pad_value=255,
                     invert=False, epochs=5, fine_tune_epochs=None, batch_size=32, learning_rate=1e-3, beta=None,
                     cluster_levels=1, max_cluster_size=None, node_block="auto", block_filters=(32, 64),
@@ -219,6 +198,8 @@ def check_benchmark(*, models, backbone=DEFAULT_BACKBONE, weights=None, image_si
                    image_size=image_size, channels=channels,
                    pad_value=pad_value, epochs=epochs, fine_tune_epochs=fine_tune_epochs, batch_size=batch_size,
                    learning_rate=learning_rate, val_size=val_size, test_size=test_size, seed=seed)
+    from taxoclass.models.backbones import check_size
+
     for sized in (backbone, trunk_choice(trunk, None)):  # the flat model's backbone, and a trunk named apart
         if sized is not None:
             check_size(sized, width, depth)

@@ -10,8 +10,8 @@
    given or the data carries one);
 3. ``error_tree``: a TreeClassifier on the error-based tree: the flat model's confusion on the *validation*
    split, clustered by :func:`taxoclass.clustering.cluster_confusion` (the LOV study's structure);
-4. ``combined`` (optional): the taxonomy tree with a flat softmax head on the same trunk, trained jointly, leaf
-   probabilities averaged per leaf.
+4. ``combined`` (optional): the taxonomy tree with a flat softmax head (the flat model's head) on the same trunk,
+   trained jointly, leaf probabilities mixed per leaf with a weight chosen on the validation split.
 
 The trees' shared trunk is the flat model's backbone (cut before its last stage), so tree and flat compare like
 for like; the tree models are built by :func:`taxoclass.models.factory.make_estimator`, the flat model with a
@@ -239,6 +239,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                    trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
                    **tree_only)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
+    flat_head = (max(head_units[-1] * 2, 64),) if backbone == "small_cnn" else (1024,)  # flat's, and combined's
 
     results, summary_models, fitted = [], {}, {}
     error_tax, clustering = None, None
@@ -260,8 +261,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         flat_tax = taxonomy.with_class_order(ref_classes) if flat_only and taxonomy is not None else list(ref_classes)
         flat = train("flat", lambda: FlatClassifier(flat_tax, backbone=backbone, input_shape=input_shape, **spec,
                                                     weights=weights, width=width, depth=depth,
-                                                    head_units=(max(head_units[-1] * 2, 64),)
-                                                    if backbone == "small_cnn" else (1024,),
+                                                    head_units=flat_head,
                                                     **flat_phases, **loop, **flat_only))
         if "error_tree" in models:
             p_val, _ = _timed_proba(flat, val_ds, ref_classes)
@@ -289,6 +289,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         if name in models:
             train(name, lambda name=name, tax=tax: make_estimator(
                 name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
+                tree_options={"flat_head_units": flat_head} if name == "combined" else None,
                 **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights"}, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():

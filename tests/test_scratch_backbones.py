@@ -67,16 +67,16 @@ def test_default_trunk_cut_is_before_the_last_stage(name):
 
 
 def test_width_and_depth_are_checked():
-    with pytest.raises(ModelError, match="width=16 applies to the from-scratch families .*resnet_small"):
+    with pytest.raises(ModelError, match="width=16 sizes a from-scratch backbone .*resnet_small.*not inception_v3"):
         build_backbone("inception_v3", (75, 75, 3), width=16)
-    with pytest.raises(ModelError, match="depth=2 applies"):
+    with pytest.raises(ModelError, match="depth=2 sizes a from-scratch backbone"):
         build_backbone("small_cnn", (32, 32, 1), depth=2)
     for bad in (0, -1, 2.5, True, "32"):
-        with pytest.raises(ModelError, match="width must be an integer"):
+        with pytest.raises(ModelError, match="width=.* is not valid; expected an integer from 1 to 1024"):
             build_backbone("resnet_small", (32, 32, 1), width=bad)
-    with pytest.raises(ModelError, match="depth must be an integer in 1..16"):
+    with pytest.raises(ModelError, match="depth=17 is not valid; expected an integer from 1 to 16"):
         build_backbone("vgg_bn", (32, 32, 1), depth=17)
-    with pytest.raises(ModelError, match="width=8 applies"):
+    with pytest.raises(ModelError, match="width=8 sizes a from-scratch backbone"):
         FlatClassifier(backbone="mobilenet_v2", width=8).fit(np.zeros((2, 32, 32, 3)), ["a", "b"])
 
 

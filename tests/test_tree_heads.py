@@ -142,7 +142,8 @@ def test_coarse_to_fine_follows_the_time_budget():
 @pytest.fixture(scope="module")
 def combined():
     X, y = synthetic(192, seed=14)
-    return TreeClassifier(TAX, epochs=2, flat_head=True, combine="mean", **SMALL).fit(X, y, verbose=0)
+    return TreeClassifier(TAX, epochs=2, flat_head=True, flat_head_units=(12,), combine="mean",
+                          **SMALL).fit(X, y, verbose=0)
 
 
 def test_combined_model_averages_the_tree_and_flat_heads(combined, tmp_path):
@@ -157,6 +158,10 @@ def test_combined_model_averages_the_tree_and_flat_heads(combined, tmp_path):
     again = BaseClassifier.load(combined.save(tmp_path / "combined.taxoclass"))
     np.testing.assert_allclose(again.predict_proba(X), p, rtol=1e-5, atol=1e-7)
     assert again.model_.flat_head is not None and again.model_.combine == "mean"
+    # the flat head has its own hidden layer (flat_head_units), not the node heads' (head_units)
+    assert tuple(again.flat_head_units) == (12,) and again.model_.flat_head.get_layer("flat_head_dense1").units == 12
+    node = combined.model_.branches[0]
+    assert node.get_layer(f"{node.name}_dense1").units == combined.head_units[0] == 16
     assert "flat head: 9-way softmax on the trunk" in again.summary()
 
 

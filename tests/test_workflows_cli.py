@@ -300,3 +300,38 @@ def test_rerun_into_a_finished_run_folder_is_refused(trained_run, image_folder, 
     assert "no unfinished run" in capsys.readouterr().err
     assert sorted(p.name for p in trained_run.iterdir()) == before
     assert (trained_run / "model.taxoclass").stat().st_mtime_ns == stamp
+
+
+def test_train_model_combined_saves_the_tree_with_a_flat_head(image_folder, tmp_path, capsys):
+    """`train --model combined`: the benchmark's combined model (tree + flat softmax head on one trunk, mixed with
+    a weight chosen on the validation split) as a run folder that evaluate and predict read like any other."""
+    from taxoclass.models import load_model
+    from taxoclass.models.tree_model import combine_log_proba
+
+    root, tax = image_folder
+    out = tmp_path / "run"
+    assert main(["train", str(root), "--taxonomy", str(tax), "--model", "combined", "--trunk", "small_cnn",
+                 "--image-size", "24", "--epochs", "3", "--head-units", "8", "--batch-size", "16", "--no-augment",
+                 "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    clf = load_model(out / "model.taxoclass")
+    assert clf.flat_head is True and clf.model_.flat_head is not None
+    assert json.loads((out / "config.json").read_text())["model"] == "combined"
+    w = clf.combine_weight_
+    assert f"tree weight {w:g}" in err
+    # the weight is the one the validation split picks from the two heads' probabilities
+    man = pd.read_csv(out / "manifest.csv")
+    val = man[man["split"] == "val"]
+    X = np.stack([np.asarray(Image.open(root / p).convert("RGB")) for p in val["path"]]).astype("float32")
+    p_tree, p_flat = (np.asarray(v) for v in clf.model_.heads_proba(X))
+    y = clf.taxonomy_.encode(list(val["label"]))
+    mixed = np.asarray(combine_log_proba(np.log(p_tree), np.log(p_flat), w)).argmax(1)
+    assert 0 <= w <= 1 and (mixed == y).mean() >= max((p_tree.argmax(1) == y).mean(), (p_flat.argmax(1) == y).mean())
+    assert main(["evaluate", str(out / "model.taxoclass"), str(root), "--manifest", str(out / "manifest.csv"),
+                 "-o", str(tmp_path / "ev")]) == 0
+    # a combined model takes a taxonomy, like the tree, and the flat model's --loss is refused for it
+    assert main(["train", str(root), "--model", "combined", "-o", str(tmp_path / "x")]) == 2
+    assert "a combined model needs a taxonomy" in capsys.readouterr().err
+    assert main(["train", str(root), "--taxonomy", str(tax), "--model", "combined", "--loss", "hxe",
+                 "-o", str(tmp_path / "y")]) == 2
+    assert "a combined model's loss is its node losses" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.cli.scale_args import add_scale_arguments
 from taxoclass.data.augment import AUGMENT_MODES, TTA_MODES
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS
+from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS, TRAIN_MODELS
 
 
 def _progress(msg: str) -> None:
@@ -88,8 +88,10 @@ def _add_training(p, *, epochs_default: int) -> None:
                         "none")
     g.add_argument("--block-filters", type=_ints, default=(32, 64), metavar="F1,F2",
                    help="tree node block conv filters (default 32,64)")
-    g.add_argument("--head-units", type=_ints, default=(64,), metavar="U1[,U2]",
-                   help="dense units of each node head / the flat head (default 64)")
+    g.add_argument("--head-units", type=_ints, default=None, metavar="U1[,U2]",
+                   help="dense units of each node head (default 64), or of a flat model's head in train (default "
+                        "1024); a combined model's flat head, like benchmark's flat model, has 1024 (small_cnn: twice "
+                        "the node heads')")
     g.add_argument("--augment", nargs="?", const="plankton", choices=AUGMENT_MODES, default=None, metavar="MODE",
                    help="training augmentation: plankton (rotation 0-360 degrees with background fill, both flips, "
                         "zoom 0.8-1.25, shift 6%%; the default, and what --augment alone means), upright (left-right "
@@ -138,7 +140,9 @@ def register(subparsers) -> None:
                                                             "chosen from the sweep, printed)")
     t.add_argument("--prune", action="store_true", help="restrict --taxonomy to the classes of the images (drops "
                                                          "the other branches and the chains that leaves)")
-    t.add_argument("--model", choices=("tree", "flat"), default="tree", help="tree (default) or flat")
+    t.add_argument("--model", choices=TRAIN_MODELS, default="tree",
+                   help="tree (default), flat, or combined: the tree plus a flat softmax head on its trunk, their "
+                        "leaf probabilities mixed with a weight chosen on the validation split")
     t.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
                    help="with --from-confusion: never grow a group beyond N classes (default: chosen with beta)")
     _add_size(t, dropout_default=0.0, dropout_help="default 0")
@@ -426,12 +430,13 @@ def benchmark_cmd(args) -> int:
 
     backbone = args.backbone or DEFAULT_BACKBONE
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    heads = args.head_units or (64,)  # the node heads (the flat model's head is its own: see run_benchmark)
     check_benchmark(models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
                     channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
                     fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
                     learning_rate=args.learning_rate, beta=args.beta, cluster_levels=args.cluster_levels,
                     max_cluster_size=args.max_cluster_size, node_block=args.node_block, block_filters=args.block_filters,
-                    head_units=args.head_units, trunk=args.trunk, width=args.width, depth=args.depth,
+                    head_units=heads, trunk=args.trunk, width=args.width, depth=args.depth,
                     dropout=args.dropout, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
                     max_per_class=args.max_per_class)  # before any image is read
     prepare_output_dir(args.output, overwrite=args.overwrite)  # the folder is checked now too
@@ -446,7 +451,7 @@ def benchmark_cmd(args) -> int:
         channels=args.channels, pad_value=args.pad_value, invert=args.invert, epochs=args.epochs,
         fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         beta=args.beta, cluster_levels=args.cluster_levels, max_cluster_size=args.max_cluster_size,
-        node_block=args.node_block, block_filters=args.block_filters, head_units=args.head_units, trunk=args.trunk,
+        node_block=args.node_block, block_filters=args.block_filters, head_units=heads, trunk=args.trunk,
         width=args.width, depth=args.depth, dropout=args.dropout, val_size=args.val_size, test_size=args.test_size,
         seed=args.seed,
         max_per_class=args.max_per_class, augment=_augment(args, named),

@@ -14,9 +14,10 @@ from typing import Callable
 from taxoclass._console import number, plural
 from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.jobs.inference import noop as _noop
-from taxoclass.models import DEFAULT_BACKBONE, trunk_choice
+from taxoclass.models import DEFAULT_BACKBONE, TRAIN_MODELS, trunk_choice
 
 __all__ = ["train_job", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
+
 
 
 def _unfinished_run(folder: Path) -> bool:
@@ -55,7 +56,7 @@ def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bo
 def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
               beta: float | None = None, cluster_levels=1, max_cluster_size: int | None = None,
               backbone: str | None = None, weights=None, trunk=None, width: int | None = None,
-              depth: int | None = None, node_block: str = "auto", block_filters=(32, 64), head_units=(64,),
+              depth: int | None = None, node_block: str = "auto", block_filters=(32, 64), head_units=None,
               dropout: float = 0.0,
               image_size: int = 64, channels: int = 3, pad_value: float | None = None, invert: bool = False,
               resize: str = "pad", epochs: int = 10, fine_tune_epochs: int | None = None, batch_size: int = 32,
@@ -67,7 +68,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
               verbose="auto", callbacks=None, progress: Callable[[str], None] = _noop,
               provenance: dict | None = None) -> dict:
-    """Split ``data``, train a tree (``model="tree"``) or flat (``model="flat"``) classifier, write a run folder.
+    """Split ``data``, train a tree (``model="tree"``), flat (``model="flat"``) or combined (``model="combined"``:
+    the tree plus a flat softmax head on its trunk) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a confusion
     matrix, with ``confusion_classes``; ``beta=None`` chooses beta and the group size from the sweep, see
@@ -98,7 +100,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     from taxoclass.jobs.run_config import run_arguments, versions
 
     arguments = run_arguments(dict(locals()))
-    from taxoclass._checks import check_size, check_training
+    from taxoclass._checks import check_choice, check_training
+    from taxoclass.models.backbones import check_size
     from taxoclass.training import check_schedule_options
     from taxoclass._files import prepare_output_dir
     from taxoclass._json import write_json
@@ -106,18 +109,22 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     from taxoclass.data.augment import augment_mode
     from taxoclass.taxonomy import save_taxonomy
 
-    if model == "tree" and backbone is not None:
-        raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a tree model's shared backbone is "
-                             f"its trunk: pass --trunk {backbone} (or --model flat).")
-    if model == "tree":  # the tree's shared trunk: the default backbone unless named; "none": node blocks on the image
+    check_choice("model", model, TRAIN_MODELS)
+    tree = model != "flat"  # "tree", or "combined": the tree with a flat head on its trunk
+    if head_units is None:  # the node heads' default, or the flat model's (FlatClassifier's)
+        head_units = (64,) if tree else (1024,)
+    if tree and backbone is not None:
+        raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a {model} model's shared backbone "
+                             f"is its trunk: pass --trunk {backbone} (or --model flat).")
+    if tree:  # the tree's shared trunk: the default backbone unless named; "none": node blocks on the image
         trunk = trunk_choice(trunk, DEFAULT_BACKBONE)
-    if model == "tree" and weights is not None and trunk is None:
+    if tree and weights is not None and trunk is None:
         raise TaxoclassError(f"--weights {weights} would set the initial weights of a backbone, but this tree model has "
                              "none (--trunk none): name a --trunk (its weights are then --weights) or drop --weights.")
     if model == "flat" and trunk is not None:
         raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
-    if model == "tree" and loss is not None:
-        raise TaxoclassError(f"--loss {loss} is the flat model's loss; a tree model's loss is its node losses "
+    if tree and loss is not None:
+        raise TaxoclassError(f"--loss {loss} is the flat model's loss; a {model} model's loss is its node losses "
                              "(see --level-schedule), so use --model flat or drop --loss.")
     if model == "flat" and level_schedule is not None:
         raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
@@ -138,7 +145,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         check_int("max_cluster_size", max_cluster_size, lo=1, hint=" (classes per group of the error-based tree)")
     check_schedule_options(lr_schedule, time_budget, True, reduce_lr_patience)
     check_training(model=model, backbone=backbone, weights=weights if model == "flat" else None, trunk=trunk,
-                   trunk_weights=weights if model == "tree" else None, node_block=node_block,
+                   trunk_weights=weights if tree else None, node_block=node_block,
                    block_filters=block_filters,
                    head_units=head_units, dropout=dropout, image_size=image_size, channels=channels,
                    pad_value=pad_value, resize=resize, epochs=epochs, fine_tune_epochs=fine_tune_epochs,
@@ -155,8 +162,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         res = error_clustering(confusion, classes, beta=beta, max_cluster_size=max_cluster_size,
                                progress=progress)
         taxonomy = res.to_taxonomy(cluster_levels)
-    if model == "tree" and taxonomy is None:
-        raise TaxoclassError("a tree model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
+    if tree and taxonomy is None:
+        raise TaxoclassError(f"a {model} model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
                              "--model flat.")
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
@@ -196,7 +203,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "augment": augment, "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
               "lr_schedule": lr_schedule, "time_budget": time_budget, "weight_decay": weight_decay,
               "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
-              "beta": res.beta if confusion is not None else None, "node_block": node_block if model == "tree" else None,
+              "beta": res.beta if confusion is not None else None, "node_block": node_block if tree else None,
               "block_filters": list(block_filters),
               **({} if width is None else {"width": int(width)}), **({} if depth is None else {"depth": int(depth)}),
               **({} if max_cluster_size is None else {"max_cluster_size": int(max_cluster_size)}),
@@ -228,13 +235,13 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
                     random_state=seed, lr_schedule=lr_schedule, time_budget=time_budget,
                     **{k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing))
                        if v is not None})
-        if model == "tree":
+        if tree:
             from taxoclass.models.tree import TreeClassifier
 
             clf = TreeClassifier(taxonomy, input_shape=input_shape, **spec, trunk=trunk, trunk_weights=weights,
                                  width=width, depth=depth, node_block=node_block,
                                  block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
-                                 epochs=int(epochs), **loop,
+                                 epochs=int(epochs), flat_head=model == "combined", **loop,
                                  **({} if level_schedule is None else {"level_schedule": level_schedule}))
         else:
             from taxoclass.models.flat import FlatClassifier
@@ -258,6 +265,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
                    "n_params": int(clf.model_.count_params())}
         if val_ds is not None:
             summary["val_accuracy"] = clf.evaluate(val_ds)["accuracy"]
+        if getattr(clf, "combine_weight_", None) is not None:
+            summary["combine_weight"] = clf.combine_weight_
     if worker_dir is not None:  # a finished worker's folder has served its purpose: the chief holds the run
         import shutil
 
@@ -265,7 +274,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
         out = final
     summary["model_file"] = str(out / "model.taxoclass")
     progress(f"trained in {secs:.1f} s" + (f"; validation accuracy {number(summary['val_accuracy'])}"
-                                           if "val_accuracy" in summary else "") + _calibration_note(clf))
+                                           if "val_accuracy" in summary else "")
+             + (f"; tree weight {number(summary['combine_weight'])} against the flat head (chosen on the validation "
+                "split)" if "combine_weight" in summary else "") + _calibration_note(clf))
     return summary
 
 

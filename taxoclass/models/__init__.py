@@ -3,7 +3,7 @@
 Submodules import TensorFlow; this package's ``__init__`` does not, so ``import taxoclass`` stays fast.
 """
 
-__all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model", "MODEL_NAMES", "make_estimator"]
+__all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model", "MODEL_NAMES", "TRAIN_MODELS", "make_estimator"]
 
 _LAZY = {
     "TreeClassifier": "taxoclass.models.tree",
@@ -14,6 +14,11 @@ _LAZY = {
 
 #: the model names a comparison accepts (see :func:`taxoclass.models.factory.make_estimator`)
 MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
+#: what ``train_job(model=...)`` / ``taxoclass train --model`` trains: a tree on the taxonomy (or on the error-based
+#: groups of a confusion matrix), a flat softmax, or the combined model (the tree plus a flat softmax head on its
+#: trunk, their leaf probabilities mixed with a weight chosen on the validation split: never worse there than
+#: either head alone)
+TRAIN_MODELS = ("tree", "flat", "combined")
 #: the one default backbone of FlatClassifier, the trees' trunk, `train` and `benchmark` (from scratch, CPU-sized)
 DEFAULT_BACKBONE = "resnet_small"
 #: a tree node's feature block (see :func:`taxoclass.models.blocks.build_branch`); "auto": dense on a trunk

@@ -203,24 +203,38 @@ def _check_input_shape(spec: BackboneSpec, input_shape) -> tuple[int, int, int]:
 _BUILDERS = {"resnet_small": resnet_small, "vgg_bn": vgg_bn}
 
 #: the largest ``width`` (first-stage filters) and ``depth`` (blocks per stage) of the from-scratch families,
-#: the one bound of the estimators' check here and of the commands' ``_checks.check_size``
+#: the bounds of :func:`check_size`
 SIZE_LIMITS = {"width": 1024, "depth": 16}
 
 
-def _check_size_args(spec: BackboneSpec, width, depth) -> tuple[int | None, int | None]:
-    """``width`` / ``depth`` -> the values to build with (None: the family's default)."""
+def check_size(backbone, width=None, depth=None) -> tuple[int | None, int | None]:
+    """The one check of ``width`` (first-stage filters) and ``depth`` (blocks per stage), for the estimators and
+    the commands alike: they size a from-scratch family (resnet_small, vgg_bn) and are refused for any other
+    ``backbone`` (a name or a :class:`BackboneSpec`). Returns the values to build with (None, None for a fixed-size
+    backbone; the family's default for an unset one).
+
+    >>> check_size("vgg_bn", 16)
+    (16, 1)
+    >>> check_size("inception_v3", depth=2)
+    Traceback (most recent call last):
+    ...
+    taxoclass.exceptions.ModelError: depth=2 sizes a from-scratch backbone (resnet_small, vgg_bn), not inception_v3; leave depth unset or choose one of those.
+    """
+    spec = backbone if isinstance(backbone, BackboneSpec) else BACKBONES.get(backbone) \
+        if isinstance(backbone, str) else None
+    name = spec.name if spec is not None else backbone
+    hints = {"width": "filters, e.g. 32", "depth": "blocks per stage, e.g. 1 or 2"}
     for what, v in (("width", width), ("depth", depth)):
         if v is None:
             continue
-        if not spec.scalable:
+        if spec is None or not spec.scalable:
             scalable = ", ".join(n for n, s in BACKBONES.items() if s.scalable)
-            raise ModelError(f"{what}={v!r} applies to the from-scratch families ({scalable}) only; backbone "
-                             f"{spec.name} has a fixed size. Leave {what} unset (None) or choose one of those.")
+            raise ModelError(f"{what}={v!r} sizes a from-scratch backbone ({scalable}), not {name}; leave {what} "
+                             "unset or choose one of those.")
         hi = SIZE_LIMITS[what]
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= hi:
-            limit = f"1..{hi} filters, e.g. 32" if what == "width" else f"1..{hi} blocks per stage, e.g. 1 or 2"
-            raise ModelError(f"{what} must be an integer in {limit}, got {v!r}.")
-    if not spec.scalable:
+            raise ModelError(f"{what}={v!r} is not valid; expected an integer from 1 to {hi} ({hints[what]}).")
+    if spec is None or not spec.scalable:
         return None, None
     return (int(spec.default_width if width is None else width), int(spec.default_depth if depth is None else depth))
 
@@ -308,7 +322,7 @@ def build_backbone(name: str, input_shape, weights=None, cut_layer=None, include
     """
     spec = backbone_spec(name)
     shape = _check_input_shape(spec, input_shape)
-    width, depth = _check_size_args(spec, width, depth)
+    width, depth = check_size(spec, width, depth)
     resolved = _resolve_weights(spec, weights)
     gray = spec.application is not None and shape[-1] == 1
     feature_shape = (*shape[:2], 3) if gray else shape

@@ -164,13 +164,13 @@ class FlatClassifier(BaseClassifier):
         return super()._param(name)
 
     def _validate_params(self) -> None:
-        from taxoclass.models.backbones import _check_size_args, backbone_spec
+        from taxoclass.models.backbones import backbone_spec, check_size
         from taxoclass.models.losses import check_loss_params
         from taxoclass.models.optim import check_weight_decay
 
         _phase_epochs(self.epochs)
         super()._validate_params()
-        _check_size_args(backbone_spec(self.backbone), self.width, self.depth)
+        check_size(backbone_spec(self.backbone), self.width, self.depth)
         check_loss_params(self.loss, self.label_smoothing, self.soft_labels_beta, self.hxe_alpha)
         check_weight_decay(self.weight_decay)
         for name in ("fine_tune_learning_rate", "final_learning_rate"):

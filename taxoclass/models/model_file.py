@@ -153,6 +153,8 @@ def read_model_file(path, *, expected: type | None = None):
     for key in ("pad_value", "invert", "resize"):  # files written before these were estimator parameters
         if key in valid and key not in kwargs and key in (meta.get("pipeline") or {}):
             kwargs[key] = meta["pipeline"][key]
+    if "flat_head_units" in valid and "flat_head_units" not in kwargs and kwargs.get("flat_head"):
+        kwargs["flat_head_units"] = kwargs.get("head_units")  # written before it: the node heads' units
     if "taxonomy" in valid:
         kwargs["taxonomy"] = tax
     if list(meta["classes"]) != list(tax.classes):

@@ -111,6 +111,8 @@ class TreeClassifier(BaseClassifier):
     flat_head : bool
         The *combined* model: a flat softmax over all classes (a node block with one output per class) on the
         same trunk, trained jointly with the node heads; the leaf probabilities combine both (``combine``).
+    flat_head_units : sequence of int
+        With ``flat_head``: the flat head's hidden Dense layers; default (1024,), the head of a FlatClassifier.
     combine : ``"mean"`` or ``"geometric"``
         With ``flat_head``: per leaf, the mean of the tree's and the flat head's probabilities, or their
         normalised geometric mean.
@@ -145,8 +147,8 @@ class TreeClassifier(BaseClassifier):
     def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad",
                  trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
                  width=None, depth=None, node_block="auto", block_filters=(32, 64), head_units=(64,),
-                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, combine="mean",
-                 routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
+                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, flat_head_units=(1024,),
+                 combine="mean", routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
                  mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
@@ -169,6 +171,7 @@ class TreeClassifier(BaseClassifier):
         self.level_loss_weights = level_loss_weights
         self.level_schedule = level_schedule
         self.flat_head = flat_head
+        self.flat_head_units = flat_head_units
         self.combine = combine
         self.routing = routing
         self.weight_decay = weight_decay
@@ -240,7 +243,7 @@ class TreeClassifier(BaseClassifier):
         if not isinstance(self.trunk_trainable, bool):
             raise ModelError(f"trunk_trainable must be True or False, got {self.trunk_trainable!r}.")
         if isinstance(self.trunk, str):
-            _backbones._check_size_args(_backbones.backbone_spec(self.trunk), self.width, self.depth)
+            _backbones.check_size(_backbones.backbone_spec(self.trunk), self.width, self.depth)
         elif self.width is not None or self.depth is not None:
             raise ModelError("width and depth size a named trunk (resnet_small, vgg_bn); with trunk=None or a "
                              "keras.Model leave them unset.")
@@ -312,7 +315,7 @@ class TreeClassifier(BaseClassifier):
         flat = None
         if self.flat_head:
             flat = build_branch(feat_shape, s.taxonomy.n_classes, node_block=self._node_block(),
-                                block_filters=self.block_filters, head_units=self.head_units, dropout=self.dropout,
+                                block_filters=self.block_filters, head_units=self.flat_head_units, dropout=self.dropout,
                                 name="flat_head")
         model = TreeModel(stem, branches, s.edge_matrix, tree_targets(s), s.levels, s.next_classifier, entry=s.entry,
                           n_levels=s.n_levels, routing=self.routing, label_smoothing=float(self.label_smoothing),
