@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError
-from taxoclass.models import DEFAULT_BACKBONE, MODEL_NAMES, trunk_choice
+from taxoclass.models import DEFAULT_BACKBONE, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
@@ -87,7 +87,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-                  node_block: str = "auto", block_filters=(32, 64), head_units=(64,), trunk=None,
+                  node_block: str = "auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS, trunk=None,
                   width: int | None = None, depth: int | None = None, dropout: float | None = None,
                   val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
                   max_per_class: int | None = None, augment="plankton", out_dir=None, overwrite: bool = False,

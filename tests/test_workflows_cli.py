@@ -319,7 +319,7 @@ def test_train_model_combined_saves_the_tree_with_a_flat_head(image_folder, tmp_
     assert json.loads((out / "config.json").read_text())["model"] == "combined"
     w = clf.combine_weight_
     assert f"tree weight {w:g}" in err
-    # the weight is the one the validation split picks from the two heads' probabilities
+    # the chosen weight is never worse on the validation split than either head alone
     man = pd.read_csv(out / "manifest.csv")
     val = man[man["split"] == "val"]
     X = np.stack([np.asarray(Image.open(root / p).convert("RGB")) for p in val["path"]]).astype("float32")

@@ -16,7 +16,7 @@ from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.cli.scale_args import add_scale_arguments
 from taxoclass.data.augment import AUGMENT_MODES, TTA_MODES
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS, TRAIN_MODELS
+from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS, NODE_HEAD_UNITS, TRAIN_MODELS
 
 
 def _progress(msg: str) -> None:
@@ -430,7 +430,7 @@ def benchmark_cmd(args) -> int:
 
     backbone = args.backbone or DEFAULT_BACKBONE
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    heads = args.head_units or (64,)  # the node heads (the flat model's head is its own: see run_benchmark)
+    heads = args.head_units or NODE_HEAD_UNITS  # the node heads (the flat model's head is its own: see run_benchmark)
     check_benchmark(models=models, backbone=backbone, weights=args.weights, image_size=args.image_size,
                     channels=args.channels, pad_value=args.pad_value, epochs=args.epochs,
                     fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,

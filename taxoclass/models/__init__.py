@@ -3,7 +3,8 @@
 Submodules import TensorFlow; this package's ``__init__`` does not, so ``import taxoclass`` stays fast.
 """
 
-__all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model", "MODEL_NAMES", "TRAIN_MODELS", "make_estimator"]
+__all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model", "MODEL_NAMES", "TRAIN_MODELS",
+           "NODE_HEAD_UNITS", "make_estimator"]
 
 _LAZY = {
     "TreeClassifier": "taxoclass.models.tree",
@@ -19,6 +20,8 @@ MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
 #: trunk, their leaf probabilities mixed with a weight chosen on the validation split: never worse there than
 #: either head alone)
 TRAIN_MODELS = ("tree", "flat", "combined")
+#: the node heads' hidden Dense units by default (TreeClassifier, `train`, `benchmark`)
+NODE_HEAD_UNITS = (64,)
 #: the one default backbone of FlatClassifier, the trees' trunk, `train` and `benchmark` (from scratch, CPU-sized)
 DEFAULT_BACKBONE = "resnet_small"
 #: a tree node's feature block (see :func:`taxoclass.models.blocks.build_branch`); "auto": dense on a trunk
