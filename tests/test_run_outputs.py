@@ -223,3 +223,35 @@ def test_exports_carry_the_temperature(run, images, tmp_path):
     np.testing.assert_allclose(got, clf.predict_proba(x), atol=1e-4, rtol=0)
     assert not np.allclose(got, clf.predict_proba(x, calibrated=False), atol=1e-3)
     assert json.loads((out / SIDECAR).read_text())["temperature"] == pytest.approx(clf.temperature_)
+
+
+def test_evaluate_scores_the_hierarchy_on_another_taxonomy(run, images, tmp_path, capsys):
+    """``evaluate --taxonomy``: the same predictions, hierarchical metrics on the given tree (how an error-based
+    tree or a flat model is judged on the biological taxonomy). On a tree without groups every mistake has
+    severity 1 and hF1 is top-1, while the model's own two-level tree gives severity 2 to the cross-group ones."""
+    root, _ = images
+    flat_tax = tmp_path / "flat.tsv"
+    flat_tax.write_text("class\tlineage\n" + "".join(f"{c}\t{c}\n" for c in reversed(CLASSES)))
+    own, other = tmp_path / "own", tmp_path / "other"
+    common = [str(run / "model.taxoclass"), str(root), "--manifest", str(run / "manifest.csv")]
+    assert main(["evaluate", *common, "-o", str(own)]) == 0
+    assert main(["evaluate", *common, "--taxonomy", str(flat_tax), "-o", str(other)]) == 0
+    m_own = json.loads((own / "metrics.json").read_text())
+    m = json.loads((other / "metrics.json").read_text())
+    assert m["accuracy"] == m_own["accuracy"] < 1  # the same predictions; the tiny model makes mistakes
+    assert m["confusion_matrix"] == m_own["confusion_matrix"] and m["classes"] == m_own["classes"]
+    assert m["mistake_severity"] == pytest.approx(1.0)
+    assert m["hierarchical_f1_micro"] == pytest.approx(m["accuracy"])
+    assert m_own["hierarchical_f1_micro"] > m_own["accuracy"]  # own tree: right group, wrong class earns credit
+    assert m["scored_on"].endswith("flat.tsv") and m_own["scored_on"] == "model taxonomy"
+    # a taxonomy without the model's classes is refused before anything is written
+    capsys.readouterr()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("class\tlineage\nred_square\tred_square\nblue_square\tblue_square\n")
+    assert main(["evaluate", *common, "--taxonomy", str(bad), "-o", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "exactly the model's 4 classes" in err and "blue_disc, red_disc are not in it" in err
+    assert not (tmp_path / "no").exists()
+    assert main(["evaluate", *common, "--taxonomy", str(flat_tax), "--target-precision", "0.8",
+                 "-o", str(tmp_path / "no")]) == 2
+    assert "calibrated on the model's own tree" in capsys.readouterr().err and not (tmp_path / "no").exists()

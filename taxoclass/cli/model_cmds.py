@@ -178,6 +178,9 @@ def register(subparsers) -> None:
                                                                   "node with probability >= T")
     _add_target_precision(p)
     p.add_argument("-k", type=int, default=5, help="k of top-k accuracy and distance@k (5)")
+    p.add_argument("--taxonomy", metavar="FILE", help="score the hierarchical metrics (hF1, severity, distances) "
+                                                      "on this taxonomy instead of the model's own, e.g. an "
+                                                      "error-based tree on the biological one (same classes)")
     p.add_argument("--tta", type=_views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (1 = none; see --tta-mode)")
     p.add_argument("--tta-mode", choices=("auto",) + TTA_MODES, default="auto",
@@ -388,10 +391,11 @@ def evaluate_cmd(args) -> int:
 
     check_int("-k", args.k, lo=1)
     prepare_output_dir(args.output, overwrite=args.overwrite)  # checked before any image is read
+    taxonomy = _load_taxonomy(args.taxonomy)
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
                      threshold=args.threshold, target_precision=args.target_precision, k=args.k, tta=args.tta,
-                     tta_mode=args.tta_mode, overwrite=args.overwrite, progress=_progress)
+                     tta_mode=args.tta_mode, taxonomy=taxonomy, overwrite=args.overwrite, progress=_progress)
     print("\n".join(evaluation_lines(m)))
     print(f"report written to {args.output}/report.md")
     return 0

@@ -18,7 +18,7 @@ __all__ = ["evaluate_job"]
 
 def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = "test", threshold=None,
                  target_precision=None, k: int = 5, batch_size: int = 64, tta: int = 1, tta_mode: str = "auto",
-                 overwrite: bool = False, progress: Callable[[str], None] = _noop) -> dict:
+                 taxonomy=None, overwrite: bool = False, progress: Callable[[str], None] = _noop) -> dict:
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
     ``metrics.json``, ``report.md``, figures, ``predictions.csv`` (one row per image), ``confusion.npy`` /
     ``confusion.csv`` and ``confused_pairs.md`` into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
@@ -28,7 +28,13 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     Metrics hold the calibration (expected calibration error before and after the model's temperature). Images
     labelled at an internal node are scored apart, at their own depth (``metrics["internal_labels"]``, see
     :func:`taxoclass.taxonomy.internal_labels.depth_scores`); every other metric is on the images labelled with a
-    class. Returns the metrics dict."""
+    class. ``taxonomy`` (a :class:`~taxoclass.taxonomy.Taxonomy` with the model's classes) scores the hierarchical
+    metrics on that tree instead of the model's own: an error-based tree or a flat model judged on the biological
+    taxonomy, as ``benchmark`` does. Returns the metrics dict.
+
+    >>> evaluate_job("run/model.taxoclass", data, "run_eval", manifest="run/manifest.csv",
+    ...              taxonomy=load_taxonomy("taxonomies/ndsb_plankton.tsv"))  # doctest: +SKIP
+    """
     from taxoclass._checks import check_float, check_int
     from taxoclass._files import atomic_write, prepare_output_dir
     from taxoclass._json import write_json
@@ -45,11 +51,15 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     check_float("target_precision", target_precision, lo=0, hi=1, none=True)
     if threshold is not None and target_precision is not None:
         raise TaxoclassError("give a threshold or a target precision, not both.")
+    if taxonomy is not None and target_precision is not None:
+        raise TaxoclassError("a target precision is calibrated on the model's own tree, so it cannot be scored on "
+                             "another taxonomy; give a threshold instead, or leave the taxonomy out.")
     check_split = ("train", "val", "test")
     if split_name not in check_split:
         raise DataError(f"split {split_name!r} is not valid; expected one of {', '.join(check_split)}.")
     output = prepare_output_dir(out_dir, overwrite=overwrite)  # checked now; written only at the end
     clf = _load_model(model_path)
+    tax = clf.taxonomy_ if taxonomy is None else _scoring_taxonomy(taxonomy, clf.taxonomy_)
     tta_mode = tta_mode_of(clf, tta_mode)
     sel = None
     if target_precision is not None:
@@ -61,7 +71,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         data = data.select(manifest, split_name)
     if len(data) == 0:
         raise DataError("no images to evaluate on.")
-    y = data.encode(clf.taxonomy_)  # lists every class the model does not know, before anything is written
+    y = data.encode(tax)  # lists every class the model does not know, before anything is written
     progress(f"evaluating {Path(model_path).name} on {plural(len(data), 'image')} ...")
     ds = images_dataset(data, clf, batch_size=batch_size)
     t0 = time.perf_counter()
@@ -70,7 +80,6 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     from taxoclass.taxonomy.internal_labels import depth_scores
 
     T = float(getattr(clf, "temperature_", 1.0))
-    tax = clf.taxonomy_
     at_class = y < tax.n_classes  # the others are labelled at an internal node: scored at its depth
     if not at_class.any():
         raise DataError(f"{data.source}: every image is labelled at an internal node; the metrics need images "
@@ -81,6 +90,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         metrics["internal_labels"] = depth_scores(tax, y[~at_class], proba[~at_class])
     metrics["tta"] = tta
     metrics["tta_mode"] = tta_mode
+    metrics["scored_on"] = "model taxonomy" if taxonomy is None else (tax.source or "given taxonomy")
     metrics["calibration"] = {"temperature": T, "ece_before": expected_calibration_error(rc, yc),
                               "ece_after": expected_calibration_error(pc, yc),
                               "reliability_before": reliability_bins(rc, yc),
@@ -104,3 +114,19 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         write_confusion(out.path, metrics["confusion_matrix"], list(tax.classes))
         write_confused_pairs(out.path, data, np.where(at_class, y, -1), np.argmax(proba, axis=1), list(tax.classes))
     return metrics
+
+
+def _scoring_taxonomy(taxonomy, own):
+    """``taxonomy`` with the model's class order, or a refusal naming the classes on one side only."""
+    missing = sorted(set(own.classes) - set(taxonomy.classes))
+    extra = sorted(set(taxonomy.classes) - set(own.classes))
+    if missing or extra:
+        def some(names):
+            return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+        parts = ([f"the model's class(es) {some(missing)} are not in it"] if missing else []) + (
+            [f"it has class(es) {some(extra)} the model does not know"] if extra else [])
+        raise DataError(f"the taxonomy to score on must have exactly the model's {own.n_classes} classes: "
+                        f"{'; '.join(parts)}. Give the taxonomy the model was trained on (train --prune restricts a "
+                        "taxonomy to a dataset's classes).")
+    return taxonomy.with_class_order(own.classes)
