@@ -396,3 +396,32 @@ def test_the_loss_knob_offers_every_flat_loss():
     from taxoclass.tuning.space import KNOBS
 
     assert set(KNOBS["loss"].choices) == set(LOSSES)
+
+
+def test_a_search_can_draw_the_combined_model(colours, tmp_path):
+    """--models combined: the tree's knobs (not the flat backbone or loss) and a trained tree with a flat head."""
+    from taxoclass import tune
+    from taxoclass.models import load_model
+    from taxoclass.tuning.space import SearchSpace
+
+    sp = SearchSpace(["flat", "combined"])
+    assert {"trunk", "node_block", "level_schedule", "backbone", "loss"} <= set(sp.searched())
+    args = sp.suggest(optuna.trial.FixedTrial({
+        "model": "combined", "trunk": "small_cnn", "node_block": "dense", "head_units": "64", "learning_rate": 1e-3,
+        "weight_decay": 1e-4, "label_smoothing": 0.1, "dropout": 0.0, "augment": "none", "image_size": 48,
+        "class_weight": "none", "level_schedule": "none"}))
+    assert args["model"] == "combined" and args["trunk"] == "small_cnn" and not {"backbone", "loss"} & set(args)
+    from taxoclass.taxonomy import load_taxonomy
+
+    root, tax = colours
+    out = tmp_path / "study"
+    fix = ["trunk=small_cnn", "node_block=dense", "head_units=16", "image_size=16", "augment=off", "dropout=0",
+           "weight_decay=0", "label_smoothing=0", "class_weight=none", "level_schedule=none", "learning_rate=0.01"]
+    result = tune(_data(root), out, models=["combined"], taxonomy=load_taxonomy(tax), trials=1, epochs=2,
+                  batch_size=8, val_size=0.25, fix=fix, seed=0)
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["model"].tolist() == ["combined"] and trials["state"].tolist() == ["complete"]
+    assert result["best"]["arguments"]["model"] == "combined"
+    clf = load_model(out / "trials" / "0000" / "model.taxoclass")
+    assert clf.flat_head and 0.0 <= clf.combine_weight_ <= 1.0
+    assert trials["accuracy"].iloc[0] >= 0.5  # four solid colours, chance 0.25

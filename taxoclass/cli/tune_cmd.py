@@ -36,8 +36,9 @@ def register(subparsers) -> None:
     t.add_argument("--taxonomy", metavar="FILE", help="taxonomy of the tree model (default: the data's own)")
     t.add_argument("--from-confusion", metavar="CM", help="build the tree from this confusion matrix (then beta "
                                                             "and max_cluster_size are searched)")
-    t.add_argument("--models", default="flat,tree", help="model kinds to search among: flat, tree or flat,tree "
-                                                          "(default)")
+    t.add_argument("--models", default="flat,tree", help="model kinds to search among, comma-separated: flat, tree, "
+                                                          "combined (the tree with a flat head on its trunk; "
+                                                          "default flat,tree)")
     s = p.add_argument_group("search")
     s.add_argument("--trials", type=_positive(int, "a positive number of trials"), default=20, metavar="N",
                    help="finished trials the study should hold (default 20; a rerun adds only the missing ones)")

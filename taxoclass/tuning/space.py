@@ -28,8 +28,10 @@ COSTS = ("seconds", "params")
 #: objectives to minimise (every cost is minimised too)
 MINIMIZED = ("severity",)
 
-#: the model kinds a search chooses among (``tree``: on the taxonomy, or the error-based tree of --from-confusion)
-MODELS = ("flat", "tree")
+#: the model kinds a search chooses among (``tree``: on the taxonomy, or the error-based tree of --from-confusion;
+#: ``combined``: that tree plus a flat head on its trunk, searched with the tree's knobs)
+MODELS = ("flat", "tree", "combined")
+_TREE_MODELS = ("tree", "combined")
 _SCRATCH = ("resnet_small", "vgg_bn", "small_cnn")
 _ON = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
 
@@ -219,16 +221,16 @@ def fix(knob: Knob, value: str) -> Knob:
 class SearchSpace:
     """The knobs of one search: the defaults of :data:`KNOBS`, narrowed by ``space`` and fixed by ``fix``.
 
-    ``models``: the model kinds searched (``flat``, ``tree``); ``error_tree=True`` when the tree comes from a
+    ``models``: the model kinds searched (``flat``, ``tree``, ``combined``); ``error_tree=True`` when the tree comes from a
     confusion matrix (then beta and max_cluster_size are searched). ``fix`` / ``space``: ``NAME=VALUE`` /
     ``NAME=SPEC`` strings, or dicts {name: value or spec}.
     """
 
-    def __init__(self, models=MODELS, *, error_tree: bool = False, fix=None, space=None):
+    def __init__(self, models=("flat", "tree"), *, error_tree: bool = False, fix=None, space=None):
         models = tuple(dict.fromkeys(models))
         if not models or any(m not in MODELS for m in models):
             raise TaxoclassError(f"models={','.join(map(str, models)) or '(none)'} is not valid; expected one or "
-                                 f"both of {', '.join(MODELS)} (e.g. --models flat,tree).")
+                                 f"more of {', '.join(MODELS)} (e.g. --models flat,tree).")
         self.models, self.error_tree = models, bool(error_tree)
         knobs = dict(KNOBS)
         knobs["model"] = replace(knobs["model"], choices=models)
@@ -266,7 +268,7 @@ class SearchSpace:
     def searched(self) -> dict[str, Knob]:
         """The knobs whose value a trial draws (applying to at least one of the models)."""
         kinds = {"flat"} & set(self.models)
-        if "tree" in self.models:
+        if set(_TREE_MODELS) & set(self.models):
             kinds.add("error_tree" if self.error_tree else "tree")
         return {n: k for n, k in self.knobs.items() if k.fixed is None and set(k.applies) & kinds}
 

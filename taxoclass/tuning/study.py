@@ -141,7 +141,8 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
          startup_trials: int = 5, storage: str | None = None, study_name: str = "taxoclass", refit: bool = False,
          val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, overwrite: bool = False,
          progress: Callable[[str], None] = _noop) -> dict:
-    """Search ``train_job`` configurations of the ``models`` (``flat``, ``tree``) on ``data`` with Optuna.
+    """Search ``train_job`` configurations of the ``models`` (``flat``, ``tree``, ``combined``: the tree with a flat
+    head on its trunk) on ``data`` with Optuna.
 
     - ``taxonomy`` (or the data's own) is the tree model's tree, or ``confusion`` (with ``confusion_classes``)
       builds an error-based tree per trial (its ``beta`` and ``max_cluster_size`` are then searched);
@@ -173,8 +174,8 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
                             startup_trials=startup_trials, storage=storage, study_name=study_name,
                             val_size=val_size, test_size=test_size, seed=seed)
     reference = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
-    if "tree" in models and reference is None and confusion is None:
-        raise TaxoclassError("the tree model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or "
+    if {"tree", "combined"} & set(models) and reference is None and confusion is None:
+        raise TaxoclassError(f"the {'tree' if 'tree' in models else 'combined'} model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or "
                              "search --models flat only.")
     if objective in ("hf1", "severity") and reference is None:
         raise TaxoclassError(f"--objective {objective} is measured on a taxonomy: pass --taxonomy FILE (the tree "
