@@ -245,3 +245,26 @@ def test_combined_model_chooses_its_weight_on_the_validation_split(tmp_path):
     again = BaseClassifier.load(clf.save(tmp_path / "c.taxoclass"))
     assert again.combine_weight_ == pytest.approx(w)
     assert TreeClassifier(TAX, **SMALL).fit(X[:32], y[:32], epochs=1, verbose=0).combine_weight_ is None
+
+
+def test_a_combined_model_file_from_before_flat_head_units_loads_with_its_head(tmp_path):
+    """Files written before ``flat_head_units`` existed had a flat head of ``head_units``; they load with it."""
+    import json
+    import zipfile
+
+    X, y = synthetic(96, seed=16)
+    old_style = TreeClassifier(TAX, epochs=1, flat_head=True, flat_head_units=tuple(SMALL["head_units"]),
+                               **SMALL).fit(X, y, verbose=0)
+    path = old_style.save(tmp_path / "new.taxoclass")
+    old = tmp_path / "old.taxoclass"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "metadata.json":
+                meta = json.loads(data)
+                assert meta["params"].pop("flat_head_units") == list(SMALL["head_units"])
+                data = json.dumps(meta).encode()
+            dst.writestr(item, data)
+    again = BaseClassifier.load(old)
+    assert tuple(again.flat_head_units) == tuple(SMALL["head_units"])
+    np.testing.assert_allclose(again.predict_proba(X[:20]), old_style.predict_proba(X[:20]), rtol=1e-5, atol=1e-7)
