@@ -124,9 +124,10 @@ def _scoring_taxonomy(taxonomy, own):
         def some(names):
             return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
-        parts = ([f"the model's class(es) {some(missing)} are not in it"] if missing else []) + (
-            [f"it has class(es) {some(extra)} the model does not know"] if extra else [])
+        parts = ([f"{some(missing)} {'is' if len(missing) == 1 else 'are'} missing"] if missing else []) + (
+            [f"{some(extra)} {'is not a class' if len(extra) == 1 else 'are not classes'} of the model"]
+            if extra else [])
         raise DataError(f"the taxonomy to score on must have exactly the model's {own.n_classes} classes: "
-                        f"{'; '.join(parts)}. Give the taxonomy the model was trained on (train --prune restricts a "
-                        "taxonomy to a dataset's classes).")
+                        f"{'; '.join(parts)}. Give a taxonomy of these classes (`taxoclass taxonomy prune FILE --classes "
+                        "IMAGES -o OUT` keeps only the classes of an image folder).")
     return taxonomy.with_class_order(own.classes)
