@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from taxoclass.exceptions import DataError
-from taxoclass.models import DEFAULT_BACKBONE, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
+from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
@@ -239,7 +239,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                    trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
                    **tree_only)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
-    flat_head = (max(head_units[-1] * 2, 64),) if backbone == "small_cnn" else (1024,)  # flat's, and combined's
+    flat_head = (max(head_units[-1] * 2, 64),) if backbone == "small_cnn" else FLAT_HEAD_UNITS  # flat's, and combined's
 
     results, summary_models, fitted = [], {}, {}
     error_tax, clustering = None, None

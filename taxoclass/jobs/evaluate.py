@@ -59,7 +59,9 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         raise DataError(f"split {split_name!r} is not valid; expected one of {', '.join(check_split)}.")
     output = prepare_output_dir(out_dir, overwrite=overwrite)  # checked now; written only at the end
     clf = _load_model(model_path)
-    tax = clf.taxonomy_ if taxonomy is None else _scoring_taxonomy(taxonomy, clf.taxonomy_)
+    if taxonomy is not None:  # the same classes, on another tree: the model's class order, for its probabilities
+        taxonomy.check_classes(clf.taxonomy_.classes, source="the model")
+    tax = clf.taxonomy_ if taxonomy is None else taxonomy.with_class_order(clf.taxonomy_.classes)
     tta_mode = tta_mode_of(clf, tta_mode)
     sel = None
     if target_precision is not None:
@@ -115,19 +117,3 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         write_confused_pairs(out.path, data, np.where(at_class, y, -1), np.argmax(proba, axis=1), list(tax.classes))
     return metrics
 
-
-def _scoring_taxonomy(taxonomy, own):
-    """``taxonomy`` with the model's class order, or a refusal naming the classes on one side only."""
-    missing = sorted(set(own.classes) - set(taxonomy.classes))
-    extra = sorted(set(taxonomy.classes) - set(own.classes))
-    if missing or extra:
-        def some(names):
-            return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-        parts = ([f"{some(missing)} {'is' if len(missing) == 1 else 'are'} missing"] if missing else []) + (
-            [f"{some(extra)} {'is not a class' if len(extra) == 1 else 'are not classes'} of the model"]
-            if extra else [])
-        raise DataError(f"the taxonomy to score on must have exactly the model's {own.n_classes} classes: "
-                        f"{'; '.join(parts)}. Give a taxonomy of these classes (`taxoclass taxonomy prune FILE --classes "
-                        "IMAGES -o OUT` keeps only the classes of an image folder).")
-    return taxonomy.with_class_order(own.classes)

@@ -14,7 +14,7 @@ from typing import Callable
 from taxoclass._console import number, plural
 from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.jobs.inference import noop as _noop
-from taxoclass.models import DEFAULT_BACKBONE, NODE_HEAD_UNITS, TRAIN_MODELS, trunk_choice
+from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, NODE_HEAD_UNITS, TRAIN_MODELS, trunk_choice
 
 __all__ = ["train_job", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
 
@@ -111,7 +111,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     check_choice("model", model, TRAIN_MODELS)
     tree = model != "flat"  # "tree", or "combined": the tree with a flat head on its trunk
     if head_units is None:  # the node heads' default, or the flat model's (FlatClassifier's)
-        head_units = NODE_HEAD_UNITS if tree else (1024,)
+        head_units = NODE_HEAD_UNITS if tree else FLAT_HEAD_UNITS
     if tree and backbone is not None:
         raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a {model} model's shared backbone "
                              f"is its trunk: pass --trunk {backbone} (or --model flat).")

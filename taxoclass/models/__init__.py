@@ -4,7 +4,7 @@ Submodules import TensorFlow; this package's ``__init__`` does not, so ``import 
 """
 
 __all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model", "MODEL_NAMES", "TRAIN_MODELS",
-           "NODE_HEAD_UNITS", "make_estimator"]
+           "NODE_HEAD_UNITS", "FLAT_HEAD_UNITS", "make_estimator"]
 
 _LAZY = {
     "TreeClassifier": "taxoclass.models.tree",
@@ -22,6 +22,8 @@ MODEL_NAMES = ("flat", "flat_block", "taxonomy_tree", "error_tree", "combined")
 TRAIN_MODELS = ("tree", "flat", "combined")
 #: the node heads' hidden Dense units by default (TreeClassifier, `train`, `benchmark`)
 NODE_HEAD_UNITS = (64,)
+#: a flat model's head (FlatClassifier, `train --model flat`, the combined model's flat head, `benchmark`)
+FLAT_HEAD_UNITS = (1024,)
 #: the one default backbone of FlatClassifier, the trees' trunk, `train` and `benchmark` (from scratch, CPU-sized)
 DEFAULT_BACKBONE = "resnet_small"
 #: a tree node's feature block (see :func:`taxoclass.models.blocks.build_branch`); "auto": dense on a trunk

@@ -35,7 +35,7 @@ from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from taxoclass.exceptions import ModelError
-from taxoclass.models import NODE_HEAD_UNITS
+from taxoclass.models import FLAT_HEAD_UNITS, NODE_HEAD_UNITS
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.training import TimeBudget
@@ -148,7 +148,7 @@ class TreeClassifier(BaseClassifier):
     def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad",
                  trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
                  width=None, depth=None, node_block="auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS,
-                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, flat_head_units=(1024,),
+                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, flat_head_units=FLAT_HEAD_UNITS,
                  combine="mean", routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",

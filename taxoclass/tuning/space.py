@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 
 from taxoclass.exceptions import TaxoclassError
 
-__all__ = ["Knob", "KNOBS", "SearchSpace", "parse_assignment", "MODELS", "OBJECTIVES", "COSTS", "MINIMIZED"]
+__all__ = ["Knob", "KNOBS", "SearchSpace", "parse_assignment", "MODELS", "TREE_MODELS", "OBJECTIVES", "COSTS",
+           "MINIMIZED"]
 
 #: what a trial is scored by, on the validation split: top-1 accuracy (default), hierarchical F1 (micro),
 #: balanced accuracy, mistake severity (mean taxonomy distance of the mistakes; lower is better)
@@ -31,7 +32,7 @@ MINIMIZED = ("severity",)
 #: the model kinds a search chooses among (``tree``: on the taxonomy, or the error-based tree of --from-confusion;
 #: ``combined``: that tree plus a flat head on its trunk, searched with the tree's knobs)
 MODELS = ("flat", "tree", "combined")
-_TREE_MODELS = ("tree", "combined")
+TREE_MODELS = ("tree", "combined")
 _SCRATCH = ("resnet_small", "vgg_bn", "small_cnn")
 _ON = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
 
@@ -221,8 +222,8 @@ def fix(knob: Knob, value: str) -> Knob:
 class SearchSpace:
     """The knobs of one search: the defaults of :data:`KNOBS`, narrowed by ``space`` and fixed by ``fix``.
 
-    ``models``: the model kinds searched (``flat``, ``tree``, ``combined``); ``error_tree=True`` when the tree comes from a
-    confusion matrix (then beta and max_cluster_size are searched). ``fix`` / ``space``: ``NAME=VALUE`` /
+    ``models``: the model kinds searched (``flat``, ``tree``, ``combined``); ``error_tree=True`` when the tree comes
+    from a confusion matrix (then beta and max_cluster_size are searched). ``fix`` / ``space``: ``NAME=VALUE`` /
     ``NAME=SPEC`` strings, or dicts {name: value or spec}.
     """
 
@@ -268,7 +269,7 @@ class SearchSpace:
     def searched(self) -> dict[str, Knob]:
         """The knobs whose value a trial draws (applying to at least one of the models)."""
         kinds = {"flat"} & set(self.models)
-        if set(_TREE_MODELS) & set(self.models):
+        if set(TREE_MODELS) & set(self.models):
             kinds.add("error_tree" if self.error_tree else "tree")
         return {n: k for n, k in self.knobs.items() if k.fixed is None and set(k.applies) & kinds}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from taxoclass.exceptions import TaxoclassError
-from taxoclass.tuning.space import COSTS, MINIMIZED, OBJECTIVES, SearchSpace
+from taxoclass.tuning.space import COSTS, MINIMIZED, OBJECTIVES, TREE_MODELS, SearchSpace
 
 __all__ = ["tune", "check_tune_options", "PRUNERS", "TUNE_FILE", "default_storage"]
 
@@ -174,9 +174,10 @@ def tune(data, out_dir, *, models=("flat", "tree"), taxonomy=None, confusion=Non
                             startup_trials=startup_trials, storage=storage, study_name=study_name,
                             val_size=val_size, test_size=test_size, seed=seed)
     reference = taxonomy if taxonomy is not None else getattr(data, "taxonomy", None)
-    if {"tree", "combined"} & set(models) and reference is None and confusion is None:
-        raise TaxoclassError(f"the {'tree' if 'tree' in models else 'combined'} model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or "
-                             "search --models flat only.")
+    needs_tree = [m for m in models if m in TREE_MODELS]
+    if needs_tree and reference is None and confusion is None:
+        raise TaxoclassError(f"the {needs_tree[0]} model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, "
+                             "or search --models flat only.")
     if objective in ("hf1", "severity") and reference is None:
         raise TaxoclassError(f"--objective {objective} is measured on a taxonomy: pass --taxonomy FILE (the tree "
                              "every trial is scored on) or use accuracy / balanced_accuracy.")
