@@ -167,7 +167,9 @@ def main(argv=None):
     flat_t, stem_tf, flat_head_tf = flat_model(trunk)
     t_gt = train_time(tree_t.model_)
     t_ft = train_time(flat_t)
-    node_tf = np.array([block_flops(b) for b in tree_t.model_.branches])
+    heads = tree_t.model_.node_heads  # dense heads on a trunk: one NodeHeads layer
+    node_tf = np.array([heads.node_flops(k) for k in range(K)] if heads is not None else
+                       [block_flops(b) for b in tree_t.model_.branches])
     tree_t_flops = stem_tf + float(under @ node_tf)
     flat_t_flops = stem_tf + flat_head_tf
     # separate per-node models (trunk + block each), the old way: time a few of them, same batch size

@@ -178,8 +178,7 @@ def test_combined_model_averages_the_tree_and_flat_heads(combined, tmp_path):
     assert again.model_.flat_head is not None and again.model_.combine == "mean"
     # the flat head has its own hidden layer (flat_head_units), not the node heads' (head_units)
     assert tuple(again.flat_head_units) == (12,) and again.model_.flat_head.get_layer("flat_head_dense1").units == 12
-    node = combined.model_.branches[0]
-    assert node.get_layer(f"{node.name}_dense1").units == combined.head_units[0] == 16
+    assert combined.model_.node_heads.units == tuple(combined.head_units) == (16,)
     assert "flat head: 9-way softmax on the trunk" in again.summary()
 
 
@@ -226,8 +225,12 @@ def test_dense_node_blocks_read_the_whole_trunk_and_cost_about_a_flat_model():
     whole = build_backbone("small_cnn", SMALL["input_shape"])
     cut = build_backbone("small_cnn", SMALL["input_shape"], cut_layer=default_trunk_cut("small_cnn"))
     assert stem.output_shape == whole.output_shape  # the whole trunk, not cut before its last stage
-    assert [layer.name for layer in tree.model_.branches[0].layers][1].endswith("_gap")
-    per_node = max(block_flops(b) for b in tree.model_.branches)
+    heads = tree.model_.node_heads  # every dense head in one layer of stacked weights
+    assert heads is not None and not tree.model_.branches and heads.units == (16,)
+    per_node = max(heads.node_flops(k) for k in range(len(heads.widths)))
+    # the same count as the equivalent one-model-per-node branch
+    assert per_node == max(block_flops(build_branch(stem.output_shape[1:], w, node_block="dense", head_units=(16,)))
+                           for w in heads.widths)
     assert per_node < 0.02 * block_flops(stem)  # a node head is negligible next to the trunk
     conv_node = build_branch(cut.output_shape[1:], 3, block_filters=(8, 16), head_units=(16,))
     assert block_flops(conv_node) > 10 * per_node

@@ -26,7 +26,7 @@ from taxoclass.models import NODE_BLOCKS
 #: the small_cnn block average-pools its last feature map to about GRID x GRID cells before the MLP head
 GRID = 4
 
-__all__ = ["NODE_BLOCKS", "small_cnn_block", "mlp_head", "build_branch", "block_flops"]
+__all__ = ["NODE_BLOCKS", "small_cnn_block", "mlp_head", "check_head", "build_branch", "block_flops"]
 
 
 def _ints(value, what: str, *, allow_empty: bool = True) -> tuple[int, ...]:
@@ -86,6 +86,18 @@ def mlp_head(x, n_outputs: int, units: Sequence[int] = (64,), dropout: float = 0
     return layers.Dense(n_outputs, name=f"{name}_logits", dtype="float32")(x)
 
 
+def check_head(head_units, dropout) -> tuple[int, ...]:
+    """The MLP head's ``head_units`` as a tuple of ints, checked with ``dropout``; :class:`ModelError` otherwise.
+
+    >>> check_head([256], 0.1)
+    (256,)
+    """
+    units = _ints(head_units, "head_units")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ModelError(f"dropout must be a number in [0, 1), got {dropout!r}.")
+    return units
+
+
 def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "small_cnn",
                  block_filters: Sequence[int] = (32, 64), head_units: Sequence[int] = (64,), dropout: float = 0.0,
                  name: str = "branch") -> keras.Model:
@@ -103,9 +115,7 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
     ['d_input', 'd_gap', 'd_dense1', 'd_logits']
     """
     filters = _ints(block_filters, "block_filters")
-    units = _ints(head_units, "head_units")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ModelError(f"dropout must be a number in [0, 1), got {dropout!r}.")
+    units = check_head(head_units, dropout)
     inputs = keras.Input(tuple(input_shape), name=f"{name}_input")
     if isinstance(node_block, str):
         if node_block not in NODE_BLOCKS or node_block == "auto":

@@ -39,7 +39,8 @@ from taxoclass.models import FLAT_HEAD_UNITS, NODE_HEAD_UNITS
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.training import TimeBudget
-from taxoclass.models.blocks import block_flops, build_branch
+from taxoclass.models.blocks import block_flops, build_branch, check_head
+from taxoclass.models.node_heads import NodeHeads
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
 from taxoclass.models.losses import check_loss_params
 from taxoclass.models.optim import check_weight_decay, make_optimizer
@@ -122,8 +123,10 @@ class TreeClassifier(BaseClassifier):
     label_smoothing : float
         Label smoothing of every node's cross-entropy (spread over the node's children) and of the flat head.
     routing : ``"gather"`` or ``"mask"``
-        ``"gather"`` (default): each node block runs only on the samples under its node. ``"mask"``: every block
-        on every sample with the loss masked -- the naive reference, for benchmarks only.
+        ``"gather"`` (default): in training each node block runs only on the samples under its node. ``"mask"``:
+        every block on every sample with the loss masked -- the naive reference, for benchmarks only. (Dense node
+        heads are one :class:`~taxoclass.models.node_heads.NodeHeads` layer, the weights of all nodes stacked; the
+        routing applies to them alike.)
     lr_schedule : ``"cosine"`` (default: linear warm-up, then cosine decay per step), ``"constant"`` or
         ``"plateau"`` (``ReduceLROnPlateau``, patience ``reduce_lr_patience``).
     restore_best : True (default): the weights of the epoch with the best validation top-1 are restored at the end.
@@ -309,10 +312,16 @@ class TreeClassifier(BaseClassifier):
         self.structure_ = s
         stem = self._build_stem()
         feat_shape = tuple(stem.output_shape[1:])
-        branches = [build_branch(feat_shape, s.n_children[k], node_block=self._node_block(),
-                                 block_filters=self.block_filters, head_units=self.head_units, dropout=self.dropout,
-                                 name=_layer_name(k, node))
-                    for k, node in enumerate(s.classifier_nodes)]
+        heads, branches = None, []
+        if isinstance(self._node_block(), str) and self._node_block() == "dense":  # all heads in one layer
+            units = check_head(self.head_units, self.dropout)
+            heads = NodeHeads(s.n_children, units=units, dropout=float(self.dropout), name="node_heads")
+            heads.build((None, *feat_shape))
+        else:
+            branches = [build_branch(feat_shape, s.n_children[k], node_block=self._node_block(),
+                                     block_filters=self.block_filters, head_units=self.head_units,
+                                     dropout=self.dropout, name=_layer_name(k, node))
+                        for k, node in enumerate(s.classifier_nodes)]
         flat = None
         if self.flat_head:
             flat = build_branch(feat_shape, s.taxonomy.n_classes, node_block=self._node_block(),
@@ -320,7 +329,7 @@ class TreeClassifier(BaseClassifier):
                                 name="flat_head")
         model = TreeModel(stem, branches, s.edge_matrix, tree_targets(s), s.levels, s.next_classifier, entry=s.entry,
                           n_levels=s.n_levels, routing=self.routing, label_smoothing=float(self.label_smoothing),
-                          flat_head=flat, combine=self.combine, name="tree")
+                          flat_head=flat, combine=self.combine, node_heads=heads, name="tree")
         if self.level_loss_weights is not None:
             model.level_weights.assign(np.asarray(self.level_loss_weights, dtype=np.float32))
         return model
@@ -447,12 +456,14 @@ class TreeClassifier(BaseClassifier):
                  f"{s.mean_path_classifiers():.2f} decisions on the average root-to-leaf path",
                  f"{'node':<40} {'depth':>5} {'children':>8} {'classes':>7} {'params':>10} {'MFLOPs':>8}"]
         for k, node in enumerate(s.classifier_nodes):
-            b = m.branches[k]
+            if m.node_heads is not None:
+                params, flops = m.node_heads.node_params(k), m.node_heads.node_flops(k)
+            else:
+                params, flops = m.branches[k].count_params(), block_flops(m.branches[k])
             label = "/".join(node)
             label = label if len(label) <= 40 else "..." + label[-37:]
             lines.append(f"{label:<40} {len(node) - 1:>5} {s.n_children[k]:>8} "
-                         f"{int((s.targets[:, k] >= 0).sum()):>7} {b.count_params():>10,} "
-                         f"{block_flops(b) / 1e6:>8.2f}")
+                         f"{int((s.targets[:, k] >= 0).sum()):>7} {params:>10,} {flops / 1e6:>8.2f}")
         depth = np.array([len(n) - 1 for n in s.nodes])
         per_level = []
         for d in range(1, s.n_levels + 1):

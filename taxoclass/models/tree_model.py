@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from taxoclass.exceptions import ModelError
+from taxoclass.models.node_heads import EdgeLayout, NodeHeads
 
 __all__ = ["TreeModel", "ROUTINGS", "COMBINES", "combine_log_proba", "choose_combine_weight"]
 
@@ -59,12 +60,15 @@ def choose_combine_weight(p_tree, p_flat, y, combine: str = "mean", grid=tuple(n
 
 
 class TreeModel(keras.Model):
-    """The fused tree network: ``stem`` (preprocessing and optional trunk) -> one branch per classifier node.
+    """The fused tree network: ``stem`` (preprocessing and optional trunk) -> one branch per classifier node, or
+    ``node_heads``: the dense heads of every node in one :class:`~taxoclass.models.node_heads.NodeHeads` layer.
 
-    Calling it returns leaf probabilities (N, L) in taxonomy class order (every branch on every sample, combined
-    in-graph with the edge matrix). ``fit`` uses a custom ``train_step`` where each branch runs on the samples
-    under its node only (``routing="gather"``) or, for reference, on every sample with the loss masked
-    (``routing="mask"``). :meth:`greedy_decisions` evaluates only the nodes on each sample's top-down path.
+    Calling it returns leaf probabilities (N, L) in taxonomy class order (every node on every sample, combined
+    in-graph with the edge matrix; ``NodeHeads`` run all heads in one product per layer). ``fit`` uses a custom
+    ``train_step`` where each node's branch (or slice of ``NodeHeads``) runs on the samples under its node only
+    (``routing="gather"``) or, for reference, on every sample with the loss masked (``routing="mask"``).
+    :meth:`greedy_decisions` evaluates only the nodes on each sample's top-down path (with ``NodeHeads``: every
+    node in one pass, then the path is read off).
 
     With a ``flat_head`` (a model from the stem's features to one logit per leaf) it is the *combined* model:
     the flat softmax is trained jointly (its cross-entropy is added to the tree loss) and the leaf distribution
@@ -83,7 +87,7 @@ class TreeModel(keras.Model):
     """
 
     def __init__(self, stem, branches, edge_matrix, targets, levels, next_classifier, entry=0, n_levels=None,
-                 routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", **kwargs):
+                 routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", node_heads=None, **kwargs):
         super().__init__(**kwargs)
         if routing not in ROUTINGS:
             raise ModelError(f"routing must be one of {', '.join(ROUTINGS)}, got {routing!r}.")
@@ -97,6 +101,14 @@ class TreeModel(keras.Model):
         self.next_classifier = [list(map(int, r)) for r in next_classifier]
         self.entry = int(entry)
         self.n_levels = int(n_levels if n_levels is not None else self.levels.max() + 1)
+        if (node_heads is None) == (not self.branches):
+            raise ModelError("give the tree either one branch per classifier node or node_heads, not both.")
+        self.node_heads = node_heads
+        self.edges = (node_heads.layout if node_heads is not None
+                      else EdgeLayout([int(b.output_shape[-1]) for b in self.branches]))
+        if self.edges.n_edges != self.edge_matrix.shape[0]:
+            raise ModelError(f"the node heads have {self.edges.n_edges} outputs in all but the edge matrix has "
+                             f"{self.edge_matrix.shape[0]} rows.")
         self.routing = routing
         self.label_smoothing = float(label_smoothing)
         self.flat_head = flat_head
@@ -120,15 +132,17 @@ class TreeModel(keras.Model):
                 "levels": self.levels.tolist(), "next_classifier": self.next_classifier, "entry": self.entry,
                 "n_levels": self.n_levels, "routing": self.routing, "label_smoothing": self.label_smoothing,
                 "flat_head": None if self.flat_head is None else keras.saving.serialize_keras_object(self.flat_head),
-                "combine": self.combine}
+                "combine": self.combine,
+                "node_heads": None if self.node_heads is None else keras.saving.serialize_keras_object(self.node_heads)}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["stem"] = keras.saving.deserialize_keras_object(config["stem"])
         config["branches"] = [keras.saving.deserialize_keras_object(b) for b in config["branches"]]
-        if config.get("flat_head") is not None:
-            config["flat_head"] = keras.saving.deserialize_keras_object(config["flat_head"])
+        for key in ("flat_head", "node_heads"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
     # ---------------------------------------------------------------- inference
@@ -137,27 +151,31 @@ class TreeModel(keras.Model):
         return [self.loss_tracker, self.path_tracker, self.accuracy_tracker]
 
     def node_log_probs(self, x, training=False):
-        """Concatenated ``log P(child | node)`` of every classifier node (N, E), every branch on every sample."""
-        f = self.stem(x, training=training)
+        """Concatenated ``log P(child | node)`` of every classifier node (N, E), every node on every sample."""
+        return self._edge_log_probs(self.stem(x, training=training), training)
+
+    def _edge_log_probs(self, f, training=False):
+        if self.node_heads is not None:
+            return self.edges.log_softmax(self.node_heads(f, training=training))
         return tf.concat([tf.nn.log_softmax(tf.cast(b(f, training=training), tf.float32)) for b in self.branches],
                          axis=1)
 
-    def _leaf_log_probs(self, node_logits, flat_logits=None):
-        """log P(leaf) (N, L) from every node's logits (and the flat head's, for a combined model)."""
-        logp = tf.matmul(tf.concat([tf.nn.log_softmax(z) for z in node_logits], axis=1), tf.constant(self.edge_matrix))
+    def _leaf_log_probs(self, edge_log_probs, flat_logits=None):
+        """log P(leaf) (N, L) from every node's log-probabilities (and the flat head's logits, combined model)."""
+        logp = tf.matmul(edge_log_probs, tf.constant(self.edge_matrix))
         if flat_logits is None:
             return logp
         return combine_log_proba(logp, tf.nn.log_softmax(flat_logits), self.combine_weight, self.combine)
 
-    def _all_logits(self, x, training=False):
+    def _forward(self, x, training=False):
+        """``(features, edge log-probabilities (N, E), the flat head's logits or None)``, every node on every sample."""
         f = self.stem(x, training=training)
-        node_logits = [tf.cast(b(f, training=training), tf.float32) for b in self.branches]
         flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
-        return f, node_logits, flat
+        return f, self._edge_log_probs(f, training), flat
 
     def call(self, x, training=False):
-        _, node_logits, flat = self._all_logits(x, training=training)
-        return tf.exp(self._leaf_log_probs(node_logits, flat))
+        _, edge_lp, flat = self._forward(x, training=training)
+        return tf.exp(self._leaf_log_probs(edge_lp, flat))
 
     def heads_proba(self, x):
         """``(p_tree, p_flat)``: the leaf probabilities of the tree heads alone and of the flat head alone (None
@@ -168,8 +186,8 @@ class TreeModel(keras.Model):
         >>> np.allclose(clf.predict_proba(X[:4]), w * p_tree + (1 - w) * p_flat)  # combine="mean"  # doctest: +SKIP
         True
         """
-        _, node_logits, flat = self._all_logits(x, training=False)
-        p_tree = tf.exp(self._leaf_log_probs(node_logits))
+        _, edge_lp, flat = self._forward(x, training=False)
+        p_tree = tf.exp(self._leaf_log_probs(edge_lp))
         return p_tree, None if flat is None else tf.nn.softmax(flat)
 
     def fit_combine_weight(self, val_ds) -> float:
@@ -214,13 +232,18 @@ class TreeModel(keras.Model):
         """
         n = tf.shape(x)[0]
         f = self.stem(x, training=False)
+        lp = None if self.node_heads is None else self._edge_log_probs(f)  # NodeHeads: every node at once
         reach = {self.entry: tf.range(n)}
         choices, probs = [], []
-        for k, branch in enumerate(self.branches):
+        for k in range(self.edges.n_nodes):
             idx = reach.get(k, tf.zeros([0], tf.int32))
 
-            def run(idx=idx, branch=branch):
-                p = tf.nn.softmax(tf.cast(branch(tf.gather(f, idx), training=False), tf.float32))
+            def run(idx=idx, k=k):
+                if lp is None:
+                    p = tf.nn.softmax(tf.cast(self.branches[k](tf.gather(f, idx), training=False), tf.float32))
+                else:
+                    o, w = int(self.edges.offsets[k]), int(self.edges.widths[k])
+                    p = tf.exp(tf.gather(lp[:, o:o + w], idx))
                 return tf.argmax(p, axis=1, output_type=tf.int32), tf.reduce_max(p, axis=1)
 
             def skip():
@@ -248,6 +271,9 @@ class TreeModel(keras.Model):
         tgt = tf.gather(tf.constant(self.targets), y)  # (N, K)
         if self.routing == "gather":
             node_losses, wrong = self._gathered_losses(f, tgt, sw, training)
+        elif self.node_heads is not None:  # "mask": every head on every sample, the loss masked
+            node_losses, wrong = self.edges.node_losses(self._edge_log_probs(f, training), tgt, sw,
+                                                        self.label_smoothing)
         else:
             logits = [tf.cast(b(f, training=training), tf.float32) for b in self.branches]
             node_losses, wrong = self._masked_losses(logits, tgt, sw)
@@ -278,8 +304,10 @@ class TreeModel(keras.Model):
         per-node sums are single ops. A node without samples gets one padding row (sample 0, weight 0) so that
         no convolution ever sees an empty batch (oneDNN fails on those inside compiled steps).
         """
-        n_nodes = len(self.branches)
+        n_nodes = self.edges.n_nodes
         n = tf.shape(f)[0]
+        if self.node_heads is not None:
+            f = self.node_heads.pool(f)  # pool once, then gather the rows
         pairs = tf.cast(tf.where(tf.transpose(tgt >= 0)), tf.int32)  # (P, 2): node, sample; sorted by node
         counts = tf.math.bincount(pairs[:, 0], minlength=n_nodes, maxlength=n_nodes, dtype=tf.int32)
         empty = tf.cast(tf.where(tf.equal(counts, 0))[:, 0], tf.int32)
@@ -289,15 +317,18 @@ class TreeModel(keras.Model):
         node_id, idx = allp[:, 0], allp[:, 1]
         valid = tf.gather(tf.concat([tf.ones([tf.shape(pairs)[0]]), tf.zeros([tf.shape(empty)[0]])], 0), order)
         parts = tf.split(tf.gather(f, idx), tf.maximum(counts, 1), num=n_nodes)
-        widest = max(int(b.output_shape[-1]) for b in self.branches)
-        logits = []
-        for part, branch in zip(parts, self.branches):
-            z = tf.cast(branch(part, training=training), tf.float32)
-            pad = widest - int(branch.output_shape[-1])
-            logits.append(tf.pad(z, [[0, 0], [0, pad]], constant_values=-1e9) if pad else z)
+        widest = int(self.edges.widths.max())
+        if self.node_heads is not None:
+            logits = self.node_heads.gathered(parts, training=training)
+        else:
+            logits = []
+            for part, branch in zip(parts, self.branches):
+                z = tf.cast(branch(part, training=training), tf.float32)
+                pad = widest - int(branch.output_shape[-1])
+                logits.append(tf.pad(z, [[0, 0], [0, pad]], constant_values=-1e9) if pad else z)
         logits = tf.concat(logits, axis=0)
         t = tf.maximum(tf.gather_nd(tgt, tf.stack([idx, node_id], axis=1)), 0)
-        n_real = tf.gather(tf.constant([int(b.output_shape[-1]) for b in self.branches]), node_id)
+        n_real = tf.gather(tf.constant(self.edges.widths), node_id)
         ce = self._smoothed_ce(t, logits, n_real)
         node_losses = tf.math.unsorted_segment_sum(ce * tf.gather(sw, idx) * valid, node_id, n_nodes)
         miss = valid * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t), tf.float32)
@@ -305,8 +336,8 @@ class TreeModel(keras.Model):
         return node_losses, wrong
 
     def _masked_losses(self, node_logits, tgt, sw):
-        """Every branch on every sample (``node_logits``), the loss masked to the samples under the node: the
-        naive training reference, and the validation step (which needs every node for top-1 anyway)."""
+        """Every branch on every sample (``node_logits``), one by one, the loss masked to the samples under the
+        node: the naive training reference (``routing="mask"``)."""
         wrong = tf.zeros([tf.shape(tgt)[0]], tf.float32)
         node_losses = []
         for k, logits in enumerate(node_logits):
@@ -343,11 +374,12 @@ class TreeModel(keras.Model):
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
-        f, node_logits, flat = self._all_logits(x, training=False)
+        f, edge_lp, flat = self._forward(x, training=False)
         y, sw = self._labels_weights(y, sw, tf.shape(f)[0])
-        node_losses, wrong = self._masked_losses(node_logits, tf.gather(tf.constant(self.targets), y), sw)
+        node_losses, wrong = self.edges.node_losses(edge_lp, tf.gather(tf.constant(self.targets), y), sw,
+                                                    self.label_smoothing)
         loss = self._total_loss(node_losses, flat, y, sw)
-        pred = tf.argmax(self._leaf_log_probs(node_logits, flat), axis=1, output_type=tf.int32)
+        pred = tf.argmax(self._leaf_log_probs(edge_lp, flat), axis=1, output_type=tf.int32)
         # top-1: the predicted class agrees with every decision the label makes (== pred == y for a class label;
         # under the node for a label at an internal node, see taxoclass.taxonomy.internal_labels)
         tgt, tp = tf.gather(tf.constant(self.targets), y), tf.gather(tf.constant(self.targets), pred)
