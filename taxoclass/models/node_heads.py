@@ -2,7 +2,7 @@
 
 A tree on a shared trunk has one small MLP head per classifier node (42 on the NDSB taxonomy). Built as 42
 separate ``Dense`` stacks, each head brings a handful of tiny kernels and four variables that the optimizer updates
-one by one; on a CPU that bookkeeping, more than the arithmetic, made the tree's train step 1.34-1.38x a flat
+one by one; on a CPU that bookkeeping, more than the arithmetic, made the tree's train step 1.28-1.38x a flat
 model's on the same trunk (1.37-1.49x for the combined model). :class:`NodeHeads` keeps the weights of all heads
 *stacked* (one kernel and one bias per layer, node by node): four variables in all. The train step still runs each
 head on the samples under its node only (:meth:`NodeHeads.gathered`); prediction and validation, which need every
