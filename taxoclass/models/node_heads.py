@@ -114,12 +114,9 @@ class NodeHeads(layers.Layer):
             raise ModelError(f"units must be positive integers, got {units!r}.")
         self.dropout = float(dropout)
         self.drop = layers.Dropout(self.dropout) if self.dropout else None
-        k, widest = len(self.widths), max(self.widths)
-        pad = np.full((k, widest), -1, np.int64)
-        for i, w in enumerate(self.widths):
-            pad[i, :w] = 1
-        self.real_columns = np.flatnonzero(pad.reshape(-1) > 0).astype(np.int32)  # of the (N, K * widest) logits
-        self._pad_bias = np.where(pad > 0, 0.0, -1e9).astype(np.float32)  # -1e9 on the padding columns
+        real = np.arange(max(self.widths))[None, :] < np.asarray(self.widths)[:, None]  # (K, widest)
+        self.real_columns = np.flatnonzero(real).astype(np.int32)  # of the (N, K * widest) logits
+        self._pad_bias = np.where(real, 0.0, -1e9).astype(np.float32)  # -1e9 on the padding columns
 
     def build(self, input_shape):
         c, k, widest = int(input_shape[-1]), len(self.widths), max(self.widths)
@@ -181,16 +178,19 @@ class NodeHeads(layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.layout.n_edges)
 
+    def _sizes(self, k: int) -> tuple[int, ...]:
+        """Node ``k``'s layer sizes: input features, hidden units, children."""
+        first = self.kernels[0] if self.kernels else self.logits_kernel
+        return (int(first.shape[0]), *self.units, self.widths[k])
+
     def node_params(self, k: int) -> int:
         """Parameters of node ``k``'s head (the padding of the logits layer not counted)."""
-        sizes = (int(self.kernels[0].shape[0]) if self.kernels else int(self.logits_kernel.shape[0]), *self.units)
-        hidden = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-        return int(hidden + sizes[-1] * self.widths[k] + self.widths[k])
+        sizes = self._sizes(k)
+        return int(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))
 
     def node_flops(self, k: int) -> int:
         """Multiply-accumulates x 2 of node ``k``'s head on one sample (as :func:`~taxoclass.models.blocks.block_flops`)."""
-        sizes = (*((int(self.kernels[0].shape[0]),) if self.kernels else (int(self.logits_kernel.shape[0]),)),
-                 *self.units, self.widths[k])
+        sizes = self._sizes(k)
         return int(sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:])))
 
     def get_config(self):

@@ -271,12 +271,9 @@ class TreeModel(keras.Model):
         tgt = tf.gather(tf.constant(self.targets), y)  # (N, K)
         if self.routing == "gather":
             node_losses, wrong = self._gathered_losses(f, tgt, sw, training)
-        elif self.node_heads is not None:  # "mask": every head on every sample, the loss masked
+        else:  # "mask": every node on every sample, the loss masked (the reference; also the validation step's)
             node_losses, wrong = self.edges.node_losses(self._edge_log_probs(f, training), tgt, sw,
                                                         self.label_smoothing)
-        else:
-            logits = [tf.cast(b(f, training=training), tf.float32) for b in self.branches]
-            node_losses, wrong = self._masked_losses(logits, tgt, sw)
         flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
         return self._total_loss(node_losses, flat, y, sw), 1.0 - wrong, node_losses
 
@@ -334,20 +331,6 @@ class TreeModel(keras.Model):
         miss = valid * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t), tf.float32)
         wrong = tf.maximum(tf.math.unsorted_segment_max(miss, idx, n), 0.0)
         return node_losses, wrong
-
-    def _masked_losses(self, node_logits, tgt, sw):
-        """Every branch on every sample (``node_logits``), one by one, the loss masked to the samples under the
-        node: the naive training reference (``routing="mask"``)."""
-        wrong = tf.zeros([tf.shape(tgt)[0]], tf.float32)
-        node_losses = []
-        for k, logits in enumerate(node_logits):
-            t_k = tgt[:, k]
-            mask = tf.cast(t_k >= 0, tf.float32)
-            ce = self._smoothed_ce(tf.maximum(t_k, 0), logits)
-            node_losses.append(tf.reduce_sum(ce * mask * sw))
-            miss = mask * tf.cast(tf.not_equal(tf.argmax(logits, axis=1, output_type=tf.int32), t_k), tf.float32)
-            wrong = tf.maximum(wrong, miss)
-        return tf.stack(node_losses), wrong
 
     def _update_metrics(self, loss, correct, sw, top1=None):
         n = tf.cast(tf.shape(correct)[0], tf.float32)
