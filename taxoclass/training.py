@@ -64,6 +64,64 @@ def _refuse_existing(path: Path, *, overwrite: bool, resuming: bool):
                          "resume=True (--resume) to continue that run, or overwrite=True to replace it.")
 
 
+_RESUME_HINT = ("resume with the command and taxoclass version that started the run, or start it over: "
+                "overwrite=True (--overwrite) without resume.")
+
+
+class ResumeBackup(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` that refuses, with one clear message, a backup written by another model.
+
+    A run interrupted under another architecture (other options, or a taxoclass version that built its layers
+    differently) leaves weights that do not fit the model being resumed. Keras stops with a long loading error
+    or, for a part of the model missing from the file, only warns and leaves that part freshly initialised. Here
+    the weight arrays in the backup are compared (number and shapes) with the model's before anything is loaded.
+
+    >>> import tempfile
+    >>> isinstance(ResumeBackup(tempfile.mkdtemp()), keras.callbacks.BackupAndRestore)
+    True
+    """
+
+    def on_train_begin(self, logs=None):
+        saved = _saved_weight_shapes(self.weights_file())  # None: no backup, or one Keras must repair itself
+        wanted = sorted(tuple(v.shape) for v in self.model.weights)
+        if saved is not None and saved != wanted:
+            raise ModelError(f"the backup of an interrupted run in {self.backup_dir} does not fit this model "
+                             f"({len(saved)} weight arrays saved, {len(wanted)} in the model, or of other shapes): it "
+                             f"was written by a model with other options or by another taxoclass version; "
+                             f"{_RESUME_HINT}")
+        try:
+            super().on_train_begin(logs)
+        except ValueError as exc:  # what the shapes cannot tell (e.g. the same shapes in another order)
+            raise ModelError(f"the backup of an interrupted run in {self.backup_dir} does not fit this model (Keras: "
+                             f"{str(exc).splitlines()[0][:200]}); {_RESUME_HINT}") from None
+
+    def weights_file(self) -> str:
+        """Where Keras keeps the backed-up weights (the one private detail relied on; tests/test_training.py checks
+        it on every Keras version)."""
+        return self._weights_path
+
+
+def _saved_weight_shapes(path) -> list[tuple] | None:
+    """Sorted shapes of the model weight arrays in a Keras ``.weights.h5`` file (the optimizer's left out); None
+    when there is no such file or it cannot be read (a backup cut short: Keras falls back to the one before)."""
+    import h5py
+
+    if not Path(path).is_file():
+        return None
+    shapes = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and not name.startswith("optimizer"):
+            shapes.append(tuple(obj.shape))
+
+    try:
+        with h5py.File(path, "r") as fh:
+            fh.visititems(visit)
+    except OSError:
+        return None
+    return sorted(shapes)
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stops training before ``minutes`` of wall time are spent, and plans how many epochs fit.
 
@@ -276,9 +334,9 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
     - ``checkpoint=True``: ``ModelCheckpoint`` keeping only the best model, ``output_dir/best.keras``.
     - ``csv_log=True``: ``CSVLogger`` to ``output_dir/training_log.csv`` (appended to when resuming).
     - ``tensorboard=True``: ``TensorBoard`` logs in ``output_dir/tensorboard/``.
-    - ``backup=True``: ``BackupAndRestore`` in ``output_dir/backup/``: a run killed (even with ``kill -9``)
-      resumes at its last finished epoch when the same command is run again; the backup is deleted when
-      training finishes.
+    - ``backup=True``: :class:`ResumeBackup` (Keras' ``BackupAndRestore``) in ``output_dir/backup/``: a run
+      killed (even with ``kill -9``) resumes at its last finished epoch when the same command is run again; the
+      backup is deleted when training finishes.
     - ``extra``: callbacks appended as given (a callback or a list of them).
 
     A checkpoint or log left by an earlier run in ``output_dir`` is refused unless that run was interrupted and
@@ -288,7 +346,7 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
     >>> import tempfile
     >>> cbs = build_callbacks(output_dir=tempfile.mkdtemp(), checkpoint=True, csv_log=True, backup=True)
     >>> [type(cb).__name__ for cb in cbs]
-    ['BackupAndRestore', 'ModelCheckpoint', 'CSVLogger']
+    ['ResumeBackup', 'ModelCheckpoint', 'CSVLogger']
     """
     if not isinstance(monitor, str) or not monitor:
         raise ModelError(f"monitor must be a metric name such as 'val_loss' or 'loss', got {monitor!r}.")
@@ -311,10 +369,9 @@ def build_callbacks(*, output_dir=None, monitor: str = "val_loss", early_stoppin
         out = _need_output_dir(output_dir, what)
     # an interrupted run left its backup: its checkpoint and log belong to the run being resumed
     resuming = bool(backup) and (out / BACKUP_DIR).is_dir()
-    # BackupAndRestore first: it sets the starting epoch before the other callbacks see on_train_begin.
+    # the backup first: it sets the starting epoch before the other callbacks see on_train_begin.
     if backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), save_freq="epoch",
-                                                          delete_checkpoint=True))
+        callbacks.append(ResumeBackup(str(out / BACKUP_DIR), save_freq="epoch", delete_checkpoint=True))
     if restore_best:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=BEST_MONITOR, mode="max", restore_best_weights=True, verbose=0,

@@ -107,3 +107,26 @@ def test_tree_classifier_predict_agrees_with_the_metrics(case):
     proba = clf.predict_proba(X)  # what the model outputs (float32 softmax of the logits), the input of every rule
     names = [n[-1] for n in threshold_predictions(proba, tax, t)]
     assert clf.predict(X, threshold=t).tolist() == names
+
+
+def test_greedy_paths_answer_with_their_deepest_sure_node():
+    """The greedy mode's form of the rule (``TreeStructure.path_ends``): the deepest node of the greedy path whose
+    path probability (product of the chosen children's conditional probabilities) is >= t; by hand on a 2-level tree."""
+    from taxoclass.models.tree_structure import TreeStructure
+
+    s = TreeStructure(ISSUE_TAX)  # classifier nodes: root (a, b), a (x1, x2, x3), b (z1, z2)
+    # row 0 goes root -> a (0.9) -> x2 (0.5); row 1 root -> b (0.6) -> z1 (0.95)
+    choice = np.array([[0, 1, -1], [1, -1, 0]])
+    cprob = np.array([[0.9, 0.5, np.nan], [0.6, np.nan, 0.95]])
+    nodes, probs = s.greedy_paths(choice, cprob)
+    assert [[s.names[n] for n in row] for row in nodes] == [["root", "a", "x2"], ["root", "b", "z1"]]
+    np.testing.assert_allclose(probs, [[1.0, 0.9, 0.45], [1.0, 0.6, 0.57]])
+    ends = lambda t: [s.names[n] for n in s.path_ends(nodes, probs, t)]  # noqa: E731
+    assert ends(None) == ["x2", "z1"]
+    assert ends(0.4) == ["x2", "z1"]
+    assert ends(0.5) == ["a", "z1"]
+    assert ends(0.58) == ["a", "b"]
+    assert ends(0.95) == ["root", "root"]
+    frame = s.path_frame(nodes, probs)
+    assert list(frame.columns) == ["level_1", "p_level_1", "level_2", "p_level_2"]
+    assert frame["level_2"].tolist() == ["x2", "z1"] and frame["p_level_1"].tolist() == [0.9, 0.6]

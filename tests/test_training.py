@@ -1,5 +1,7 @@
 """The shared training runner: callbacks from plain arguments, strategies, mixed precision."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ def test_callbacks_from_plain_arguments(tmp_path):
     cbs = build_callbacks(output_dir=out, monitor="loss", early_stopping_patience=3, reduce_lr_patience=1,
                           checkpoint=True, csv_log=True, tensorboard=True, backup=True)
     kinds = [type(cb).__name__ for cb in cbs]
-    assert kinds == ["BackupAndRestore", "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger",
+    assert kinds == ["ResumeBackup", "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger",
                      "TensorBoard"]
     es, rl, ck = cbs[1], cbs[2], cbs[3]
     assert (es.monitor, es.patience, es.restore_best_weights) == ("loss", 3, True)
@@ -243,3 +245,64 @@ def test_time_budget_uses_its_rest_for_a_last_partial_epoch():
     history, budget, wall = _fit_slow_epochs(0.2, 0.03, epochs=50)
     assert len(history.history["loss"]) == 2 and budget.cut_epoch, history.history
     assert 12.0 <= wall <= 14.0, wall
+
+
+class _StopAt(keras.callbacks.Callback):
+    """Interrupts training when ``epoch`` begins (as a kill would), after the backup of the epochs before it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_a_backup_of_another_model_is_refused_with_one_message(tmp_path):
+    """A run interrupted under other options (here: node blocks of their own instead of dense NodeHeads, the layout
+    taxoclass used before NodeHeads) cannot be resumed into this model: one ModelError, not Keras' traceback."""
+    from taxoclass import Taxonomy
+    from taxoclass.models.tree import TreeClassifier
+
+    tax = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 255, size=(24, 16, 16, 1)).astype("float32")
+    y = np.array(["x", "y", "z"] * 8, dtype=object)
+    opts = dict(input_shape=(16, 16, 1), trunk="small_cnn", head_units=(8,), block_filters=(4,), epochs=3,
+                batch_size=8, output_dir=tmp_path, resume=True, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        TreeClassifier(tax, node_block="small_cnn", **opts).fit(X, y, callbacks=[_StopAt(1)], verbose=0)
+    assert (tmp_path / "backup").is_dir()  # epoch 0 was backed up
+    # the one private detail ResumeBackup relies on: where Keras keeps the weights (fails loudly if Keras moves it)
+    from taxoclass.training import ResumeBackup
+
+    assert os.path.isfile(ResumeBackup(str(tmp_path / "backup")).weights_file())
+    with pytest.raises(ModelError, match="backup of an interrupted run .* does not fit this model"):
+        TreeClassifier(tax, node_block="dense", **opts).fit(X, y, verbose=0)
+    # the same options as the interrupted run resume it and finish it: the backup is then removed
+    clf = TreeClassifier(tax, node_block="small_cnn", **opts).fit(X, y, verbose=0)
+    assert len(clf.history_["loss"]) == 2 and not (tmp_path / "backup").exists()
+
+
+def test_a_backup_of_other_shapes_is_refused_before_loading(tmp_path):
+    """A Dense(2) backup resumed into a Dense(3) -> Dense(2) model: ResumeBackup compares the saved weight arrays
+    with the model's before Keras loads anything (Keras itself would stop with a many-line loading error, or -- for
+    a nested part missing from the file -- only warn and keep fresh weights there)."""
+    from taxoclass.training import ResumeBackup
+
+    X, y = _data()
+
+    def model(hidden):
+        layers = [keras.Input((3,)), *([keras.layers.Dense(hidden)] if hidden else []),
+                  keras.layers.Dense(2, activation="softmax")]
+        m = keras.Sequential(layers)
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        return m
+
+    with pytest.raises(KeyboardInterrupt):
+        model(0).fit(X, y, epochs=3, callbacks=[ResumeBackup(str(tmp_path)), _StopAt(1)], verbose=0)
+    with pytest.raises(ModelError, match=r"\(2 weight arrays saved, 4 in the model"):
+        model(3).fit(X, y, epochs=3, callbacks=[ResumeBackup(str(tmp_path))], verbose=0)
+    history = model(0).fit(X, y, epochs=3, callbacks=[ResumeBackup(str(tmp_path))], verbose=0)
+    assert len(history.history["loss"]) == 2  # the same model resumes at epoch 1

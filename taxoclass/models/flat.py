@@ -277,7 +277,7 @@ class FlatClassifier(BaseClassifier):
 
     def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
         from taxoclass.models.backbones import set_trainable
-        from taxoclass.training import BACKUP_DIR, CosineWarmup
+        from taxoclass.training import BACKUP_DIR, CosineWarmup, ResumeBackup
 
         p1, p2 = getattr(self, "_phases", None) or _phase_epochs(self.epochs)
         final = p2 // 3 if self.final_epochs is None else min(int(self.final_epochs), p2)
@@ -300,8 +300,7 @@ class FlatClassifier(BaseClassifier):
                 cbs.append(keras.callbacks.LearningRateScheduler(
                     lambda epoch, lr: min(lr, final_lr) if epoch >= switch else lr))
             if backup:
-                cbs.append(keras.callbacks.BackupAndRestore(str(backup_root / f"phase{phase}"), save_freq="epoch",
-                                                            delete_checkpoint=True))
+                cbs.append(ResumeBackup(str(backup_root / f"phase{phase}"), save_freq="epoch", delete_checkpoint=True))
             return cbs + others
 
         def fit(model, **kwargs):

@@ -96,7 +96,7 @@ class TreeClassifier(BaseClassifier):
         convolutions of the node's own on the trunk's feature map (HD-CNN), ``"dense"`` an MLP on the whole
         trunk's pooled features (the tree then costs about what a flat model on the trunk costs). ``"auto"``
         (default): ``"dense"`` on a trunk, ``"small_cnn"`` without one (trunk=None). On NDSB at equal training
-        time the dense tree beats the flat model while the small_cnn one loses 7 points (docs/benchmarks.md).
+        time the dense tree about ties the flat model while the small_cnn one loses 7 points (docs/benchmarks.md).
     block_filters : sequence of int
         Convolution filters of the ``"small_cnn"`` block (one 3x3 conv + 2x2 max-pool per entry).
     head_units : sequence of int
@@ -409,15 +409,8 @@ class TreeClassifier(BaseClassifier):
             raise ModelError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
         if mode == "soft":  # threshold is not None here
             return self.structure_.names[self.taxonomy_.threshold(self.predict_proba(X, batch_size), threshold)]
-        nodes, probs = self._paths(X, mode, batch_size)
-        if threshold is None:
-            last = nodes[np.arange(len(nodes)), (nodes >= 0).sum(axis=1) - 1]
-            return self.classes_[self.structure_.leaf_pos[last]]
-        ok = (nodes >= 0) & (probs >= threshold - 1e-9)
-        ok[:, 0] = True
-        deepest = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
-        chosen = nodes[np.arange(len(nodes)), deepest]
-        return self.structure_.names[chosen]
+        end = self.structure_.path_ends(*self._paths(X, mode, batch_size), threshold)
+        return self.classes_[self.structure_.leaf_pos[end]] if threshold is None else self.structure_.names[end]
 
     def predict_path(self, X, mode: str = "soft", batch_size=None):
         """Per level the chosen node and its path probability, as a ``pandas.DataFrame``.
@@ -430,17 +423,8 @@ class TreeClassifier(BaseClassifier):
            level_1  p_level_1   level_2  p_level_2
         0     warm       0.97       red       0.95
         """
-        import pandas as pd
-
         check_is_fitted(self, "model_")
-        nodes, probs = self._paths(X, mode, batch_size)
-        names = self.structure_.names
-        data = {}
-        for d in range(1, nodes.shape[1]):
-            col = nodes[:, d]
-            data[f"level_{d}"] = np.where(col >= 0, names[np.maximum(col, 0)], None)
-            data[f"p_level_{d}"] = probs[:, d]
-        return pd.DataFrame(data)
+        return self.structure_.path_frame(*self._paths(X, mode, batch_size))
 
     # ---------------------------------------------------------------- summary
     def _summary_lines(self) -> list[str]:

@@ -103,6 +103,29 @@ class TreeStructure:
             probs[active, d] = p[active]
         return nodes, probs
 
+    def path_ends(self, nodes, probs, threshold=None):
+        """Per row the node a path answers with: its last node (``threshold=None``), else the deepest node on it
+        whose path probability is >= ``threshold`` (the root when none is) -- the greedy mode's form of the one
+        threshold rule, on the probabilities that mode computes."""
+        rows = np.arange(len(nodes))
+        if threshold is None:
+            return nodes[rows, (nodes >= 0).sum(axis=1) - 1]
+        ok = (nodes >= 0) & (probs >= threshold - 1e-9)
+        ok[:, 0] = True
+        return nodes[rows, ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)]
+
+    def path_frame(self, nodes, probs):
+        """The paths as a ``pandas.DataFrame``: columns ``level_1``, ``p_level_1``, ... (the node at each depth
+        below the root and its path probability; empty past the leaf)."""
+        import pandas as pd
+
+        data = {}
+        for d in range(1, nodes.shape[1]):
+            col = nodes[:, d]
+            data[f"level_{d}"] = np.where(col >= 0, self.names[np.maximum(col, 0)], None)
+            data[f"p_level_{d}"] = probs[:, d]
+        return pd.DataFrame(data)
+
     @property
     def n_classifiers(self) -> int:
         return len(self.classifier_nodes)
