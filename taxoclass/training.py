@@ -83,8 +83,8 @@ class ResumeBackup(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         saved = _saved_weight_shapes(self.weights_file())  # None: no backup, or one Keras must repair itself
-        wanted = sorted(tuple(v.shape) for v in self.model.weights)
-        if saved is not None and saved != wanted:
+        wanted = None if saved is None else sorted(tuple(v.shape) for v in self.model.weights)
+        if saved != wanted:
             raise ModelError(f"the backup of an interrupted run in {self.backup_dir} does not fit this model "
                              f"({len(saved)} weight arrays saved, {len(wanted)} in the model, or of other shapes): it "
                              f"was written by a model with other options or by another taxoclass version; "

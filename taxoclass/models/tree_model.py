@@ -314,10 +314,10 @@ class TreeModel(keras.Model):
         node_id, idx = allp[:, 0], allp[:, 1]
         valid = tf.gather(tf.concat([tf.ones([tf.shape(pairs)[0]]), tf.zeros([tf.shape(empty)[0]])], 0), order)
         parts = tf.split(tf.gather(f, idx), tf.maximum(counts, 1), num=n_nodes)
-        widest = int(self.edges.widths.max())
         if self.node_heads is not None:
             logits = self.node_heads.gathered(parts, training=training)
-        else:
+        else:  # one branch per node: pad every node's logits to the widest node
+            widest = int(self.edges.widths.max())
             logits = []
             for part, branch in zip(parts, self.branches):
                 z = tf.cast(branch(part, training=training), tf.float32)
