@@ -35,11 +35,27 @@ from keras import ops
 from taxoclass.exceptions import ModelError
 from taxoclass.taxonomy import Taxonomy
 
-__all__ = ["LOSSES", "make_loss", "soft_label_matrix", "hxe_matrix", "TaxonomyLoss"]
+__all__ = ["LOSSES", "make_loss", "smooth", "soft_label_matrix", "hxe_matrix", "TaxonomyLoss"]
 
 #: the values of ``FlatClassifier(loss=...)``
 LOSSES = ("crossentropy", "soft_labels", "hxe")
 _EPS = 1e-7  # probabilities are clipped to [EPS, 1] before the log, as Keras' own cross-entropy does
+
+
+def smooth(nll, uniform_nll, label_smoothing: float):
+    """Label smoothing, the one formula every loss of taxoclass uses: ``(1 - e) * nll + e * uniform_nll``.
+
+    ``nll`` is the per-sample loss against the hard target, ``uniform_nll`` the mean ``-log p`` over the
+    choices the target was taken from (the classes for a flat head, a node's children for a node of a tree), so
+    that for cross-entropy the result is cross-entropy against the target ``(1 - e) * onehot + e / n``. Works on
+    NumPy arrays and tensors alike.
+
+    >>> p = np.array([0.5, 0.3, 0.2])
+    >>> round(float(smooth(-np.log(p[0]), -np.log(p).mean(), 0.1)), 4)     # = -sum(q * log p), q = 0.9 * onehot + 0.1 / 3
+    0.7407
+    """
+    e = float(label_smoothing)
+    return nll if not e else (1.0 - e) * nll + e * uniform_nll
 
 
 def soft_label_matrix(taxonomy: Taxonomy, beta: float) -> np.ndarray:
@@ -109,10 +125,7 @@ class TaxonomyLoss(keras.losses.Loss):
             loss = -ops.take_along_axis(log_node, ops.expand_dims(y, -1), axis=-1)[:, 0]
         else:
             loss = -ops.sum(ops.take(ops.convert_to_tensor(self.coef), y, axis=0) * log_node, axis=-1)
-        e = self.label_smoothing
-        if e:
-            loss = (1.0 - e) * loss + e * -ops.mean(ops.log(p), axis=-1)
-        return loss
+        return smooth(loss, -ops.mean(ops.log(p), axis=-1), self.label_smoothing)
 
     def get_config(self):
         def jsonable(m):

@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras import layers
 
 from taxoclass.exceptions import ModelError
+from taxoclass.models.losses import smooth
 
 __all__ = ["NodeHeads", "EdgeLayout"]
 
@@ -76,7 +77,7 @@ class EdgeLayout:
         ce = -lp_t
         if label_smoothing:
             mean = self._per_node(log_p, tf.math.segment_sum) / tf.constant(self.widths, tf.float32)
-            ce = (1.0 - label_smoothing) * ce - label_smoothing * mean
+            ce = smooth(ce, -mean, label_smoothing)
         sw = tf.cast(sample_weight, tf.float32)[:, None]
         losses = tf.reduce_sum(tf.where(on_path, ce * sw, 0.0), axis=0)
         miss = on_path & (lp_t < self._per_node(log_p, tf.math.segment_max))

@@ -17,11 +17,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from taxoclass.models.losses import _EPS, smooth
 from taxoclass.taxonomy.internal_labels import code_nodes, extended_targets
 
 __all__ = ["NodeCrossentropy", "NodeAccuracy", "tree_targets"]
 
-_EPS = 1e-7  # as taxoclass.models.losses
 
 
 @keras.saving.register_keras_serializable(package="taxoclass")
@@ -53,10 +53,7 @@ class NodeCrossentropy(keras.losses.Loss):
         p = ops.clip(ops.cast(y_pred, "float32"), _EPS, 1.0)
         under = _under(self, y_true)
         loss = -ops.log(ops.clip(ops.sum(p * under, axis=-1), _EPS, 1.0))
-        e = self.label_smoothing
-        if e:
-            loss = (1.0 - e) * loss + e * -ops.mean(ops.log(p), axis=-1)
-        return loss
+        return smooth(loss, -ops.mean(ops.log(p), axis=-1), self.label_smoothing)
 
     def get_config(self):
         return {**super().get_config(), "ancestors": self.ancestors.tolist(), "code_node": self.code_node.tolist(),

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from taxoclass.exceptions import ModelError
+from taxoclass.models.losses import smooth
 from taxoclass.models.node_heads import EdgeLayout, NodeHeads
 
 __all__ = ["TreeModel", "ROUTINGS", "COMBINES", "combine_log_proba", "choose_combine_weight"]
@@ -209,8 +210,7 @@ class TreeModel(keras.Model):
         """Sparse cross-entropy with label smoothing ``(1 - e) * CE + e * mean over the real classes of -log p``;
         ``n_real`` (per row) excludes the padding columns of narrower nodes."""
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        e = self.label_smoothing
-        if not e:
+        if not self.label_smoothing:
             return ce
         lsm = tf.nn.log_softmax(logits)
         if n_real is None:
@@ -218,7 +218,7 @@ class TreeModel(keras.Model):
         else:
             real = tf.range(tf.shape(logits)[1])[None, :] < n_real[:, None]
             uniform = -tf.reduce_sum(tf.where(real, lsm, 0.0), axis=1) / tf.cast(n_real, tf.float32)
-        return (1.0 - e) * ce + e * uniform
+        return smooth(ce, uniform, self.label_smoothing)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.edge_matrix.shape[1])
