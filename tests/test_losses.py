@@ -9,7 +9,7 @@ keras = pytest.importorskip("keras")
 
 from taxoclass.exceptions import ModelError  # noqa: E402
 from taxoclass.models.flat import FlatClassifier  # noqa: E402
-from taxoclass.models.losses import LOSSES, hxe_matrix, make_loss, soft_label_matrix  # noqa: E402
+from taxoclass.models.losses import LOSSES, hxe_matrix, make_loss, smooth, soft_label_matrix  # noqa: E402
 from taxoclass.taxonomy import Taxonomy  # noqa: E402
 
 # classes x, y under a; z, w under b; c directly under the root (a shallower leaf)
@@ -32,6 +32,17 @@ def test_crossentropy_and_label_smoothing():
     target = np.full(5, 0.1 / 5)
     target[0] += 0.9
     assert _loss("crossentropy", 0, label_smoothing=0.1) == pytest.approx(float(target @ NLL), rel=1e-5)
+
+
+def test_smooth_is_crossentropy_against_the_smoothed_target():
+    # the one formula of label smoothing: (1 - e) * nll + e * mean(-log p) = -sum(((1 - e) onehot + e / n) log p)
+    target = np.full(5, 0.3 / 5)
+    target[2] += 0.7
+    assert float(smooth(NLL[2], NLL.mean(), 0.3)) == pytest.approx(float(target @ NLL), rel=1e-6)
+    assert smooth(NLL[2], NLL.mean(), 0.0) == NLL[2]          # no smoothing: the hard-target loss itself
+    # smoothing pulls every loss towards the mean -log p: up for the most probable class x, down for z
+    assert float(smooth(NLL[0], NLL.mean(), 0.3)) > NLL[0]
+    assert float(smooth(NLL[2], NLL.mean(), 0.3)) < NLL[2]
 
 
 def test_soft_labels_follow_the_lca_height():
