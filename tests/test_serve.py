@@ -84,13 +84,27 @@ def test_greedy_mode_equals_predict_path(served):
     assert all(len(p["top_k"]) == 1 for p in preds)
 
 
+def test_risk_mode_ranks_by_expected_severity(served):
+    url, clf, paths, ref = served
+    tax = clf.taxonomy_
+    r = httpx.post(f"{url}/predict", files=_files(paths[:MAX_IMAGES]), params={"mode": "risk", "top_k": 2},
+                   timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["mode"] == "risk"
+    order = tax.ranked_classes(ref[:MAX_IMAGES], "risk")  # the cheapest class, then the others by probability
+    assert (order[:, 0] == tax.expected_severity(ref[:MAX_IMAGES]).argmin(axis=1)).all()
+    for i, pred in enumerate(r.json()["predictions"]):
+        assert [t["class"] for t in pred["top_k"]] == clf.classes_[order[i, :2]].tolist()
+        assert pred["probability"] == pytest.approx(ref[i, order[i, 0]], abs=1e-5)  # that class's probability
+
+
 def test_model_health_page_and_docs(served):
     url, clf, _, _ = served
     info = httpx.get(f"{url}/model").json()
     assert info["classes"] == clf.classes_.tolist()
     assert info["lineage"]["red_left"] == ["red", "red_left"]
     assert info["input_spec"] == clf.input_spec()
-    assert info["modes"] == ["soft", "greedy"] and info["limits"]["max_images"] == MAX_IMAGES
+    assert info["modes"] == ["soft", "greedy", "risk"] and info["limits"]["max_images"] == MAX_IMAGES
     assert info["taxonomy"]["classes"] == clf.classes_.tolist() and info["taxoclass_version"]
     assert httpx.get(f"{url}/health").json()["status"] == "ok"
     page = httpx.get(f"{url}/")

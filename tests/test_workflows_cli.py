@@ -179,6 +179,40 @@ def test_predict_cli_threshold_agrees_with_tree_classifier_predict(trained_run, 
                            atol=1e-5)
 
 
+def test_mode_risk_in_predict_and_evaluate_is_the_taxonomy_ranking(trained_run, image_folder, tmp_path):
+    """`--mode risk` answers ``Taxonomy.ranked_classes(proba, "risk")``, in predict's CSV and in evaluate's
+    metrics and predictions table, as TreeClassifier.predict(mode="risk") does."""
+    from taxoclass.data import ImageSet
+    from taxoclass.jobs import images_dataset
+    from taxoclass.models import load_model
+
+    root, _ = image_folder
+    clf = load_model(trained_run / "model.taxoclass")
+    tax = clf.taxonomy_
+    test = ImageSet.from_folder(root).select(trained_run / "manifest.csv", "test")
+    ds = images_dataset(test, clf, batch_size=64)
+    proba, y = clf.predict_proba(ds), test.encode(tax)
+    risk = tax.ranked_classes(proba, "risk")
+    out = tmp_path / "eval_risk"
+    assert main(["evaluate", str(trained_run / "model.taxoclass"), str(root), "--manifest",
+                 str(trained_run / "manifest.csv"), "--mode", "risk", "-k", "2", "-o", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mode"] == "risk"
+    assert m["accuracy"] == pytest.approx(np.mean(risk[:, 0] == y))
+    assert m["top_k_accuracy"] == pytest.approx(np.mean((risk[:, :2] == y[:, None]).any(axis=1)))
+    table = pd.read_csv(out / "predictions.csv")
+    assert table["predicted_class"].tolist() == clf.classes_[risk[:, 0]].tolist()
+    assert table["predicted_class"].tolist() == clf.predict(ds, mode="risk").tolist()
+    files = [test._where(k) for k in test.keys]
+    pred = tmp_path / "pred_risk.csv"
+    assert main(["predict", str(trained_run / "model.taxoclass"), *files, "--mode", "risk", "--top-k", "3",
+                 "-o", str(pred)]) == 0
+    df = pd.read_csv(pred)
+    assert df["predicted_class"].tolist() == table["predicted_class"].tolist()
+    assert df["top3_class"].tolist() == clf.classes_[risk[:, 2]].tolist()
+    np.testing.assert_allclose(df["probability"], proba[np.arange(len(df)), risk[:, 0]], atol=1e-5)
+
+
 def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     root, tax = image_folder
     out = tmp_path / "bench"

@@ -14,7 +14,7 @@ from taxoclass._console import keras_verbosity, plural
 from taxoclass.cli._sources import add_source_arguments, load_from_args
 from taxoclass.cli.cluster_cmd import add_cluster_levels_argument
 from taxoclass.cli.model_args import add_pipeline, add_size, add_target_precision, add_training, prob, views
-from taxoclass.cli.scale_args import add_scale_arguments
+from taxoclass.cli.scale_args import add_mode_argument, add_scale_arguments
 from taxoclass.data.augment import TTA_MODES
 from taxoclass.exceptions import TaxoclassError
 from taxoclass.models import DEFAULT_BACKBONE, NODE_HEAD_UNITS, TRAIN_MODELS
@@ -87,6 +87,7 @@ def register(subparsers) -> None:
                    help="which views: plankton (flips, 90-degree rotations), upright (the left-right mirror and "
                         "shifts by 1/16 of the side, for images with an up and down) or auto (default: upright "
                         "for a model trained with --augment upright, else plankton)")
+    add_mode_argument(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for metrics.json, report.md, PNGs")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=evaluate_cmd)
@@ -270,15 +271,18 @@ def evaluate_cmd(args) -> int:
     from taxoclass._checks import check_int
     from taxoclass._files import prepare_output_dir
     from taxoclass.jobs import evaluate_job
+    from taxoclass.jobs.evaluate import check_evaluate_mode
     from taxoclass.jobs.outputs import evaluation_lines
 
     check_int("-k", args.k, lo=1)
+    check_evaluate_mode(args.mode)
     prepare_output_dir(args.output, overwrite=args.overwrite)  # checked before any image is read
     taxonomy = _load_taxonomy(args.taxonomy)
     data = _load_data(args)
     m = evaluate_job(args.model, data, args.output, manifest=args.manifest, split_name=args.split,
                      threshold=args.threshold, target_precision=args.target_precision, k=args.k, tta=args.tta,
-                     tta_mode=args.tta_mode, taxonomy=taxonomy, overwrite=args.overwrite, progress=_progress)
+                     tta_mode=args.tta_mode, mode=args.mode, taxonomy=taxonomy, overwrite=args.overwrite,
+                     progress=_progress)
     print("\n".join(evaluation_lines(m)))
     print(f"report written to {args.output}/report.md")
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-# == taxoclass.jobs.rows.MODES and taxoclass.jobs.stream.ENGINES (tests/test_predict_stream.py checks): importing
-# taxoclass.jobs here would load scikit-learn into every command's start-up
-MODES = ("soft", "greedy")
-ENGINES = ("local", "ray")
+from taxoclass.models import PREDICT_MODES as MODES  # the package's __init__ imports nothing heavy
 
+# == taxoclass.jobs.stream.ENGINES (tests/test_predict_stream.py checks): importing taxoclass.jobs here would load
+# scikit-learn into every command's start-up
+ENGINES = ("local", "ray")
 
 
 def _positive(text: str) -> int:
@@ -23,9 +23,12 @@ def _positive(text: str) -> int:
 
 
 def add_mode_argument(p) -> None:
+    """``--mode``: how the predicted class is chosen (``predict``, ``serve``, ``evaluate``)."""
     p.add_argument("--mode", choices=MODES, default="soft",
-                   help="soft (default): every node evaluated, most probable class; greedy (tree models): only the "
-                        "nodes on each image's path, top-down (no top-k)")
+                   help="soft (default): every node evaluated, the most probable class; greedy (tree models, predict "
+                        "and serve): only the nodes on each image's path, top-down (no top-k); risk: every node "
+                        "evaluated, the class with the lowest expected mistake severity on the taxonomy (milder "
+                        "mistakes at about the same accuracy)")
 
 
 def add_scale_arguments(p) -> None:

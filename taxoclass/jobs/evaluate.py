@@ -12,13 +12,23 @@ from taxoclass._console import plural
 from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.jobs.inference import check_tta, images_dataset, noop as _noop, predict_proba_pair, tta_mode_of
 from taxoclass.models import load_model as _load_model
+from taxoclass.taxonomy.arrays import check_ranking
 
-__all__ = ["evaluate_job"]
+__all__ = ["evaluate_job", "check_evaluate_mode"]
+
+
+def check_evaluate_mode(mode) -> str:
+    """``mode`` if ``evaluate`` can score it (``"soft"`` or ``"risk"``); one clear error otherwise."""
+    if mode == "greedy":
+        raise TaxoclassError("evaluate scores every class of every image, which mode 'greedy' does not compute; "
+                             "use mode 'soft' or 'risk' (greedy predictions: taxoclass predict --mode greedy).")
+    return check_ranking(mode)
 
 
 def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = "test", threshold=None,
                  target_precision=None, k: int = 5, batch_size: int = 64, tta: int = 1, tta_mode: str = "auto",
-                 taxonomy=None, overwrite: bool = False, progress: Callable[[str], None] = _noop) -> dict:
+                 mode: str = "soft", taxonomy=None, overwrite: bool = False,
+                 progress: Callable[[str], None] = _noop) -> dict:
     """Evaluate a saved model on ``data`` (or on one split of it, given the run's ``manifest``); write
     ``metrics.json``, ``report.md``, figures, ``predictions.csv`` (one row per image), ``confusion.npy`` /
     ``confusion.csv`` and ``confused_pairs.md`` into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
@@ -45,6 +55,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
 
     tta = check_tta(tta)
     tta_mode_of(None, tta_mode)  # the name, before anything is read or written
+    check_evaluate_mode(mode)
     check_int("k", k, lo=1)
     check_int("batch_size", batch_size, lo=1, hi=4096)
     check_float("threshold", threshold, lo=0, hi=1, none=True)
@@ -87,7 +98,8 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         raise DataError(f"{data.source}: every image is labelled at an internal node; the metrics need images "
                         "labelled with a class.")
     yc, pc, rc = y[at_class], proba[at_class], raw[at_class]
-    metrics = evaluate_predictions(yc, pc, tax, k=k, threshold=threshold)
+    ranked = clf.taxonomy_.ranked_classes(proba, mode)  # the answers of predict --mode: on the model's own tree
+    metrics = evaluate_predictions(yc, pc, tax, k=k, threshold=threshold, mode=mode, ranked=ranked[at_class])
     if not at_class.all():
         metrics["internal_labels"] = depth_scores(tax, y[~at_class], proba[~at_class])
     metrics["tta"] = tta
@@ -106,7 +118,8 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
               "images_per_second": len(proba) / max(secs, 1e-9), "n_params": int(clf.model_.count_params()),
               "taxonomy": tax}
     files = [data._where(key) for key in data.keys]
-    table = prediction_table(files, proba, tax, top_k=min(3, tax.n_classes), threshold=threshold, true=y)
+    table = prediction_table(files, proba, tax, top_k=min(3, tax.n_classes), threshold=threshold, true=y,
+                             ranked=ranked)
     with output as out:
         write_report_files([result], out.path, title=f"taxoclass evaluation: {Path(model_path).name}")
         write_json(out.path / "metrics.json", metrics)
@@ -114,6 +127,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
                           newline="") as fh:
             table.to_csv(fh, index=False, float_format="%.6g")
         write_confusion(out.path, metrics["confusion_matrix"], list(tax.classes))
-        write_confused_pairs(out.path, data, np.where(at_class, y, -1), np.argmax(proba, axis=1), list(tax.classes))
+        write_confused_pairs(out.path, data, np.where(at_class, y, -1), ranked[:, 0],
+                             list(tax.classes))
     return metrics
 

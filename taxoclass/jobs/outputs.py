@@ -19,12 +19,15 @@ __all__ = ["prediction_table", "write_confusion", "most_confused_pairs", "write_
            "threshold_lines", "depth_shares", "evaluation_lines"]
 
 
-def prediction_table(files, proba, tax, *, top_k: int, threshold: float | None = None, true=None):
+def prediction_table(files, proba, tax, *, top_k: int, threshold: float | None = None, true=None,
+                     ranked=None):
     """One row per image: ``file``, [``true``,] then the columns of ``taxoclass predict``
-    (:func:`taxoclass.jobs.rows.prediction_columns`: class, probability, lineage, top-k, sure node)."""
+    (:func:`taxoclass.jobs.rows.prediction_columns`: class, probability, lineage, top-k, sure node; classes in the
+    order of ``ranked``, class indices best first, or by probability)."""
     from taxoclass.jobs.rows import csv_frame, prediction_columns
 
-    df = csv_frame(prediction_columns(tax, proba=np.asarray(proba), top_k=top_k, threshold=threshold), files)
+    df = csv_frame(prediction_columns(tax, proba=np.asarray(proba), top_k=top_k, threshold=threshold, ranked=ranked),
+                   files)
     if true is not None:  # label codes: the classes, then every node (images labelled at an internal node)
         from taxoclass.taxonomy.internal_labels import code_nodes
 
@@ -168,7 +171,9 @@ def evaluation_lines(m: dict) -> list[str]:
     from taxoclass._console import number
 
     lines = [f"accuracy {number(m['accuracy'])}  top-{m['k']} {number(m['top_k_accuracy'])}  hF1 "
-             f"{number(m['hierarchical_f1_micro'])}  mistake severity {number(m.get('mistake_severity'))}"]
+             f"{number(m['hierarchical_f1_micro'])}  mistake severity {number(m.get('mistake_severity'))}"
+             + ("  (mode risk: each answer the class with the lowest expected mistake severity)"
+                if m.get("mode") == "risk" else "")]
     c = m.get("calibration")
     if c:
         lines.append(f"calibration: temperature {number(c['temperature'])}, expected calibration error "

@@ -19,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from taxoclass.exceptions import TaxoclassError
+from taxoclass.models import PREDICT_MODES
 
 __all__ = ["prediction_columns", "model_outputs", "csv_frame", "json_records", "MODES"]
 
-#: "soft": every node evaluated, argmax of the leaf distribution; "greedy" (trees): only the nodes on the path
-MODES = ("soft", "greedy")
+MODES = PREDICT_MODES  # soft, greedy (trees), risk: see taxoclass.models.PREDICT_MODES
 _TOL = 1e-9  # the threshold rule's rounding tolerance (Taxonomy.threshold)
 
 
@@ -41,13 +41,14 @@ def check_mode(clf, mode: str, tta: int = 1) -> str:
 
 
 def model_outputs(clf, images, mode: str = "soft", *, tta: int = 1, tta_mode: str = "auto") -> dict:
-    """Run ``clf`` on ``images`` (array or batched dataset): ``{"proba": ...}`` for soft, ``{"path": DataFrame}``
-    (``TreeClassifier.predict_path(mode="greedy")``) for greedy; the input of :func:`prediction_columns`."""
+    """Run ``clf`` on ``images`` (array or batched dataset): ``{"proba": ..., "mode": mode}`` for soft and risk,
+    ``{"path": DataFrame}`` (``TreeClassifier.predict_path(mode="greedy")``) for greedy; the input of
+    :func:`prediction_columns`."""
     if mode == "greedy":
         return {"path": clf.predict_path(images, mode="greedy")}
     from taxoclass.jobs.inference import predict_proba
 
-    return {"proba": predict_proba(clf, images, tta, tta_mode=tta_mode)}
+    return {"proba": predict_proba(clf, images, tta, tta_mode=tta_mode), "mode": mode}
 
 
 def _node_label(tax, v: int) -> tuple[str, list[str]]:
@@ -55,9 +56,13 @@ def _node_label(tax, v: int) -> tuple[str, list[str]]:
     return node[-1], list(node[1:] if tax.artificial_root else node)
 
 
-def prediction_columns(taxonomy, *, proba=None, path=None, top_k: int = 1, threshold: float | None = None) -> dict:
+def prediction_columns(taxonomy, *, proba=None, path=None, top_k: int = 1, threshold: float | None = None,
+                       mode: str = "soft", ranked=None) -> dict:
     """Columns (one entry per image) of the predictions, from class probabilities ``proba`` (N, n_classes) or a
     greedy ``path`` (``TreeClassifier.predict_path(mode="greedy")``; only the nodes on it are known, so no top-k).
+    With ``proba``, ``mode`` ranks the classes (``taxonomy.ranked_classes``): ``"soft"`` by probability,
+    ``"risk"`` by expected mistake severity (``"greedy"``: a ``path`` holds its own answer); ``ranked`` (N, >= top_k
+    class indices, best first) gives a ranking made on another tree instead.
 
     Keys: ``predicted_class``, ``probability``, ``lineage`` (list of names) and ``lineage_probability`` (the
     probability of each of those nodes), ``top{j}_class`` / ``top{j}_probability`` for j = 2..top_k (soft), and
@@ -81,7 +86,8 @@ def prediction_columns(taxonomy, *, proba=None, path=None, top_k: int = 1, thres
     else:
         P = np.asarray(proba, dtype=np.float64)
         node_p = tax.node_proba(P)
-        order = np.argsort(-P, axis=1, kind="stable")[:, :top_k]
+        order = (tax.ranked_classes(P, "soft" if mode == "greedy" else mode, top_k) if ranked is None
+                 else np.asarray(ranked)[:, :top_k])
         rows = np.arange(len(P))
         cls = order[:, 0]
         p_top = P[rows, cls]

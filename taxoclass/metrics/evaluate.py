@@ -8,17 +8,26 @@ from typing import Any
 import numpy as np
 
 from taxoclass.exceptions import DataError
+from taxoclass.taxonomy.arrays import check_ranking
 from taxoclass.taxonomy.tree import Taxonomy
-from taxoclass.metrics.flat import _top_k_indices
 from taxoclass.metrics.hierarchical import _hier_counts, _hier_scores, _per_level, _per_node
 from taxoclass.metrics.inputs import (_check_k, _check_proba, _check_same_length, _check_taxonomy, _encode_classes,
                                       _encode_nodes, _leaf_predictions, _Structure)
 from taxoclass.metrics.threshold import threshold_predictions
 
 
+def _check_ranked(ranked, n: int, k: int, n_classes: int) -> np.ndarray:
+    r = np.asarray(ranked)
+    if r.ndim != 2 or r.shape[0] != n or r.shape[1] < k or not np.issubdtype(r.dtype, np.integer) \
+            or r.min(initial=0) < 0 or r.max(initial=0) >= n_classes:
+        raise DataError(f"ranked must hold, for each of the {n} samples, at least k = {k} class indices "
+                        f"(0 to {n_classes - 1}) best first; got an array of shape {r.shape}.")
+    return r[:, :k]
+
+
 # ---------------------------------------------------------------------------------------------------- all at once
 def evaluate_predictions(y_true, y_proba, taxonomy: Taxonomy, k: int = 5, *, y_pred=None,
-                         threshold: float | None = None) -> dict[str, Any]:
+                         threshold: float | None = None, mode: str = "soft", ranked=None) -> dict[str, Any]:
     """Every metric of this module in one JSON-serialisable dict.
 
     Parameters
@@ -33,6 +42,12 @@ def evaluate_predictions(y_true, y_proba, taxonomy: Taxonomy, k: int = 5, *, y_p
         ``y_proba`` (or ``y_pred`` itself when ``y_proba`` is None, which must then be classes).
     threshold : optional; adds a ``"thresholded"`` entry with the hierarchical scores of
         :func:`threshold_predictions` at this threshold, and the mean depth of those predictions.
+    mode : how the classes of ``y_proba`` are ranked into the top-1 and top-k answers
+        (:meth:`Taxonomy.ranked_classes <taxoclass.taxonomy.arrays.TaxonomyArrays.ranked_classes>`): ``"soft"``
+        (default) by probability, ``"risk"`` by expected mistake severity on ``taxonomy``.
+    ranked : optional (N, >= k) class indices, best first, used instead of ranking by ``mode`` on ``taxonomy``:
+        answers ranked on another tree, e.g. a model's own tree when the scores are on the biological one
+        (``taxoclass evaluate --taxonomy --mode risk`` scores the answers ``predict --mode risk`` gives).
 
     Returns
     -------
@@ -40,7 +55,7 @@ def evaluate_predictions(y_true, y_proba, taxonomy: Taxonomy, k: int = 5, *, y_p
     ``balanced_accuracy``, ``precision_macro``, ``recall_macro``, ``f1_macro`` (flat, averaged over classes),
     ``hierarchical_{precision,recall,f1}_{micro,macro}``, ``mistake_severity``, ``n_mistakes``,
     ``hierarchical_distance_at_1``, ``hierarchical_distance_at_k``, ``per_level`` (list), ``per_node`` (dict),
-    ``per_class`` (dict), ``confusion_matrix`` (counts, list of lists, rows = true class) and
+    ``per_class`` (dict), ``confusion_matrix`` (counts, list of lists, rows = true class), ``mode`` and
     ``taxonomy_summary``.
 
     >>> from taxoclass import Taxonomy
@@ -52,6 +67,7 @@ def evaluate_predictions(y_true, y_proba, taxonomy: Taxonomy, k: int = 5, *, y_p
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support
     from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
+    check_ranking(mode)
     tax = _check_taxonomy(taxonomy)
     st = _Structure(tax)
     t = _encode_classes(y_true, tax, "y_true")
@@ -67,7 +83,7 @@ def evaluate_predictions(y_true, y_proba, taxonomy: Taxonomy, k: int = 5, *, y_p
         node_pred = _encode_nodes(y_pred, tax, st, "y_pred")
         _check_same_length(t, node_pred)
     if P is not None:
-        top = _top_k_indices(P, k_eff)
+        top = tax.ranked_classes(P, mode, k_eff) if ranked is None else _check_ranked(ranked, len(t), k_eff, C)
         top1 = top[:, 0]
     else:
         top = None
@@ -85,7 +101,7 @@ def evaluate_predictions(y_true, y_proba, taxonomy: Taxonomy, k: int = 5, *, y_p
     sev = mats["lca_height"][t[wrong], top1[wrong]]
     res: dict[str, Any] = {
         "n_samples": int(len(t)), "n_classes": int(C), "classes": list(tax.classes), "k": k_eff,
-        "predictions": "y_pred" if node_pred is not None else "top1",
+        "predictions": "y_pred" if node_pred is not None else "top1", "mode": mode,
         "accuracy": float(accuracy_score(t, top1)),
         "top_k_accuracy": float(np.mean((top == t[:, None]).any(axis=1))) if top is not None else None,
         "balanced_accuracy": float(bal),

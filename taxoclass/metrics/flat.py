@@ -26,12 +26,6 @@ def accuracy(y_true, y_pred, taxonomy: Taxonomy) -> float:
     return float(accuracy_score(t, _leaf_predictions(p, st)))
 
 
-def _top_k_indices(P: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores per row, best first (ties: lower class index first)."""
-    order = np.argsort(-P, axis=1, kind="stable")
-    return order[:, :k]
-
-
 def top_k_accuracy(y_true, y_proba, taxonomy: Taxonomy, k: int = 5) -> float:
     r"""Top-k accuracy: :math:`\frac{1}{N}\sum_i [t_i \in \text{top-}k(\hat{P}_i)]` (scikit-learn's
     ``top_k_accuracy_score``). ``k`` larger than the number of classes is clipped (the score is then 1).

@@ -9,7 +9,6 @@ import numpy as np
 
 from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.taxonomy.tree import Taxonomy
-from taxoclass.metrics.flat import _top_k_indices
 from taxoclass.metrics.inputs import (_check_k, _check_proba, _check_same_length, _check_taxonomy, _encode_classes,
                                       _encode_nodes, _f, _leaf_predictions, _prepare, _Structure)
 
@@ -132,7 +131,7 @@ def average_hierarchical_distance(y_true, y_proba, taxonomy: Taxonomy, k: int = 
         top = _leaf_predictions(_encode_nodes(y_proba, tax, st, "y_pred"), st)[:, None]
         _check_same_length(t, top)
     else:
-        top = _top_k_indices(_check_proba(y_proba, tax, len(t)), k)
+        top = tax.ranked_classes(_check_proba(y_proba, tax, len(t)), k=k)
     return float(tax.leaf_matrices()["lca_height"][t[:, None], top].mean())
 
 

@@ -26,6 +26,10 @@ NODE_HEAD_UNITS = (64,)
 FLAT_HEAD_UNITS = (1024,)
 #: the one default backbone of FlatClassifier, the trees' trunk, `train` and `benchmark` (from scratch, CPU-sized)
 DEFAULT_BACKBONE = "resnet_small"
+#: how a prediction is chosen (``predict(mode=)``, ``taxoclass predict/evaluate --mode``, ``serve``): "soft" the
+#: most probable class (every node evaluated), "greedy" (trees) the top-down argmax evaluating only the nodes on
+#: the chosen path, "risk" the class with the lowest expected mistake severity (Taxonomy.ranked_classes)
+PREDICT_MODES = ("soft", "greedy", "risk")
 #: a tree node's feature block (see :func:`taxoclass.models.blocks.build_branch`); "auto": dense on a trunk
 NODE_BLOCKS = ("auto", "small_cnn", "dense")
 

@@ -373,13 +373,14 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         T = getattr(self, "temperature_", 1.0) if calibrated else 1.0
         return p.astype(np.float32) if T == 1.0 else apply_temperature(p, T)
 
-    def predict(self, X, batch_size=None) -> np.ndarray:
-        """Most probable class name per image.
+    def predict(self, X, batch_size=None, *, mode: str = "soft") -> np.ndarray:
+        """Class name per image: the most probable (``mode="soft"``) or the one with the lowest expected mistake
+        severity on ``taxonomy_`` (``mode="risk"``, :meth:`~taxoclass.taxonomy.Taxonomy.ranked_classes`).
 
         >>> clf.predict(X[:2])       # doctest: +SKIP
         array(['cat', 'car'], dtype=object)
         """
-        return self.classes_[np.argmax(self.predict_proba(X, batch_size), axis=1)]
+        return self.classes_[self.taxonomy_.ranked_classes(self.predict_proba(X, batch_size), mode, 1)[:, 0]]
 
     def evaluate(self, X, y=None, batch_size=None) -> dict:
         """Loss (mean negative log-likelihood of the true class), accuracy and sample count.

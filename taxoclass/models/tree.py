@@ -35,7 +35,7 @@ from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from taxoclass.exceptions import ModelError
-from taxoclass.models import FLAT_HEAD_UNITS, NODE_HEAD_UNITS
+from taxoclass.models import FLAT_HEAD_UNITS, NODE_HEAD_UNITS, PREDICT_MODES
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.training import TimeBudget
@@ -49,9 +49,9 @@ from taxoclass.models.tree_structure import TreeStructure
 from taxoclass.taxonomy import Taxonomy
 
 __all__ = ["TreeClassifier", "TreeModel", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
-           "PREDICT_MODES"]
+           "PATH_MODES"]
 
-PREDICT_MODES = ("soft", "greedy")
+PATH_MODES = ("soft", "greedy")  # how predict_path walks the tree (PREDICT_MODES: those of predict)
 TRUNKS = _backbones.backbone_names()
 LEVEL_SCHEDULES = ("coarse_to_fine",)
 
@@ -379,8 +379,8 @@ class TreeClassifier(BaseClassifier):
 
     def _paths(self, X, mode, batch_size=None):
         """(N, height+1) node indices along the chosen path (-1 past its end) and their path probabilities."""
-        if mode not in PREDICT_MODES:
-            raise ModelError(f"mode must be one of {', '.join(PREDICT_MODES)}, got {mode!r}.")
+        if mode not in PATH_MODES:
+            raise ModelError(f"mode must be one of {', '.join(PATH_MODES)}, got {mode!r}.")
         if mode == "soft":
             return self.structure_.soft_paths(self.predict_proba(X, batch_size))
         return self.structure_.greedy_paths(*self._greedy(X, batch_size))
@@ -390,24 +390,30 @@ class TreeClassifier(BaseClassifier):
 
         - ``mode="soft"`` (default): argmax of the leaf distribution (every node evaluated, one model call).
         - ``mode="greedy"``: top-down argmax at each node, evaluating only the nodes on the chosen path.
+        - ``mode="risk"``: the class with the lowest expected mistake severity under the leaf distribution
+          (:meth:`Taxonomy.ranked_classes <taxoclass.taxonomy.arrays.TaxonomyArrays.ranked_classes>`): milder
+          mistakes at about the same accuracy.
         - ``threshold=t``: the node the model is sure of, by taxoclass' one threshold rule
           (:meth:`Taxonomy.threshold <taxoclass.taxonomy.arrays.TaxonomyArrays.threshold>`, also used by
           ``evaluate_predictions`` and ``taxoclass predict``): from the root, move to the most probable child while
           its probability (the sum of its classes' probabilities) is >= t. An internal node's name is returned
           when the model is not sure enough ("copepod, not sure which"). With ``mode="greedy"`` the same walk runs
           on the probabilities of the greedy path (the product of the chosen children's conditional
-          probabilities), the only ones that mode computes.
+          probabilities), the only ones that mode computes; with ``"soft"`` and ``"risk"`` it runs on the leaf
+        distribution (the sure node does not depend on how the classes are ranked).
 
         >>> clf.predict(X, threshold=0.8)           # doctest: +SKIP
         array(['calanoid', 'copepods', 'root'], dtype=object)
         """
         check_is_fitted(self, "model_")
-        if threshold is None and mode == "soft":
-            return super().predict(X, batch_size)
+        if mode not in PREDICT_MODES:
+            raise ModelError(f"mode must be one of {', '.join(PREDICT_MODES)}, got {mode!r}.")
+        if threshold is None and mode in ("soft", "risk"):
+            return super().predict(X, batch_size, mode=mode)
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                       or not 0 <= threshold <= 1):
             raise ModelError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
-        if mode == "soft":  # threshold is not None here
+        if mode in ("soft", "risk"):  # threshold is not None here
             return self.structure_.names[self.taxonomy_.threshold(self.predict_proba(X, batch_size), threshold)]
         end = self.structure_.path_ends(*self._paths(X, mode, batch_size), threshold)
         return self.classes_[self.structure_.leaf_pos[end]] if threshold is None else self.structure_.names[end]

@@ -139,7 +139,7 @@ def create_app(model, *, mode: str = "soft", limits: Limits | None = None):
     name = Path(model).name if isinstance(model, (str, Path)) else type(model).__name__
     clf = load_model(model) if isinstance(model, (str, Path)) else model
     check_mode(clf, mode)
-    modes = [m for m in MODES if m == "soft" or hasattr(clf, "predict_path")]
+    modes = [m for m in MODES if m != "greedy" or hasattr(clf, "predict_path")]
     spec, tax = clf.input_spec(), clf.taxonomy_
     soft = _soft_function(clf)
 
@@ -185,7 +185,9 @@ def create_app(model, *, mode: str = "soft", limits: Limits | None = None):
                                                              "this hierarchical precision on the model's validation "
                                                              "split (taxoclass.calibration.threshold_for_precision)"),
                       top_k: int | None = Query(None, ge=1, description="alternatives per image (default 3)"),
-                      mode: Literal[MODES] | None = Query(None, description="soft or greedy (trees)")):
+                      mode: Literal[MODES] | None = Query(None, description="soft (the most probable class), "
+                                                                    "greedy (trees) or risk (the class with the "
+                                                                    "lowest expected mistake severity)")):
         mode = mode or info_mode
         if mode not in modes:
             raise ApiError(400, "bad_mode", f"mode {mode!r} needs a tree model; this model offers "
@@ -216,8 +218,8 @@ def create_app(model, *, mode: str = "soft", limits: Limits | None = None):
                 raise ApiError(exc.status, "not_an_image" if exc.status == 415 else "broken_image",
                                f"{exc.part}: {exc.reason}; send JPEG, PNG, GIF, BMP or TIFF images.",
                                part=f.filename, index=i) from None
-        out = await batcher.submit(mode, np.stack(images))
-        records = json_records(prediction_columns(tax, top_k=k, threshold=threshold, **out))
+        out = await batcher.submit("greedy" if mode == "greedy" else "soft", np.stack(images))  # risk: soft's batch
+        records = json_records(prediction_columns(tax, top_k=k, threshold=threshold, mode=mode, **out))
         return {"model": name, "mode": mode, "threshold": threshold, "target_precision": target_precision,
                 "predictions": [{"file": f.filename, **r} for f, r in zip(files, records)]}
 

@@ -1,5 +1,6 @@
 """The array views of a :class:`~taxoclass.taxonomy.Taxonomy` that metrics, models and reports share, its label
-encoding and its one threshold rule.
+encoding, its one threshold rule and its ranking of the classes (``mode="soft"`` by probability, ``mode="risk"``
+by expected mistake severity).
 
 A mixin that ``Taxonomy`` inherits. Node indices follow ``taxonomy.nodes`` (pre-order, root = 0); class indices
 follow ``taxonomy.classes``. Every array is built once per taxonomy and cached; treat them as read-only.
@@ -19,6 +20,18 @@ from collections.abc import Iterable
 import numpy as np
 
 from taxoclass.exceptions import ClassMismatchError, DataError, TaxoclassError
+
+
+#: how the classes of a probability vector are ranked: "soft" by probability, "risk" by expected mistake severity
+RANKINGS = ("soft", "risk")
+
+
+def check_ranking(mode) -> str:
+    """``mode`` if it names a ranking of :data:`RANKINGS`; one TaxoclassError otherwise."""
+    if mode not in RANKINGS:
+        raise TaxoclassError(f"mode {mode!r} is not valid for ranking classes; expected one of "
+                             f"{', '.join(RANKINGS)}.")
+    return mode
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -143,14 +156,61 @@ class TaxonomyArrays:
         return np.fromiter((ci[v] for v in values), dtype=np.int64, count=len(values))
 
     # ------------------------------------------------------------------ probabilities
-    def node_proba(self, proba) -> np.ndarray:
-        """Probability of every node (sum of its classes' probabilities), shape (N, n_nodes), from class
-        probabilities (N, n_classes) in ``classes`` order."""
+    def _class_proba(self, proba) -> np.ndarray:
         P = np.asarray(proba, dtype=np.float64)
         if P.ndim != 2 or P.shape[1] != len(self._classes):
             raise DataError(f"class probabilities must have shape (N, {len(self._classes)}) (one column per class "
                             f"in taxonomy.classes order), got shape {P.shape}.")
+        return P
+
+    def node_proba(self, proba) -> np.ndarray:
+        """Probability of every node (sum of its classes' probabilities), shape (N, n_nodes), from class
+        probabilities (N, n_classes) in ``classes`` order."""
+        P = self._class_proba(proba)
         return P @ self.membership
+
+    def expected_severity(self, proba) -> np.ndarray:
+        """The expected mistake severity of answering each class, shape (N, n_classes): for sample i and class c,
+        ``sum_t proba[i, t] * h(lca(c, t))`` with ``h`` the LCA height of :func:`~taxoclass.metrics.mistake_severity`
+        (0 for the true class itself). The answer with the lowest value is the Bayes decision for that cost
+        (*conditional risk minimisation*, Karthik et al., "No Cost Likelihood Manipulation at Test Time for Making
+        Better Mistakes", ICLR 2021); see :meth:`ranked_classes`.
+
+        >>> from taxoclass import Taxonomy
+        >>> tax = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])   # heights: x-y 1, x-z 2
+        >>> tax.expected_severity([[0.4, 0.3, 0.3]]).round(2).tolist()
+        [[0.9, 1.0, 1.4]]
+        """
+        P = self._class_proba(proba)
+        return P @ self.leaf_matrices()["lca_height"].astype(np.float64)  # symmetric: h(c, t) = h(t, c)
+
+    def ranked_classes(self, proba, mode: str = "soft", k: int | None = None) -> np.ndarray:
+        """Class indices of every sample, best first, shape (N, k) (all classes when ``k`` is None).
+
+        **The ranking** used by ``predict``, ``evaluate``, ``serve`` and ``evaluate_predictions`` for the given
+        ``mode``:
+
+        - ``"soft"``: by probability (the top one is the argmax, the most likely class).
+        - ``"risk"``: first the class with the lowest :meth:`expected_severity` (ties: the more probable, then
+          the first): the answer whose mistakes, when it is wrong, are expected to be the mildest in the tree. When
+          the model is torn between two sister species and a distant class, it answers a sister. The other classes
+          follow by probability, so the alternatives (top-k) are the most likely ones, as in ``"soft"``. On a flat
+          taxonomy (every mistake costs the same) it equals ``"soft"``.
+
+        >>> from taxoclass import Taxonomy
+        >>> tax = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])
+        >>> P = [[0.3, 0.3, 0.4]]     # z is the most likely class, but the mass of a (x or y) is 0.6
+        >>> tax.ranked_classes(P, "soft").tolist(), tax.ranked_classes(P, "risk").tolist()
+        ([[2, 0, 1]], [[0, 2, 1]])
+        """
+        check_ranking(mode)
+        P = self._class_proba(proba)
+        order = np.argsort(-P, axis=1, kind="stable")
+        if mode == "risk":  # rounded so that sums differing only by float error tie, and go to the likelier class
+            best = np.lexsort((-P, np.round(self.expected_severity(P), 9)), axis=-1)[:, :1]
+            rest = order[order != best].reshape(len(P), -1)  # the others, still by probability
+            order = np.concatenate([best, rest], axis=1)
+        return order if k is None else order[:, :k]
 
     def threshold(self, proba, threshold: float) -> np.ndarray:
         """The node each sample is confidently assigned to, as node indices (into ``nodes``), shape (N,).
