@@ -127,7 +127,6 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
                           newline="") as fh:
             table.to_csv(fh, index=False, float_format="%.6g")
         write_confusion(out.path, metrics["confusion_matrix"], list(tax.classes))
-        write_confused_pairs(out.path, data, np.where(at_class, y, -1), ranked[:, 0],
-                             list(tax.classes))
+        write_confused_pairs(out.path, data, np.where(at_class, y, -1), ranked[:, 0], list(tax.classes))
     return metrics
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from taxoclass.exceptions import ModelError
 from taxoclass.models.losses import smooth
-from taxoclass.models.node_heads import EdgeLayout, NodeHeads
+from taxoclass.models.node_heads import EdgeLayout
 
 __all__ = ["TreeModel", "ROUTINGS", "COMBINES", "combine_log_proba", "choose_combine_weight"]
 

@@ -94,7 +94,7 @@ class TaxonomyConstructors:
         # trie node = [children {name: node}, origin of the first path through it, origin if it is a leaf]
         top: list = [{}, None, None]
         for p, w in zip(paths, where):
-            cur = top
+            cur, cur_name = top, p[0]
             for name in p[1:]:
                 if cur[2] is not None:  # this path goes below an existing class
                     raise TaxonomyError(

@@ -210,8 +210,8 @@ def _from_lineage(header, rows, src, col, sep, class_column, root_name) -> Taxon
                         f"(levels=[{', '.join(repr(h) for _, h in sorted(cand))}] / --levels {lv}), or escape the "
                         f"separator inside names in the lineage ('{_escape(cls, sep)}').")
             else:
-                hint = (f" Make the last level of the lineage the class name, or name the class column with "
-                        f"class_column= / --class-column.")
+                hint = (" Make the last level of the lineage the class name, or name the class column with "
+                        "class_column= / --class-column.")
             raise TaxonomyError(f"{src}, line {n}: the lineage {v!r} split on {sep!r} ends with {p[-1]!r}, not with "
                                 f"the class {cls!r} of column {cc!r}.{hint}")
         paths.append(tuple(p))
