@@ -86,8 +86,7 @@ def prediction_columns(taxonomy, *, proba=None, path=None, top_k: int = 1, thres
     else:
         P = np.asarray(proba, dtype=np.float64)
         node_p = tax.node_proba(P)
-        order = (tax.ranked_classes(P, "soft" if mode == "greedy" else mode, top_k) if ranked is None
-                 else np.asarray(ranked)[:, :top_k])
+        order = tax.ranked_classes(P, mode, top_k) if ranked is None else np.asarray(ranked)[:, :top_k]
         rows = np.arange(len(P))
         cls = order[:, 0]
         p_top = P[rows, cls]

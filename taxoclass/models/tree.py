@@ -47,6 +47,7 @@ from taxoclass.models.optim import check_weight_decay, make_optimizer
 from taxoclass.models.tree_model import COMBINES, ROUTINGS, TreeModel
 from taxoclass.models.tree_structure import TreeStructure
 from taxoclass.taxonomy import Taxonomy
+from taxoclass.taxonomy.arrays import RANKINGS
 
 __all__ = ["TreeClassifier", "TreeModel", "TreeStructure", "LevelWeightSchedule", "ROUTINGS",
            "PATH_MODES"]
@@ -400,7 +401,7 @@ class TreeClassifier(BaseClassifier):
           when the model is not sure enough ("copepod, not sure which"). With ``mode="greedy"`` the same walk runs
           on the probabilities of the greedy path (the product of the chosen children's conditional
           probabilities), the only ones that mode computes; with ``"soft"`` and ``"risk"`` it runs on the leaf
-        distribution (the sure node does not depend on how the classes are ranked).
+          distribution (the sure node does not depend on how the classes are ranked).
 
         >>> clf.predict(X, threshold=0.8)           # doctest: +SKIP
         array(['calanoid', 'copepods', 'root'], dtype=object)
@@ -408,12 +409,12 @@ class TreeClassifier(BaseClassifier):
         check_is_fitted(self, "model_")
         if mode not in PREDICT_MODES:
             raise ModelError(f"mode must be one of {', '.join(PREDICT_MODES)}, got {mode!r}.")
-        if threshold is None and mode in ("soft", "risk"):
+        if threshold is None and mode in RANKINGS:
             return super().predict(X, batch_size, mode=mode)
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                       or not 0 <= threshold <= 1):
             raise ModelError(f"threshold must be a probability in [0, 1], got {threshold!r}.")
-        if mode in ("soft", "risk"):  # threshold is not None here
+        if mode in RANKINGS:  # threshold is not None here
             return self.structure_.names[self.taxonomy_.threshold(self.predict_proba(X, batch_size), threshold)]
         end = self.structure_.path_ends(*self._paths(X, mode, batch_size), threshold)
         return self.classes_[self.structure_.leaf_pos[end]] if threshold is None else self.structure_.names[end]
