@@ -119,7 +119,10 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
     tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
         (``accuracy`` and ``accuracy_tta``; 1 skips the second pass); the views match ``augment`` (mirror and
-        small shifts for ``"upright"``, flips and 90-degree rotations otherwise).
+        small shifts for ``"upright"``, flips and 90-degree rotations otherwise). Given a ``taxonomy``, every model is
+        also scored answering by expected mistake severity (``accuracy_risk`` and ``mistake_severity_risk``: the
+        ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`, on the test-time views when
+        ``tta`` > 1).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
         loss, ``level_schedule`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
@@ -257,8 +260,9 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         return clf
 
     if "flat" in models:
-        # a hierarchy-aware loss needs the taxonomy; otherwise the flat model knows only the class list
-        flat_tax = taxonomy.with_class_order(ref_classes) if flat_only and taxonomy is not None else list(ref_classes)
+        # given a taxonomy, the flat model keeps it as `train --taxonomy` does (for a hierarchy-aware loss, and for
+        # `predict --mode risk` with a saved model); otherwise it knows only the class list
+        flat_tax = taxonomy.with_class_order(ref_classes) if taxonomy is not None else list(ref_classes)
         flat = train("flat", lambda: FlatClassifier(flat_tax, backbone=backbone, input_shape=input_shape, **spec,
                                                     weights=weights, width=width, depth=depth,
                                                     head_units=flat_head,
@@ -296,11 +300,16 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         say(f"[{name}] evaluating on {counts['test']} test images ...")
         p_test, ips = _timed_proba(clf, test_ds, ref_classes)
         metrics = evaluate_predictions(y_test, p_test, ref_tax, k=k)
-        tta_metrics = None
+        tta_metrics, risk_metrics, p_best = None, None, p_test
         if tta > 1:
             order = [clf.taxonomy_.class_index(c) for c in ref_classes]
-            tta_metrics = evaluate_predictions(y_test, predict_proba(clf, test_ds, tta)[:, order], ref_tax, k=k)
+            p_best = predict_proba(clf, test_ds, tta)[:, order]
+            tta_metrics = evaluate_predictions(y_test, p_best, ref_tax, k=k)
             metrics["accuracy_tta"] = tta_metrics["accuracy"]
+        if taxonomy is not None:  # the same probabilities (with the views when tta > 1), answers by `--mode risk`
+            risk_metrics = evaluate_predictions(y_test, p_best, ref_tax, k=k, mode="risk")
+            metrics["accuracy_risk"] = risk_metrics["accuracy"]
+            metrics["mistake_severity_risk"] = risk_metrics["mistake_severity"]
         n_params = int(clf.model_.count_params())
         n_epochs = epochs_run(clf.history_)
         entry = {"name": name, "metrics": metrics, "history": clf.history_, "train_seconds": secs,
@@ -318,7 +327,9 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             "tta": tta if tta_metrics else None,
             "accuracy_tta": tta_metrics["accuracy"] if tta_metrics else None,
             "hierarchical_f1_micro_tta": tta_metrics["hierarchical_f1_micro"] if tta_metrics else None,
-            "mistake_severity_tta": tta_metrics["mistake_severity"] if tta_metrics else None}
+            "mistake_severity_tta": tta_metrics["mistake_severity"] if tta_metrics else None,
+            "accuracy_risk": risk_metrics["accuracy"] if risk_metrics else None,
+            "mistake_severity_risk": risk_metrics["mistake_severity"] if risk_metrics else None}
         if save_models and out is not None:
             clf.save(out / f"{name}.taxoclass", overwrite=True)
     summary = {

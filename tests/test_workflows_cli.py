@@ -232,6 +232,7 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     for m in summary["models"].values():
         assert 0 <= m["accuracy"] <= 1 and m["train_seconds"] > 0 and m["n_params"] > 0
         assert m["epochs_run"] == 2 and 0 <= m["accuracy_tta"] <= 1 and m["tta"] == 8
+        assert 0 <= m["accuracy_risk"] <= 1 and m["mistake_severity_risk"] is not None
     assert summary["beta_chosen"] is True and summary["augment"] == "plankton"
     md = (out / "report.md").read_text()
     assert "top-1 accuracy with test-time augmentation" in md and "epochs run" in md
@@ -242,6 +243,27 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     json.loads((out / "report.json").read_text())
     # a second run into the same folder is refused
     assert main(["benchmark", str(root), "--backbone", "small_cnn", "-o", str(out)]) == 2
+
+
+def test_benchmark_risk_scores_are_what_evaluate_mode_risk_gives_the_saved_models(image_folder, tmp_path):
+    root, tax = image_folder
+    out = tmp_path / "bench"
+    assert main(["benchmark", str(root), "--taxonomy", str(tax), "--backbone", "small_cnn", "--image-size", "24",
+                 "--epochs", "2", "--block-filters", "8", "--head-units", "8", "--batch-size", "32",
+                 "--models", "flat,taxonomy_tree", "--tta", "2", "--save-models", "-o", str(out)]) == 0
+    summary = json.loads((out / "benchmark.json").read_text())
+    for name in ("flat", "taxonomy_tree"):
+        m = summary["models"][name]
+        scores = {}
+        for mode in ("soft", "risk"):
+            ev = tmp_path / f"{name}_{mode}"
+            assert main(["evaluate", str(out / f"{name}.taxoclass"), str(root), "--manifest", str(out / "manifest.csv"),
+                         "--taxonomy", str(tax), "--tta", "2", "--mode", mode, "-o", str(ev)]) == 0
+            scores[mode] = json.loads((ev / "metrics.json").read_text())
+        # the flat model keeps the taxonomy (as `train --taxonomy` does), so its saved model ranks on it too
+        assert m["accuracy_tta"] == pytest.approx(scores["soft"]["accuracy"])
+        assert m["accuracy_risk"] == pytest.approx(scores["risk"]["accuracy"])
+        assert m["mistake_severity_risk"] == pytest.approx(scores["risk"]["mistake_severity"])
 
 
 def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(image_folder, tmp_path):

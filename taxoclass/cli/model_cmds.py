@@ -352,16 +352,21 @@ def benchmark_cmd(args) -> int:
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=keras_verbosity(),
         progress=_progress)
     tta = f"acc TTA{summary['tta']}" if summary["tta"] > 1 else "acc TTA"
-    rows = [("model", "accuracy", tta, "hF1", "severity", "epochs", "train s", "img/s", "params")]
+    rows = [("model", "accuracy", tta, "hF1", "severity", "acc risk", "sev. risk", "epochs", "train s", "img/s",
+             "params")]
+
+    def cell(value, fmt):
+        return "-" if value is None else format(value, fmt)
+
     for name, m in summary["models"].items():
-        sev = m["mistake_severity"]
-        rows.append((name, f"{m['accuracy']:.4f}", "-" if m["accuracy_tta"] is None else f"{m['accuracy_tta']:.4f}",
-                     f"{m['hierarchical_f1_micro']:.4f}", "-" if sev is None else f"{sev:.2f}",
+        rows.append((name, cell(m["accuracy"], ".4f"), cell(m["accuracy_tta"], ".4f"),
+                     cell(m["hierarchical_f1_micro"], ".4f"), cell(m["mistake_severity"], ".2f"),
+                     cell(m["accuracy_risk"], ".4f"), cell(m["mistake_severity_risk"], ".2f"),
                      str(m["epochs_run"]), f"{m['train_seconds']:.1f}", f"{m['predict_images_per_second']:.0f}",
                      f"{m['n_params']:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     print(json.dumps({"wall_seconds": round(summary["wall_seconds"], 1)}))
     print(f"report written to {args.output}/report.md")
     return 0
