@@ -225,6 +225,7 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
     assert summary["model_options"] == {"weight_decay": 0.0, "loss": "hxe"}
     assert set(summary["models"]) == {"flat", "flat_block", "taxonomy_tree", "error_tree", "combined"}
     assert summary["models"]["flat_block"]["classifier_nodes"] == 1
+    assert summary["models"]["flat"]["classifier_nodes"] == 1  # one softmax, though it keeps the taxonomy
     assert summary["models"]["taxonomy_tree"]["classifier_nodes"] == 3  # root, warm, cold
     assert summary["models"]["combined"]["classifier_nodes"] == 3
     # the trees share the flat model's backbone as trunk; the combined model adds a flat head to the tree
