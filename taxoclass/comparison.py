@@ -300,7 +300,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         say(f"[{name}] evaluating on {counts['test']} test images ...")
         p_test, ips = _timed_proba(clf, test_ds, ref_classes)
         metrics = evaluate_predictions(y_test, p_test, ref_tax, k=k)
-        tta_metrics, risk_metrics, p_best = None, None, p_test
+        tta_metrics, p_best = None, p_test
         if tta > 1:
             order = [clf.taxonomy_.class_index(c) for c in ref_classes]
             p_best = predict_proba(clf, test_ds, tta)[:, order]
@@ -329,8 +329,8 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             "accuracy_tta": tta_metrics["accuracy"] if tta_metrics else None,
             "hierarchical_f1_micro_tta": tta_metrics["hierarchical_f1_micro"] if tta_metrics else None,
             "mistake_severity_tta": tta_metrics["mistake_severity"] if tta_metrics else None,
-            "accuracy_risk": risk_metrics["accuracy"] if risk_metrics else None,
-            "mistake_severity_risk": risk_metrics["mistake_severity"] if risk_metrics else None}
+            "accuracy_risk": metrics.get("accuracy_risk"),
+            "mistake_severity_risk": metrics.get("mistake_severity_risk")}
         if save_models and out is not None:
             clf.save(out / f"{name}.taxoclass", overwrite=True)
     summary = {
