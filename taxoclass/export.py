@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from taxoclass.exceptions import DataError, ModelError, TaxoclassError
+from taxoclass.models.inputs import check_images
 
 __all__ = ["export_model", "tflite_interpreter", "TARGETS", "QUANTIZE_MODES", "SIDECAR", "ONNX_OPSET"]
 
@@ -89,7 +90,8 @@ def _representative_images(representative, clf) -> np.ndarray:
         ds = images_dataset(_representative_files(representative), clf, batch_size=64, with_labels=False).unbatch().take(MAX_REPRESENTATIVE)
         images = np.stack([np.asarray(x) for x in ds])
     else:
-        images = clf._check_images(np.asarray(representative), what="representative")[:MAX_REPRESENTATIVE]
+        images = check_images(np.asarray(representative), expected_shape=clf._expected_input_shape(),
+                              what="representative")[:MAX_REPRESENTATIVE]
     return images.astype(np.float32)
 
 

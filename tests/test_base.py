@@ -65,10 +65,10 @@ def test_the_estimator_trains_on_datasets_without_the_tf_data_autotuner():
     import tensorflow as tf
 
     X, y = colour_data(20)
-    clf = TinyClassifier(TAX)
-    arrays = clf._arrays_dataset(X, np.zeros(20, dtype=int), batch_size=8, shuffle=True)
-    users = clf._check_dataset(tf.data.Dataset.from_tensor_slices((X, np.zeros(20, np.int32))).batch(8), TAX,
-                               what="X")
+    from taxoclass.models.inputs import arrays_dataset, check_dataset
+
+    arrays = arrays_dataset(X, np.zeros(20, dtype=int), batch_size=8, shuffle=True)
+    users = check_dataset(tf.data.Dataset.from_tensor_slices((X, np.zeros(20, np.int32))).batch(8), TAX, what="X")
     for ds in (arrays, users):  # the user's own dataset too: the option is set on the last stage, for the whole
         assert ds.options().autotune.enabled is False
         assert sum(len(b[0]) for b in ds) == 20

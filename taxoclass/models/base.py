@@ -1,9 +1,10 @@
 """The shared base of every taxoclass model: :class:`BaseClassifier`.
 
 ``TreeClassifier`` and ``FlatClassifier`` subclass it. The base owns everything that is the same for both:
-checking labels against the taxonomy, turning arrays or a ``tf.data.Dataset`` into batches, class weights,
-callbacks (via :mod:`taxoclass.training`), the distribution strategy, ``history_``, ``predict_proba`` /
-``predict`` / ``evaluate``, and the one-file ``save`` / ``load`` artefact.
+checking labels against the taxonomy, turning arrays or a ``tf.data.Dataset`` into batches (the functions of
+:mod:`taxoclass.models.inputs`), class weights, callbacks (via :mod:`taxoclass.training`), the distribution
+strategy, ``history_``, ``predict_proba`` / ``predict`` / ``evaluate``, and the one-file ``save`` / ``load``
+artefact.
 
 A subclass stores its ``__init__`` arguments unchanged (scikit-learn style) and implements:
 
@@ -24,14 +25,14 @@ TensorFlow is imported lazily, so importing this module is cheap.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from taxoclass.calibration import apply_temperature, calibrate, to_metadata as calibration_metadata
 from taxoclass.exceptions import ClassMismatchError, DataError, ModelError
+from taxoclass.models.inputs import (arrays_dataset, check_dataset, check_images, encode_labels, is_dataset,
+                                     labels_of)
 from taxoclass.models.model_file import (FORMAT, FORMAT_VERSION, _REGISTRY, _jsonable, read_model_file,
                                          taxonomy_from_dict, taxonomy_to_dict, write_model_file)
 from taxoclass.models.seeding import local_random_seed
@@ -129,95 +130,6 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         return None if shape is None else tuple(int(v) for v in shape)
 
     # ------------------------------------------------------------------ inputs
-    def _encode_labels(self, y, tax: Taxonomy, *, what: str = "y") -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1:
-            y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-        if y.ndim != 1:
-            raise DataError(f"{what} must be a 1-D sequence of class names or class indices, got shape {y.shape}.")
-        if y.dtype.kind == "f":
-            raise DataError(f"{what} holds floating-point values; pass class names or integer class indices.")
-        return tax.encode(y if y.dtype.kind in "iu" else y.astype(str).astype(object), what=what)
-
-    def _check_images(self, X, *, what: str = "X") -> np.ndarray:
-        X = np.asarray(X)
-        if X.dtype.kind not in "uif":
-            raise DataError(f"{what} must be a numeric image array (N, H, W[, C]), got dtype {X.dtype}.")
-        if X.ndim == 3:
-            X = X[..., None]
-        if X.ndim != 4:
-            raise DataError(f"{what} must have shape (N, height, width[, channels]), got shape {X.shape}.")
-        if len(X) == 0:
-            raise DataError(f"{what} is empty; expected at least one image.")
-        expected = self._expected_input_shape()
-        if expected is not None:
-            if X.shape[-1] == 1 and expected[-1] == 3:
-                X = np.repeat(X, 3, axis=-1)  # grayscale images for an RGB model
-            if tuple(X.shape[1:]) != expected:
-                raise DataError(f"{what} has images of shape {tuple(X.shape[1:])} but the model takes "
-                                f"input_shape={expected}; resize the images (e.g. taxoclass.data make_dataset("
-                                f"image_size=...)) or set input_shape={tuple(X.shape[1:])}.")
-        if X.dtype.kind == "f":
-            if not np.isfinite(X).all():
-                raise DataError(f"{what} contains NaN or infinite pixel values.")
-            if X.size and X.max() <= 1.0 and X.max() > 0:
-                warnings.warn(f"{what} has pixel values in [0, 1]; taxoclass models expect raw [0, 255] pixel "
-                              "values (each model preprocesses its own input). Multiply by 255.", stacklevel=3)
-        return X
-
-    def _arrays_dataset(self, X, y=None, *, batch_size: int, shuffle: bool = False):
-        import tensorflow as tf
-
-        from taxoclass.data.pipeline import without_autotune
-
-        ds = tf.data.Dataset.from_tensor_slices((X,) if y is None else (X, y.astype(np.int32)))
-        if shuffle:
-            seed = self._param("random_state")
-            ds = ds.shuffle(min(len(X), 10_000), seed=None if seed is None else int(seed),
-                            reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
-
-        def cast(*t):
-            x = tf.cast(t[0], tf.float32)
-            return x if len(t) == 1 else (x, t[1])
-
-        return without_autotune(ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
-
-    @staticmethod
-    def _is_dataset(X) -> bool:
-        try:
-            import tensorflow as tf
-        except ImportError:  # pragma: no cover
-            return False
-        return isinstance(X, tf.data.Dataset)
-
-    def _check_dataset(self, ds, tax: Taxonomy, *, what: str):
-        """A labelled dataset of (images, int labels) batches, with an in-graph check of the label range."""
-        import tensorflow as tf
-
-        spec = ds.element_spec
-        if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
-            raise DataError(f"{what} must yield (images, labels) batches (e.g. taxoclass.data make_dataset(...)), "
-                            f"got elements {spec}.")
-        if spec[1].dtype.is_floating or spec[1].dtype == tf.string:
-            raise DataError(f"{what} labels must be integer class indices in taxonomy.classes order, got dtype "
-                            f"{spec[1].dtype.name}.")
-        from taxoclass.data.pipeline import without_autotune
-        from taxoclass.taxonomy.internal_labels import n_codes
-
-        n = n_codes(tax)  # class indices, then the codes of samples labelled at a node (internal_labels)
-
-        def check(*t):
-            y = tf.cast(t[1], tf.int32)
-            tf.debugging.assert_less(y, n, message=f"label >= {n}: not a class index of the taxonomy")
-            tf.debugging.assert_non_negative(y, message="negative label")
-            return (tf.cast(t[0], tf.float32), y, *t[2:])
-
-        return without_autotune(ds.map(check))
-
-    def _labels_of(self, ds) -> np.ndarray:
-        return np.concatenate([np.asarray(b[1]).reshape(-1) for b in ds.map(lambda *t: (0, t[1]))])
-
     def _class_weight(self, class_weight, y_idx, tax: Taxonomy):
         from taxoclass.data.weights import fit_class_weight
 
@@ -257,7 +169,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         for name, v in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ModelError(f"{name} must be a positive integer, got {v!r}.")
-        is_ds = self._is_dataset(X)
+        is_ds = is_dataset(X)
         # 1. labels first
         if is_ds:
             if y is not None:
@@ -270,35 +182,36 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             y_arr = np.asarray(y)
             names = [str(v) for v in y_arr.reshape(-1)] if y_arr.dtype.kind not in "iuf" else None
             tax = self._make_taxonomy(names)
-            y_idx = self._encode_labels(y_arr, tax)
+            y_idx = encode_labels(y_arr, tax)
         val = None
         if validation_data is not None:
-            if self._is_dataset(validation_data):
+            if is_dataset(validation_data):
                 val = ("ds", validation_data)
             elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-                yv = self._encode_labels(validation_data[1], tax, what="validation y")
+                yv = encode_labels(validation_data[1], tax, what="validation y")
                 val = ("xy", validation_data[0], yv)
             else:
                 raise DataError("validation_data must be (X_val, y_val) or a tf.data.Dataset of (images, labels).")
         cw = self._class_weight(class_weight, y_idx if y_idx is not None else
-                                (self._labels_of(X) if class_weight in ("balanced", "sqrt") else None), tax)
+                                (labels_of(X) if class_weight in ("balanced", "sqrt") else None), tax)
         # 2. images
         if is_ds:
-            train_ds = self._check_dataset(X, tax, what="X")
+            train_ds = check_dataset(X, tax, what="X")
         else:
-            Xa = self._check_images(X)
+            Xa = check_images(X, expected_shape=self._expected_input_shape())
             if len(Xa) != len(y_idx):
                 raise DataError(f"X has {len(Xa)} images but y has {len(y_idx)} labels; they must match.")
-            train_ds = self._arrays_dataset(Xa, y_idx, batch_size=int(batch_size), shuffle=True)
+            train_ds = arrays_dataset(Xa, y_idx, batch_size=int(batch_size), shuffle=True,
+                                      seed=self._param("random_state"))
         val_ds = None
         if val is not None:
             if val[0] == "ds":
-                val_ds = self._check_dataset(val[1], tax, what="validation_data")
+                val_ds = check_dataset(val[1], tax, what="validation_data")
             else:
-                Xv = self._check_images(val[1], what="validation X")
+                Xv = check_images(val[1], expected_shape=self._expected_input_shape(), what="validation X")
                 if len(Xv) != len(val[2]):
                     raise DataError(f"validation X has {len(Xv)} images but validation y has {len(val[2])} labels.")
-                val_ds = self._arrays_dataset(Xv, val[2], batch_size=int(batch_size))
+                val_ds = arrays_dataset(Xv, val[2], batch_size=int(batch_size))
         # 3. model
         import tensorflow as tf
 
@@ -326,7 +239,7 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
         self.temperature_, self.calibration_, self.threshold_curve_ = 1.0, None, None  # fitted on validation data:
         if val_ds is not None:
-            calibrate(self, self.predict_proba(val_ds, batch_size, calibrated=False), self._labels_of(val_ds))
+            calibrate(self, self.predict_proba(val_ds, batch_size, calibrated=False), labels_of(val_ds))
         return self
 
     def _compile(self, model) -> None:
@@ -352,10 +265,10 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         """Arrays -> batched dataset of images; a dataset passes through (labels dropped)."""
         check_is_fitted(self, "model_")
         bs = int(batch_size or self._param("batch_size") or 32)
-        if self._is_dataset(X):
+        if is_dataset(X):
             spec = X.element_spec
             return X.map(lambda *t: t[0]) if isinstance(spec, tuple) else X
-        return self._arrays_dataset(self._check_images(X), batch_size=bs)
+        return arrays_dataset(check_images(X, expected_shape=self._expected_input_shape()), batch_size=bs)
 
     def predict_proba(self, X, batch_size=None, *, calibrated: bool = True, callbacks=None) -> np.ndarray:
         """Class probabilities (N, n_classes) in ``taxonomy_.classes`` order; rows sum to 1.
@@ -391,12 +304,12 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         {'loss': 0.31, 'accuracy': 0.9, 'n': 200}
         """
         check_is_fitted(self, "model_")
-        if self._is_dataset(X):
-            y_idx = self._labels_of(X)
+        if is_dataset(X):
+            y_idx = labels_of(X)
         else:
             if y is None:
                 raise DataError("evaluate(X, y) needs y when X is an array.")
-            y_idx = self._encode_labels(y, self.taxonomy_)
+            y_idx = encode_labels(y, self.taxonomy_)
         p = self.predict_proba(X, batch_size).astype(np.float64)
         if len(p) != len(y_idx):
             raise DataError(f"X has {len(p)} images but y has {len(y_idx)} labels; they must match.")
