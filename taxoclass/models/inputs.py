@@ -97,7 +97,7 @@ def arrays_dataset(X, y=None, *, batch_size: int, shuffle: bool = False, seed=No
 
 
 def is_dataset(X) -> bool:
-    """Whether ``X`` is a ``tf.data.Dataset`` (False, without importing TensorFlow's error, when it is absent).
+    """Whether ``X`` is a ``tf.data.Dataset`` (False when TensorFlow is not installed).
 
     >>> is_dataset(np.zeros(3))
     False
