@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def shuffled_taxonomy(tax, seed: int):
-    """``tax`` with its classes permuted over its leaf positions (seeded); class order kept.
+    """``tax`` with its classes permuted over its leaf positions (seeded); class order and root name kept.
 
     >>> from taxoclass import Taxonomy
     >>> t = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"], ["b", "w"]])
@@ -35,7 +35,7 @@ def shuffled_taxonomy(tax, seed: int):
     classes = list(tax.classes)
     order = np.random.default_rng(seed).permutation(len(classes))
     paths = [tax.lineage(c)[:-1] + [classes[j]] for c, j in zip(classes, order)]
-    return Taxonomy.from_paths(paths, class_order=classes)
+    return Taxonomy.from_paths(paths, root=tax.name(tax.root), class_order=classes)
 
 
 def main(argv=None):
@@ -55,7 +55,7 @@ def main(argv=None):
     new = shuffled_taxonomy(tax, args.seed)
     save_taxonomy(new, args.out, overwrite=args.overwrite)
     a, b = tax.leaf_matrices()["lca_height"], new.leaf_matrices()["lca_height"]
-    off = ~np.eye(len(tax.classes), dtype=bool)
+    off = ~np.eye(tax.n_classes, dtype=bool)
     moved = sum(tax.lineage(c) != new.lineage(c) for c in tax.classes)
     print(json.dumps({"seed": args.seed, "classes": tax.n_classes, "classes_moved": int(moved),
                       "same_lca_height_share": round(float((a == b)[off].mean()), 4), "out": args.out}))

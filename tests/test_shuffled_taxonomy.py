@@ -19,7 +19,7 @@ from shuffled_taxonomy import main, shuffled_taxonomy  # noqa: E402
 def _trees(draw):
     n = draw(st.integers(2, 12))
     return Taxonomy.from_paths([[f"{g}{d}" for d, g in enumerate(draw(st.lists(st.sampled_from("ABC"), max_size=3)))]
-                                + [f"c{i}"] for i in range(n)])
+                                + [f"c{i}"] for i in range(n)], root=draw(st.sampled_from(["root", "r"])))
 
 
 def _shape(tax):
@@ -33,6 +33,7 @@ def _shape(tax):
 def test_same_shape_same_classes_only_positions_move(tax, seed):
     new = shuffled_taxonomy(tax, seed)
     assert new.classes == tax.classes  # class order (the model's output order) kept
+    assert new.name(new.root) == tax.name(tax.root)  # an artificial root keeps its name too
     assert _shape(new) == _shape(tax)
     assert shuffled_taxonomy(tax, seed) == new  # seeded
 
