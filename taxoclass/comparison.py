@@ -32,8 +32,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError
-from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
+from taxoclass.exceptions import DataError, TaxoclassError
+from taxoclass.models import CLASS_LAYERS, DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
@@ -87,6 +87,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
+                  class_layer: str | None = None,
                   node_block: str = "auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS, trunk=None,
                   width: int | None = None, depth: int | None = None, dropout: float | None = None,
                   val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
@@ -124,7 +125,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`, on the test-time views when
         ``tta`` > 1).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
-        loss, ``level_schedule`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
+        loss and ``class_layer`` its class layer, ``level_schedule`` the trees' (see FlatClassifier and
+        TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
         its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
@@ -141,7 +143,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     ...               epochs=5, out_dir="demo_output")["models"]["flat"]["accuracy"]
     0.95
     """
-    from taxoclass._checks import check_benchmark
+    from taxoclass._checks import check_benchmark, check_choice
     from taxoclass._files import prepare_output_dir
     from taxoclass.training import check_schedule_options
     from taxoclass.jobs import check_imbalance_options, check_tta
@@ -164,6 +166,11 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             models.remove(needs_tax)
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
+    if class_layer is not None:
+        check_choice("class_layer", class_layer, CLASS_LAYERS)
+        if class_layer == "lineage" and taxonomy is None:
+            raise TaxoclassError("--class-layer lineage sums the flat model's class weights along a taxonomy: pass "
+                                 "--taxonomy FILE, or drop --class-layer.")
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
     check_schedule_options(lr_schedule, time_budget)
@@ -183,7 +190,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        verbose=verbose, lr_schedule=lr_schedule, time_budget=time_budget, class_weight=cw,
                        sampling=sampling, tta=tta, model_options={
                            k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing),
-                                             ("loss", loss), ("level_schedule", level_schedule)) if v is not None})
+                                             ("loss", loss), ("level_schedule", level_schedule),
+                                             ("class_layer", class_layer)) if v is not None})
     if out is not None:
         summary["files"] = sorted(str(Path(out_dir) / Path(f).name) for f in summary["files"])
     return summary
@@ -235,14 +243,15 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
                 time_budget=time_budget, **({} if dropout is None else {"dropout": dropout}),
-                **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule")})
-    flat_only = {k: v for k, v in model_options.items() if k == "loss"}
+                **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule", "class_layer")})
+    flat_only = {k: v for k, v in model_options.items() if k in ("loss", "class_layer")}
     tree_only = {k: v for k, v in model_options.items() if k == "level_schedule"}
     tree_kw = dict(input_shape=input_shape, **spec, node_block=node_block, block_filters=tuple(block_filters), head_units=tuple(head_units),
                    trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
                    **tree_only)
     flat_phases = flat_schedule(weights, epochs, fine_tune_epochs, learning_rate)
-    flat_head = (max(head_units[-1] * 2, 64),) if backbone == "small_cnn" else FLAT_HEAD_UNITS  # flat's, and combined's
+    # flat's, and combined's; linear node heads (head_units=()) leave the small flat head at its 64-unit floor
+    flat_head = (max(2 * head_units[-1] if head_units else 0, 64),) if backbone == "small_cnn" else FLAT_HEAD_UNITS
 
     results, summary_models, fitted = [], {}, {}
     error_tax, clustering = None, None

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -265,6 +266,51 @@ def test_benchmark_risk_scores_are_what_evaluate_mode_risk_gives_the_saved_model
         assert m["accuracy_tta"] == pytest.approx(scores["soft"]["accuracy"])
         assert m["accuracy_risk"] == pytest.approx(scores["risk"]["accuracy"])
         assert m["mistake_severity_risk"] == pytest.approx(scores["risk"]["mistake_severity"])
+
+
+def test_an_empty_head_units_gives_linear_node_heads_in_train_and_benchmark(image_folder, tmp_path):
+    """`--head-units ''`: no hidden layer in the node heads (linear heads on the trunk's pooled features, pairs LH
+    of docs/benchmarks.md); the combined model's flat head keeps its own hidden layer."""
+    from taxoclass.models import load_model
+
+    root, tax = image_folder
+    common = ["--taxonomy", str(tax), "--image-size", "24", "--epochs", "1", "--head-units", "", "--batch-size", "32",
+              "--no-augment"]
+    assert main(["train", str(root), *common, "--model", "combined", "--trunk", "small_cnn", "-o",
+                 str(tmp_path / "run")]) == 0
+    clf = load_model(tmp_path / "run" / "model.taxoclass")
+    assert tuple(clf.head_units) == () and clf.model_.node_heads.units == ()
+    hidden = [la for la in clf.model_.flat_head.layers if isinstance(la, keras.layers.Dense)][:-1]
+    assert [la.units for la in hidden] == [1024]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["head_units"] == []
+    # benchmark's small flat head is twice the node heads', at least 64 units: 64 here
+    out = tmp_path / "bench"
+    assert main(["benchmark", str(root), *common, "--backbone", "small_cnn", "--models", "flat,combined",
+                 "--save-models", "-o", str(out)]) == 0
+    flat = load_model(out / "flat.taxoclass")
+    assert [la.units for la in flat.model_.layers if la.name.startswith("head_dense")] == [64]
+    assert load_model(out / "combined.taxoclass").model_.node_heads.units == ()
+
+
+def test_train_class_layer_lineage_and_its_refusals(image_folder, tmp_path, capsys):
+    """`train --class-layer lineage`: a flat model whose class weights are sums along the taxonomy; refused
+    without a taxonomy and for the tree models, before anything is written."""
+    from taxoclass.models import load_model
+
+    root, tax = image_folder
+    common = ["--image-size", "16", "--epochs", "1", "--batch-size", "32", "--no-augment"]
+    out = tmp_path / "run"
+    assert main(["train", str(root), "--taxonomy", str(tax), "--model", "flat", "--backbone", "small_cnn",
+                 "--class-layer", "lineage", *common, "-o", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["class_layer"] == "lineage"
+    assert load_model(out / "model.taxoclass").model_.get_layer("node_scores") is not None
+    for args, message in [
+            (["--model", "flat", "--class-layer", "lineage"], "pass --taxonomy FILE"),
+            (["--taxonomy", str(tax), "--model", "combined", "--class-layer", "lineage"], "flat model's class layer")]:
+        target = tmp_path / "refused"
+        assert main(["train", str(root), *args, *common, "-o", str(target)]) == 2
+        assert message in capsys.readouterr().err
+        assert not target.exists()
 
 
 def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(image_folder, tmp_path):

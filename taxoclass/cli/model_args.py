@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from taxoclass.data.augment import AUGMENT_MODES
-from taxoclass.models import DEFAULT_BACKBONE, NODE_BLOCKS
+from taxoclass.models import CLASS_LAYERS, DEFAULT_BACKBONE, NODE_BLOCKS
 
 
 def ints(text: str) -> tuple[int, ...]:
@@ -88,7 +88,7 @@ def add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--head-units", type=ints, default=None, metavar="U1[,U2]",
                    help="dense units of each node head (default 64), or of a flat model's head in train (default "
                         "1024); a combined model's flat head, like benchmark's flat model, has 1024 (small_cnn: twice "
-                        "the node heads')")
+                        "the node heads'); an empty value (--head-units '') means no hidden layer: linear heads")
     g.add_argument("--augment", nargs="?", const="plankton", choices=AUGMENT_MODES, default=None, metavar="MODE",
                    help="training augmentation: plankton (rotation 0-360 degrees with background fill, both flips, "
                         "zoom 0.8-1.25, shift 6%%; the default, and what --augment alone means), upright (left-right "
@@ -109,6 +109,9 @@ def add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--loss", choices=("crossentropy", "soft_labels", "hxe"), default=None,
                    help="flat model loss: cross-entropy (default), soft labels by taxonomy distance or hierarchical "
                         "cross-entropy (Making Better Mistakes)")
+    g.add_argument("--class-layer", choices=CLASS_LAYERS, default=None,
+                   help="flat model's class layer: dense (default) or lineage, each class's weights the sum of its "
+                        "taxonomy nodes' (shares weights within families; needs --taxonomy)")
     g.add_argument("--level-schedule", choices=("coarse_to_fine",), default=None,
                    help="tree models: move the loss weight from the coarse levels to the fine ones (B-CNN)")
     g.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",

@@ -14,7 +14,7 @@ from typing import Callable
 from taxoclass._console import number, plural
 from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.jobs.inference import noop as _noop
-from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, NODE_HEAD_UNITS, TRAIN_MODELS, trunk_choice
+from taxoclass.models import CLASS_LAYERS, DEFAULT_BACKBONE, FLAT_HEAD_UNITS, NODE_HEAD_UNITS, TRAIN_MODELS, trunk_choice
 
 __all__ = ["train_job", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
 
@@ -62,7 +62,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               learning_rate: float = 1e-3, augment="plankton", class_weight="none", sampling: str = "natural",
               lr_schedule: str = "cosine", time_budget: float | None = None, weight_decay: float | None = None,
               label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-              val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
+              class_layer: str | None = None, val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
               verbose="auto", callbacks=None, progress: Callable[[str], None] = _noop,
@@ -80,8 +80,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     (``augment="plankton"``; ``"upright"`` for images with an up and down, ``"none"``), cosine learning-rate decay
     with warm-up (``lr_schedule``), best validation top-1 weights restored; ``time_budget`` (minutes) replaces
     ``epochs`` by what fits; ``class_weight="balanced"`` / ``"sqrt"`` or ``sampling="balanced"`` counter class
-    imbalance. ``weight_decay``, ``label_smoothing`` (both models), ``loss`` (flat) and ``level_schedule`` (tree):
-    None keeps the model's default.
+    imbalance. ``weight_decay``, ``label_smoothing`` (both models), ``loss`` and ``class_layer`` (flat) and
+    ``level_schedule`` (tree): None keeps the model's default.
     ``callbacks``: extra Keras callbacks for ``fit`` (e.g. the pruning callback of ``taxoclass tune``). Returns a
     summary dict (paths, accuracy on the validation split, train seconds, epochs run, parameter count).
 
@@ -125,6 +125,11 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if tree and loss is not None:
         raise TaxoclassError(f"--loss {loss} is the flat model's loss; a {model} model's loss is its node losses "
                              "(see --level-schedule), so use --model flat or drop --loss.")
+    if class_layer is not None:
+        check_choice("class_layer", class_layer, CLASS_LAYERS)
+        if tree:
+            raise TaxoclassError(f"--class-layer {class_layer} is the flat model's class layer; a {model} model's "
+                                 "classes come from its node heads, so use --model flat or drop --class-layer.")
     if model == "flat" and level_schedule is not None:
         raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
                              "drop it or use a tree model.")
@@ -164,6 +169,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if tree and taxonomy is None:
         raise TaxoclassError(f"a {model} model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
                              "--model flat.")
+    if class_layer == "lineage" and taxonomy is None:
+        raise TaxoclassError("--class-layer lineage sums each class's weights along its taxonomy lineage: pass "
+                             "--taxonomy FILE, or drop --class-layer.")
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
         classes = list(taxonomy.classes)
@@ -201,7 +209,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               "fine_tune_epochs": fine_tune_epochs, "batch_size": int(batch_size), "learning_rate": learning_rate,
               "augment": augment, "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
               "lr_schedule": lr_schedule, "time_budget": time_budget, "weight_decay": weight_decay,
-              "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule, "seed": seed,
+              "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule,
+              **({} if class_layer is None else {"class_layer": class_layer}), "seed": seed,
               "beta": res.beta if confusion is not None else None, "node_block": node_block if tree else None,
               "block_filters": list(block_filters),
               **({} if width is None else {"width": int(width)}), **({} if depth is None else {"depth": int(depth)}),
@@ -249,7 +258,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
                                  input_shape=input_shape, **spec, weights=weights, width=width, depth=depth,
                                  head_units=tuple(head_units) or (128,), dropout=dropout,
                                  **flat_schedule(weights, epochs, fine_tune_epochs, learning_rate), **loop,
-                                 **({} if loss is None else {"loss": loss}))
+                                 **({} if loss is None else {"loss": loss}),
+                                 **({} if class_layer is None else {"class_layer": class_layer}))
         if taxonomy is not None:
             save_taxonomy(taxonomy, folder / "taxonomy.tsv", overwrite=True)
         write_json(folder / "config.json", config)

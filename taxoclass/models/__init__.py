@@ -30,6 +30,9 @@ DEFAULT_BACKBONE = "resnet_small"
 #: most probable class (every node evaluated), "greedy" (trees) the top-down argmax evaluating only the nodes on
 #: the chosen path, "risk" the class with the lowest expected mistake severity (Taxonomy.ranked_classes)
 PREDICT_MODES = ("soft", "greedy", "risk")
+#: a flat model's class layer (``FlatClassifier(class_layer=)``, ``--class-layer``): one weight vector per class,
+#: or each class's weights summed along its lineage in the taxonomy
+CLASS_LAYERS = ("dense", "lineage")
 #: a tree node's feature block (see :func:`taxoclass.models.blocks.build_branch`); "auto": dense on a trunk
 NODE_BLOCKS = ("auto", "small_cnn", "dense")
 
