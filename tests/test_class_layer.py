@@ -13,6 +13,7 @@ from taxoclass import Taxonomy  # noqa: E402
 from taxoclass.exceptions import ModelError  # noqa: E402
 from taxoclass.models import load_model  # noqa: E402
 from taxoclass.models.flat import FlatClassifier, lineage_logits  # noqa: E402
+from test_flat import stripes  # noqa: E402  (the separable stripes problem and its >= 0.9 target)
 
 TAX = Taxonomy.from_paths([["lines", "horizontal"], ["lines", "vertical"], ["grid", "checker"]])
 
@@ -69,20 +70,6 @@ def test_each_class_weight_is_the_sum_over_its_lineage(tax, seed):
     b = np.array([sum(bias[column[n]] for n in path[c]) for c in tax.classes])
     x = rng.normal(size=(4, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(model(x)), x @ w + b, rtol=1e-4, atol=1e-4)
-
-
-def stripes(n, size=32, seed=0):
-    """Horizontal stripes, vertical stripes or a checkerboard (random phase, period, noise), as in test_flat."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    i, j = np.mgrid[:size, :size]
-    X = np.empty((n, size, size, 1), "float32")
-    for k in range(n):
-        half = rng.choice([2, 3])
-        a, b = (i + rng.integers(0, 4)) // half % 2, (j + rng.integers(0, 4)) // half % 2
-        pattern = {0: (a + b) % 2, 1: a, 2: b}[y[k]]
-        X[k, ..., 0] = np.clip(pattern * 150 + 50 + rng.normal(0, 25, (size, size)), 0, 255)
-    return X, np.array(["checker", "horizontal", "vertical"])[y]
 
 
 def test_a_flat_model_with_the_lineage_layer_learns_saves_and_keeps_the_summing_matrix(tmp_path):
