@@ -88,7 +88,8 @@ def add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--head-units", type=ints, default=None, metavar="U1[,U2]",
                    help="dense units of each node head (default 64), or of a flat model's head in train (default "
                         "1024); a combined model's flat head, like benchmark's flat model, has 1024 (small_cnn: twice "
-                        "the node heads'); an empty value (--head-units '') means no hidden layer: linear heads")
+                        "the node heads'); an empty value (--head-units '') gives linear node heads, without a "
+                        "hidden layer")
     g.add_argument("--augment", nargs="?", const="plankton", choices=AUGMENT_MODES, default=None, metavar="MODE",
                    help="training augmentation: plankton (rotation 0-360 degrees with background fill, both flips, "
                         "zoom 0.8-1.25, shift 6%%; the default, and what --augment alone means), upright (left-right "

@@ -14,7 +14,8 @@ from typing import Callable
 from taxoclass._console import number, plural
 from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.jobs.inference import noop as _noop
-from taxoclass.models import CLASS_LAYERS, DEFAULT_BACKBONE, FLAT_HEAD_UNITS, NODE_HEAD_UNITS, TRAIN_MODELS, trunk_choice
+from taxoclass.models import (CLASS_LAYERS, DEFAULT_BACKBONE, FLAT_HEAD_UNITS, NODE_HEAD_UNITS, TRAIN_MODELS,
+                              trunk_choice)
 
 __all__ = ["train_job", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
 
@@ -62,7 +63,8 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               learning_rate: float = 1e-3, augment="plankton", class_weight="none", sampling: str = "natural",
               lr_schedule: str = "cosine", time_budget: float | None = None, weight_decay: float | None = None,
               label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-              class_layer: str | None = None, val_size: float = 0.1, test_size: float = 0.1, seed: int = 0, manifest=None,
+              class_layer: str | None = None, val_size: float = 0.1, test_size: float = 0.1, seed: int = 0,
+              manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
               verbose="auto", callbacks=None, progress: Callable[[str], None] = _noop,

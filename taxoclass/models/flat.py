@@ -117,7 +117,8 @@ class FlatClassifier(BaseClassifier):
 
     def __init__(self, taxonomy=None, *, backbone=_DEFAULT_BACKBONE, input_shape=(64, 64, 3), pad_value=255.0,
                  invert=False, resize="pad", weights=None, width=None, depth=None, head_units=FLAT_HEAD_UNITS,
-                 dropout=0.2, pooling="avg", class_layer="dense", fine_tune_at=None, batchnorm="auto", epochs=(5, 5), learning_rate=1e-3,
+                 dropout=0.2, pooling="avg", class_layer="dense", fine_tune_at=None, batchnorm="auto", epochs=(5, 5),
+                 learning_rate=1e-3,
                  fine_tune_learning_rate=1e-4, final_learning_rate=1e-5, final_epochs=None, weight_decay=5e-4,
                  loss="crossentropy", label_smoothing=0.1, soft_labels_beta=4.0, hxe_alpha=0.1, batch_size=32,
                  output_dir=None, early_stopping_patience=None,
