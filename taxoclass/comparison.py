@@ -32,10 +32,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError, TaxoclassError
-from taxoclass.models import CLASS_LAYERS, DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
+from taxoclass.exceptions import DataError
+from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
+
+# the model options that only the flat model / only the trees take (the rest go to every model)
+_FLAT_ONLY, _TREE_ONLY = ("loss", "class_layer"), ("level_schedule",)
 
 MODEL_KINDS = MODEL_NAMES  # one list, in taxoclass.models
 DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
@@ -143,10 +146,10 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     ...               epochs=5, out_dir="demo_output")["models"]["flat"]["accuracy"]
     0.95
     """
-    from taxoclass._checks import check_benchmark, check_choice
+    from taxoclass._checks import check_benchmark
     from taxoclass._files import prepare_output_dir
     from taxoclass.training import check_schedule_options
-    from taxoclass.jobs import check_imbalance_options, check_tta
+    from taxoclass.jobs import check_class_layer, check_imbalance_options, check_tta
     from taxoclass.data.augment import augment_mode
 
     say = progress or (lambda _m: None)
@@ -166,11 +169,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
             models.remove(needs_tax)
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
-    if class_layer is not None:
-        check_choice("class_layer", class_layer, CLASS_LAYERS)
-        if class_layer == "lineage" and taxonomy is None:
-            raise TaxoclassError("--class-layer lineage sums the flat model's class weights along a taxonomy: pass "
-                                 "--taxonomy FILE, or drop --class-layer.")
+    check_class_layer(class_layer, taxonomy)
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
     check_schedule_options(lr_schedule, time_budget)
@@ -243,9 +242,9 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
                 time_budget=time_budget, **({} if dropout is None else {"dropout": dropout}),
-                **{k: v for k, v in model_options.items() if k not in ("loss", "level_schedule", "class_layer")})
-    flat_only = {k: v for k, v in model_options.items() if k in ("loss", "class_layer")}
-    tree_only = {k: v for k, v in model_options.items() if k == "level_schedule"}
+                **{k: v for k, v in model_options.items() if k not in _FLAT_ONLY + _TREE_ONLY})
+    flat_only = {k: v for k, v in model_options.items() if k in _FLAT_ONLY}
+    tree_only = {k: v for k, v in model_options.items() if k in _TREE_ONLY}
     tree_kw = dict(input_shape=input_shape, **spec, node_block=node_block, block_filters=tuple(block_filters), head_units=tuple(head_units),
                    trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
                    **tree_only)

@@ -342,6 +342,7 @@ def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(im
     (["predict", "MODEL", "-o", "OUT.csv"], "no images"),
     (["benchmark", "--dataset", "digits", "--models", "flat,forest", "-o", "OUT"], "unknown model kind"),
     (["benchmark", "--dataset", "digits", "--beta", "1.5", "-o", "OUT"], "between 0 and 1"),
+    (["benchmark", "--dataset", "digits", "--class-layer", "lineage", "-o", "OUT"], "pass --taxonomy FILE"),
     (["benchmark", "--dataset", "digits", "--backbone", "mobilenet_v2", "--width", "8", "-o", "OUT"],
      "sizes a from-scratch backbone"),
     (["benchmark", "--dataset", "digits", "--backbone", "mobilenet_v2", "--depth", "2", "-o", "OUT"],

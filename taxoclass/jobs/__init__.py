@@ -9,7 +9,8 @@
 from taxoclass.jobs.evaluate import evaluate_job
 from taxoclass.jobs.inference import check_tta, images_dataset, predict_proba, unlabelled_images
 from taxoclass.jobs.predict import predict_job
-from taxoclass.jobs.train import CLASS_WEIGHTS, check_imbalance_options, epochs_run, flat_schedule, train_job
+from taxoclass.jobs.train import (CLASS_WEIGHTS, check_class_layer, check_imbalance_options, epochs_run, flat_schedule,
+                                  train_job)
 
 __all__ = ["train_job", "evaluate_job", "predict_job", "images_dataset", "predict_proba", "check_tta",
-           "unlabelled_images", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
+           "unlabelled_images", "check_class_layer", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]

@@ -17,7 +17,7 @@ from taxoclass.jobs.inference import noop as _noop
 from taxoclass.models import (CLASS_LAYERS, DEFAULT_BACKBONE, FLAT_HEAD_UNITS, NODE_HEAD_UNITS, TRAIN_MODELS,
                               trunk_choice)
 
-__all__ = ["train_job", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
+__all__ = ["train_job", "check_class_layer", "check_imbalance_options", "epochs_run", "flat_schedule", "CLASS_WEIGHTS"]
 
 
 def _unfinished_run(folder: Path) -> bool:
@@ -127,11 +127,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if tree and loss is not None:
         raise TaxoclassError(f"--loss {loss} is the flat model's loss; a {model} model's loss is its node losses "
                              "(see --level-schedule), so use --model flat or drop --loss.")
-    if class_layer is not None:
-        check_choice("class_layer", class_layer, CLASS_LAYERS)
-        if tree:
-            raise TaxoclassError(f"--class-layer {class_layer} is the flat model's class layer; a {model} model's "
-                                 "classes come from its node heads, so use --model flat or drop --class-layer.")
+    if tree and class_layer is not None:
+        raise TaxoclassError(f"--class-layer {class_layer} is the flat model's class layer; a {model} model's "
+                             "classes come from its node heads, so use --model flat or drop --class-layer.")
     if model == "flat" and level_schedule is not None:
         raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
                              "drop it or use a tree model.")
@@ -171,9 +169,7 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
     if tree and taxonomy is None:
         raise TaxoclassError(f"a {model} model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
                              "--model flat.")
-    if class_layer == "lineage" and taxonomy is None:
-        raise TaxoclassError("--class-layer lineage sums each class's weights along its taxonomy lineage: pass "
-                             "--taxonomy FILE, or drop --class-layer.")
+    check_class_layer(class_layer, taxonomy)
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
         classes = list(taxonomy.classes)
@@ -309,6 +305,22 @@ def epochs_run(history: dict) -> int:
 
 
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
+
+
+def check_class_layer(class_layer, taxonomy) -> None:
+    """Check the flat model's ``class_layer`` (None, "dense" or "lineage") before anything is written: "lineage"
+    sums each class's weights along ``taxonomy``, so it needs one.
+
+    >>> check_class_layer("dense", None)
+    """
+    from taxoclass._checks import check_choice
+
+    if class_layer is None:
+        return
+    check_choice("class_layer", class_layer, CLASS_LAYERS)
+    if class_layer == "lineage" and taxonomy is None:
+        raise TaxoclassError("--class-layer lineage sums each class's weights along its taxonomy lineage: pass "
+                             "--taxonomy FILE, or drop --class-layer.")
 
 
 def check_imbalance_options(class_weight, sampling: str):

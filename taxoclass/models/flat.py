@@ -372,8 +372,9 @@ def lineage_logits(x, taxonomy: Taxonomy, *, name: str = "logits"):
     trained). Class c's weight vector (and bias) is the sum of those of its ancestors and its own.
 
     >>> tax = Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])
-    >>> out = lineage_logits(keras.Input((4,)), tax)
-    >>> tuple(out.shape), int(out._keras_history.operation.kernel.numpy().sum())   # 5 nodes; paths of 2 nodes each
+    >>> inp = keras.Input((4,))
+    >>> model = keras.Model(inp, lineage_logits(inp, tax))
+    >>> model.output_shape, int(model.get_layer("logits").kernel.numpy().sum())  # 5 nodes; paths of 2 nodes each
     ((None, 3), 6)
     """
     m = np.delete(np.asarray(taxonomy.membership, np.float32), taxonomy.node_index(taxonomy.root), axis=1)
