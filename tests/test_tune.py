@@ -24,7 +24,7 @@ COLOURS = {"red": ("warm", (220, 40, 40)), "yellow": ("warm", (220, 220, 40)), "
            "blue": ("cold", (40, 40, 220))}
 # every knob fixed but the learning rate: the flat small CNN on 16 px images, no augmentation
 FIXED = ["model=flat", "backbone=small_cnn", "image_size=16", "augment=off", "head_units=32", "dropout=0",
-         "weight_decay=0", "label_smoothing=0", "class_weight=none", "loss=crossentropy"]
+         "weight_decay=0", "label_smoothing=0", "class_weight=none", "loss=crossentropy", "class_layer=dense"]
 TINY = ["--models", "flat", "--batch-size", "8", "--val-size", "0.25", *[a for f in FIXED for a in ("--fix", f)]]
 
 
@@ -318,8 +318,8 @@ def test_a_range_narrows_the_knob_exactly(lo, factor, log):
     assert (knob.kind, knob.low, knob.high, knob.log) == ("float", lo, hi, log)
     trial = optuna.trial.FixedTrial({"learning_rate": lo, "model": "flat", "backbone": "small_cnn", "width": 16,
                                      "head_units": "64", "weight_decay": 1e-4, "label_smoothing": 0.1,
-                                     "dropout": 0.1, "loss": "crossentropy", "augment": "plankton", "image_size": 48,
-                                     "class_weight": "none"})
+                                     "dropout": 0.1, "loss": "crossentropy", "class_layer": "dense",
+                                     "augment": "plankton", "image_size": 48, "class_weight": "none"})
     assert SearchSpace(["flat"], space=[f"learning_rate={spec}"]).suggest(trial)["learning_rate"] == lo
 
 
@@ -356,9 +356,11 @@ def test_conditional_knobs_follow_the_model_drawn():
     assert tree["beta"] == 0.2 and tree["max_cluster_size"] == 4 and "backbone" not in tree
     flat = sp.suggest(optuna.trial.FixedTrial({
         "model": "flat", "head_units": "128", "learning_rate": 1e-3, "weight_decay": 1e-4, "label_smoothing": 0.1,
-        "dropout": 0.0, "loss": "hxe", "augment": "plankton", "image_size": 64, "class_weight": "sqrt"}))
+        "dropout": 0.0, "loss": "hxe", "class_layer": "lineage", "augment": "plankton", "image_size": 64,
+        "class_weight": "sqrt"}))
     assert flat["backbone"] == "small_cnn" and "width" not in flat and "beta" not in flat and "trunk" not in flat
     assert flat["loss"] == "hxe" and "loss" not in tree  # the flat model's loss only
+    assert flat["class_layer"] == "lineage" and "class_layer" not in tree  # and its class layer
     assert set(sp.searched()) >= {"beta", "max_cluster_size", "level_schedule", "block_filters", "node_block"}
     dense = sp.suggest(optuna.trial.FixedTrial({
         "model": "tree", "width": 32, "node_block": "dense", "head_units": "64", "learning_rate": 1e-3,
@@ -378,10 +380,17 @@ def test_knobs_the_data_leave_no_choice_for_are_pinned():
     plain = SimpleNamespace(classes=classes, labels=np.array(["red", "blue"], dtype=object))
     sp = SearchSpace(["flat"])
     _pin_class_only_knobs(sp, plain, object(), said.append)  # a taxonomy, a class for every image: all searched
-    assert {"loss", "class_weight"} <= set(sp.searched()) and not said
-    _pin_class_only_knobs(sp, plain, None, said.append)  # no taxonomy: hxe / soft_labels would be cross-entropy
+    assert {"loss", "class_layer", "class_weight"} <= set(sp.searched()) and not said
+    _pin_class_only_knobs(sp, plain, None, said.append)  # no taxonomy: hxe / soft_labels / lineage cannot be
     assert sp.knobs["loss"].fixed == "crossentropy" and "class_weight" in sp.searched()
-    assert len(said) == 1 and "taxonomy" in said[0]
+    assert sp.knobs["class_layer"].fixed == "dense"
+    assert len(said) == 2 and all("taxonomy" in line for line in said)
+    with pytest.raises(TaxoclassError, match="--fix class_layer=lineage cannot be used: the lineage class layer "
+                                             "needs a taxonomy"):
+        _pin_class_only_knobs(SearchSpace(["flat"], fix=["class_layer=lineage"]), plain, None, said.append)
+    tree_only, before = SearchSpace(["tree"]), len(said)
+    _pin_class_only_knobs(tree_only, plain, None, said.append)  # flat knobs are no business of a tree search
+    assert tree_only.knobs["class_layer"].fixed is None and len(said) == before
     internal = SimpleNamespace(classes=classes, labels=np.array(["red", "warm", "blue"], dtype=object))
     sp = SearchSpace(["flat", "tree"])
     _pin_class_only_knobs(sp, internal, object(), said.append)
@@ -391,11 +400,31 @@ def test_knobs_the_data_leave_no_choice_for_are_pinned():
         _pin_class_only_knobs(SearchSpace(["flat"], fix=["loss=hxe"]), internal, object(), said.append)
 
 
-def test_the_loss_knob_offers_every_flat_loss():
+def test_the_loss_and_class_layer_knobs_offer_every_choice_of_the_flat_model():
+    from taxoclass.models import CLASS_LAYERS
     from taxoclass.models.losses import LOSSES
     from taxoclass.tuning.space import KNOBS
 
     assert set(KNOBS["loss"].choices) == set(LOSSES)
+    assert set(KNOBS["class_layer"].choices) == set(CLASS_LAYERS)
+
+
+def test_a_search_with_a_taxonomy_trains_the_lineage_class_layer(colours, tmp_path):
+    """--fix class_layer=lineage with --taxonomy: the trial is a flat model whose class weights are summed along
+    the colours' two-level tree (warm / cold), and best_config.json records the choice for `train --config`."""
+    from taxoclass import tune
+    from taxoclass.models import load_model
+    from taxoclass.taxonomy import load_taxonomy
+
+    root, tax = colours
+    fix = [f for f in FIXED if not f.startswith("class_layer=")] + ["class_layer=lineage", "learning_rate=0.01"]
+    result = tune(_data(root), tmp_path / "study", models=["flat"], taxonomy=load_taxonomy(tax), trials=1,
+                  epochs=2, batch_size=8, val_size=0.25, fix=fix, seed=0)
+    assert result["best"]["arguments"]["class_layer"] == "lineage"
+    clf = load_model(tmp_path / "study" / "trials" / "0000" / "model.taxoclass")
+    assert clf.class_layer == "lineage"
+    assert clf.model_.get_layer("node_scores").units == 2 + 4  # warm, cold and the four colours
+    assert pd.read_csv(tmp_path / "study" / "trials.csv")["accuracy"].iloc[0] >= 0.5  # chance is 0.25
 
 
 def test_a_search_can_draw_the_combined_model(colours, tmp_path):

@@ -117,7 +117,7 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 def _pin_class_only_knobs(sp, data, taxonomy, progress) -> None:
     """Fix the knobs the data leave no choice for: the flat losses that use the taxonomy need one (and a class
-    for every image), class weights need a class for every image (see
+    for every image), so does the lineage class layer, class weights need a class for every image (see
     :func:`taxoclass.taxonomy.internal_labels.check_internal_options`)."""
     from taxoclass.taxonomy.internal_labels import internal_label_count
 
@@ -128,8 +128,10 @@ def _pin_class_only_knobs(sp, data, taxonomy, progress) -> None:
         pins += [("loss", "crossentropy", why), ("class_weight", "none", why)]
     elif taxonomy is None:
         pins.append(("loss", "crossentropy", "hxe and soft_labels need a taxonomy (--taxonomy FILE)"))
+    if taxonomy is None:
+        pins.append(("class_layer", "dense", "the lineage class layer needs a taxonomy (--taxonomy FILE)"))
     for name, value, why in pins:
-        if "flat" in sp.models or name != "loss":
+        if "flat" in sp.models or name not in ("loss", "class_layer"):  # the flat model's knobs
             if sp.pin(name, value, why):
                 progress(f"{name} fixed to {value}: {why}")
 
