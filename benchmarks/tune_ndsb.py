@@ -3,9 +3,10 @@
 1. search: ``taxoclass.tune`` over flat and taxonomy-tree configurations for ``--search-minutes`` (default 60),
    each trial trained for ``--trial-minutes`` (default 4) on the shared split (seed 0, 80/10/10; 48 px grey,
    inverted), scored on the validation split, hopeless trials pruned after an epoch;
-2. final: the best configuration and the hand-set recipe of README.md (flat resnet_small, 48 px, learning rate
-   0.002, the default recipe) each trained once with ``--final-minutes`` (default 6) of wall time on the same
-   train split (validation for the best epoch), then evaluated on the same test split, which the search never saw.
+2. final: the best configuration and the hand-set default recipe (flat resnet_small, 48 px, learning rate
+   0.002, augmentation and the cosine schedule) each trained once with ``--final-minutes`` (default 6) of wall
+   time on the same train split (validation for the best epoch), then evaluated on the same test split, which the
+   search never saw.
 
     python benchmarks/tune_ndsb.py -o results/tune_ndsb                                    # the 60-minute search
     python benchmarks/tune_ndsb.py --max-per-class 8 --search-minutes 1 --trial-minutes 0.1 \\

@@ -1,6 +1,6 @@
 """Fashion-MNIST: a flat CNN, the tree built from its confusion (error-based) and the garment taxonomy.
 
-Reproduces the Fashion-MNIST row of the README table (2-core CPU sizes). Usage:
+Reproduces the Fashion-MNIST row of the version 0.1 table in docs/benchmarks.md (2-core CPU sizes). Usage:
 
     python examples/fashion_mnist_error_tree.py [PATH/TO/fashion_mnist IDX folder] [OUT_DIR]
 """

@@ -1,6 +1,6 @@
 """NDSB 2015 plankton: the Kaggle class tree (121 classes) vs a flat CNN vs the error-based tree.
 
-Reproduces the NDSB row of the README table (2-core CPU sizes). Usage:
+Reproduces the NDSB row of the version 0.1 table in docs/benchmarks.md (2-core CPU sizes). Usage:
 
     python examples/ndsb_taxonomy_vs_flat.py [PATH/TO/ndsb_plankton] [OUT_DIR]
 """

@@ -117,7 +117,7 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 def _pin_class_only_knobs(sp, data, taxonomy, progress) -> None:
     """Fix the knobs the data leave no choice for: the flat losses that use the taxonomy need one (and a class
-    for every image), so does the lineage class layer, class weights need a class for every image (see
+    for every image), the lineage class layer needs one too, class weights need a class for every image (see
     :func:`taxoclass.taxonomy.internal_labels.check_internal_options`)."""
     from taxoclass.taxonomy.internal_labels import internal_label_count
 
