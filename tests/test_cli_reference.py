@@ -14,6 +14,7 @@ NOT_OURS = {"--logdir", "--quick", "--fashion-mnist", "--limit",  # tensorboard'
             "--arch", "--head", "--sizefeat", "--width",  # benchmarks/ndsb_recipe_study.py
             "--sizes",  # benchmarks/predict_scale.py
             "--final-minutes",  # benchmarks/tune_ndsb.py
+            "--fractions",  # benchmarks/subsample_manifest.py
             "--test-source", "--test-subdir", "--modes"}  # benchmarks/tta_views.py
 
 
