@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, replace
 
 from taxoclass.exceptions import TaxoclassError
+from taxoclass.models import CLASS_LAYERS  # the package itself loads no Keras
 
 __all__ = ["Knob", "KNOBS", "SearchSpace", "parse_assignment", "MODELS", "TREE_MODELS", "OBJECTIVES", "COSTS",
            "MINIMIZED"]
@@ -82,8 +83,6 @@ def _text(v) -> str:
 
 #: the flat model's losses (taxoclass.models.losses.LOSSES, written out: importing it would load Keras)
 _LOSSES = ("crossentropy", "hxe", "soft_labels")
-#: the flat model's class layers (taxoclass.models.CLASS_LAYERS, written out for the same reason)
-_CLASS_LAYERS = ("dense", "lineage")
 _ALL = ("flat", "tree", "error_tree")
 _TREES = ("tree", "error_tree")
 #: every knob and its default range; the order is the order of the suggestions (model first)
@@ -110,7 +109,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("loss", "choice", "flat model loss: crossentropy, or hxe / soft_labels, which use the taxonomy", ("flat",),
          choices=_LOSSES, value_type=str),
     Knob("class_layer", "choice", "flat model class layer: dense, or lineage (each class's weights the sum of its "
-         "taxonomy nodes'; uses the taxonomy)", ("flat",), choices=_CLASS_LAYERS, value_type=str),
+         "taxonomy nodes'; uses the taxonomy)", ("flat",), choices=CLASS_LAYERS, value_type=str),
     Knob("augment", "choice", "training augmentation: plankton, upright or none", choices=("plankton", "none"),
          value_type=str),
     Knob("image_size", "choice", "side of the model input in pixels", choices=(48, 64, 96), value_type=int,
@@ -128,7 +127,7 @@ _VALID = {"backbone": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "d
           "trunk": _SCRATCH + ("inception_v3", "mobilenet_v2", "resnet50", "densenet121", "efficientnet_b0", "none"),
           "class_weight": ("none", "balanced", "sqrt"), "augment": ("plankton", "upright", "none"),
           "node_block": ("dense", "small_cnn"), "level_schedule": ("none", "coarse_to_fine"), "model": MODELS,
-          "loss": _LOSSES, "class_layer": _CLASS_LAYERS}
+          "loss": _LOSSES, "class_layer": CLASS_LAYERS}
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
