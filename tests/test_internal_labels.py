@@ -125,6 +125,33 @@ def test_tree_model_masks_the_losses_below_the_label():
     assert m["accuracy"] == pytest.approx(label_hits(TAX, np.tile(codes, 1), proba.argmax(axis=1)).mean())
 
 
+def test_combined_model_trains_on_node_labels_with_the_summed_probability():
+    """The combined model's flat head scores a label at an internal node as the flat model does: -log of the summed
+    probability of the classes under it (it used to fail on those labels, out of its class range)."""
+    import tensorflow as tf
+
+    from taxoclass.models.tree import TreeClassifier
+
+    codes = encode_labels(TAX, ["Calanoida", "Copepoda", "Appendicularia", "salp"] * 4)
+    x = _images(codes)
+    ds = tf.data.Dataset.from_tensor_slices((x, codes.astype("int32"))).batch(8)
+    clf = TreeClassifier(TAX, input_shape=(8, 8, 1), trunk=None, block_filters=(4,), head_units=(4,), epochs=2,
+                         batch_size=8, random_state=0, label_smoothing=0.0, flat_head=True,
+                         flat_head_units=(4,)).fit(ds, verbose=0)
+    model = clf.model_
+    logits = tf.constant(np.log([[0.4, 0.1, 0.2, 0.2, 0.1]] * 4), tf.float32)  # Calanoida, Cyclopoida, tail, ...
+    by_name = encode_labels(TAX, ["Calanoida", "Copepoda", "Appendicularia", "Tunicata"])
+    got = model.flat_head_loss(tf.constant(by_name), logits).numpy()
+    assert np.allclose(got, -np.log([0.4, 0.5, 0.4, 0.5]), atol=1e-5)
+    # a class label: the plain cross-entropy; the same loss function the flat model uses, for every code
+    from taxoclass.models.losses import make_loss
+
+    flat_loss = make_loss("crossentropy", TAX)
+    assert np.allclose(got, flat_loss.call(by_name, tf.nn.softmax(logits)), atol=1e-5)
+    m = clf.evaluate(ds)
+    assert np.isfinite(m["loss"]) and 0.0 <= m["accuracy"] <= 1.0
+
+
 def test_flat_accuracy_metric_counts_a_node_label_right_under_it():
     from taxoclass.models.partial_labels import NodeAccuracy
 

@@ -129,6 +129,11 @@ class TreeModel(keras.Model):
         self.combine = combine
         self.level_weights = self.add_weight(name="level_weights", shape=(self.n_levels,), initializer="ones",
                                              trainable=False, dtype="float32")
+        # the flat head's classes under each label code (a class label: its class alone; a label at an internal
+        # node: every class whose path agrees with the label's decisions), as 0 / -1e9 to add to log-probabilities
+        leaves = self.targets[: self.edge_matrix.shape[1]]
+        under = np.all((self.targets[:, None, :] < 0) | (self.targets[:, None, :] == leaves[None, :, :]), axis=2)
+        self.flat_log_under = np.where(under, 0.0, -1e9).astype(np.float32)
         self.combine_weight = None if flat_head is None else self.add_weight(
             name="combine_weight", shape=(), initializer=keras.initializers.Constant(0.5), trainable=False,
             dtype="float32")
@@ -219,18 +224,24 @@ class TreeModel(keras.Model):
         self.combine_weight.assign(w)
         return w
 
-    def _smoothed_ce(self, labels, logits, n_real=None):
+    def flat_head_loss(self, y, logits):
+        """The flat head's per-sample cross-entropy on label codes, as the flat model's
+        (:class:`taxoclass.models.partial_labels.NodeCrossentropy`): ``-log p(class)``, or for a sample labelled at
+        an internal node ``-log`` of the summed probability of the classes under it; label smoothing as the
+        nodes'."""
+        lsm = tf.nn.log_softmax(logits)
+        ce = -tf.reduce_logsumexp(lsm + tf.gather(tf.constant(self.flat_log_under), y), axis=1)
+        return smooth(ce, -tf.reduce_mean(lsm, axis=1), self.label_smoothing) if self.label_smoothing else ce
+
+    def _smoothed_ce(self, labels, logits, n_real):
         """Sparse cross-entropy with label smoothing ``(1 - e) * CE + e * mean over the real classes of -log p``;
         ``n_real`` (per row) excludes the padding columns of narrower nodes."""
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         if not self.label_smoothing:
             return ce
         lsm = tf.nn.log_softmax(logits)
-        if n_real is None:
-            uniform = -tf.reduce_mean(lsm, axis=1)
-        else:
-            real = tf.range(tf.shape(logits)[1])[None, :] < n_real[:, None]
-            uniform = -tf.reduce_sum(tf.where(real, lsm, 0.0), axis=1) / tf.cast(n_real, tf.float32)
+        real = tf.range(tf.shape(logits)[1])[None, :] < n_real[:, None]
+        uniform = -tf.reduce_sum(tf.where(real, lsm, 0.0), axis=1) / tf.cast(n_real, tf.float32)
         return smooth(ce, uniform, self.label_smoothing)
 
     def compute_output_shape(self, input_shape):
@@ -300,7 +311,7 @@ class TreeModel(keras.Model):
     def _total_loss(self, node_losses, flat_logits, y, sw):
         total = tf.reduce_sum(node_losses * tf.gather(self.level_weights, tf.constant(self.levels)))
         if flat_logits is not None:
-            total += tf.reduce_sum(self._smoothed_ce(y, flat_logits) * sw)
+            total += tf.reduce_sum(self.flat_head_loss(y, flat_logits) * sw)
         loss = total / tf.maximum(tf.reduce_sum(sw), 1e-12)
         if self.losses:
             loss = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
