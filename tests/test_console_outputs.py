@@ -56,7 +56,7 @@ def test_the_no_taxonomy_walkthrough_runs(plankton, monkeypatch, capsys):
     cm = np.load(plankton / "flat_eval" / "confusion.npy")
     assert cm.sum() == 16  # the validation split: a quarter of 64 images
     cfg = json.loads((plankton / "tree_run" / "config.json").read_text())
-    assert cfg["model"] == "tree" and cfg["beta"] is not None
+    assert cfg["model"] == "combined" and cfg["beta"] is not None  # the default model
     assert cfg["source"]["from_confusion"] == str(plankton / "flat_eval")
     tree = (plankton / "tree_run" / "taxonomy.tsv").read_text()
     assert all(c in tree for c in ("red_big", "red_small", "blue_big", "blue_small"))

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     # ------------------------------------------------------------------ train
     p = subparsers.add_parser("train", help="train a tree (or flat) classifier on labelled images",
                               description="Split the images (stratified, seeded), train a TreeClassifier on a "
-                                          "taxonomy or an error-based tree (or a flat model), and write a run "
+                                          "taxonomy or an error-based tree (by default the combined model: the "
+                                          "tree with a flat head on its trunk), or a flat model, and write a run "
                                           "folder: model.taxoclass, config.json, manifest.csv, training_log.csv, "
                                           "tensorboard/.")
     add_source_arguments(p)
@@ -40,9 +41,10 @@ def register(subparsers) -> None:
                                                             "chosen from the sweep, printed)")
     t.add_argument("--prune", action="store_true", help="restrict --taxonomy to the classes of the images (drops "
                                                          "the other branches and the chains that leaves)")
-    t.add_argument("--model", choices=TRAIN_MODELS, default="tree",
-                   help="tree (default), flat, or combined: the tree plus a flat softmax head on its trunk, their "
-                        "leaf probabilities mixed with a weight chosen on the validation split")
+    t.add_argument("--model", choices=TRAIN_MODELS, default="combined",
+                   help="combined (default): the tree plus a flat softmax head on its trunk, their leaf "
+                        "probabilities mixed with a weight chosen on the validation split; tree: the tree alone; "
+                        "flat: a flat softmax model")
     t.add_argument("--max-cluster-size", type=int, default=None, metavar="N",
                    help="with --from-confusion: never grow a group beyond N classes (default: chosen with beta)")
     add_size(t, dropout_default=0.0, dropout_help="default 0")

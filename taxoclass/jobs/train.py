@@ -53,7 +53,7 @@ def _check_resume(out_dir, config: dict, *, overwrite: bool, resume: bool) -> bo
     return True
 
 
-def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=None, confusion_classes=None,
+def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusion=None, confusion_classes=None,
               beta: float | None = None, cluster_levels=1, max_cluster_size: int | None = None,
               backbone: str | None = None, weights=None, trunk=None, width: int | None = None,
               depth: int | None = None, node_block: str = "auto", block_filters=(32, 64), head_units=None,
@@ -69,8 +69,9 @@ def train_job(data, out_dir, *, model: str = "tree", taxonomy=None, confusion=No
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
               verbose="auto", callbacks=None, progress: Callable[[str], None] = _noop,
               provenance: dict | None = None) -> dict:
-    """Split ``data``, train a tree (``model="tree"``), flat (``model="flat"``) or combined (``model="combined"``:
-    the tree plus a flat softmax head on its trunk) classifier, write a run folder.
+    """Split ``data``, train a combined (``model="combined"``, the default: the tree plus a flat softmax head on its
+    trunk, their leaf probabilities mixed with a weight chosen on the validation split), tree (``model="tree"``:
+    the tree alone) or flat (``model="flat"``) classifier, write a run folder.
 
     The tree is ``taxonomy`` (a Taxonomy, or the data's own), or the error-based tree of ``confusion`` (a confusion
     matrix, with ``confusion_classes``; ``beta=None`` chooses beta and the group size from the sweep, see
