@@ -1,8 +1,9 @@
 """How many test-time views, and which family, for a trained model? Prints JSON.
 
 Scores a saved model (``taxoclass train`` run folder) on its validation split (from the run's ``manifest.csv``)
-and on a test set, averaging the first 1..8 views of each family (:func:`taxoclass.data.tta_views`: ``plankton``
-= flips and 90-degree rotations, ``upright`` = the mirror and shifts by 1/16 of the side). Choose the family and
+and on a test set, averaging the first 1..n views of each family (:func:`taxoclass.data.tta_views`: ``plankton``
+= flips and rotations by 90, then 45 degrees, n = 16; ``upright`` = the mirror and shifts by 1/16 of the side,
+n = 8). Choose the family and
 the number of views on the validation figures; the test figures are there to report, not to choose from.
 
     .venv/bin/python benchmarks/tta_views.py RUN_DIR SOURCE [--subdir train] [--test-source SOURCE]
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from taxoclass.data import tta_views
+from taxoclass.data.augment import TTA_UPRIGHT_VIEWS, TTA_VIEWS
 from taxoclass.data.pipeline import background
 from taxoclass.data.readers import load_source
 from taxoclass.jobs import images_dataset
@@ -37,9 +39,9 @@ def _arrays(data, clf):
 
 
 def _curve(clf, x, y, mode: str, fill: float) -> list[float]:
-    """Top-1 of the mean of the first n views, n = 1..8."""
+    """Top-1 of the mean of the first n views, n = 1 to all of the family's."""
     total, out = None, []
-    for v in tta_views(x, 8, mode=mode, fill_value=fill):
+    for v in tta_views(x, len(TTA_VIEWS if mode == "plankton" else TTA_UPRIGHT_VIEWS), mode=mode, fill_value=fill):
         p = clf.predict_proba(v, calibrated=False)
         total = p if total is None else total + p
         out.append(round(float((total.argmax(axis=1) == y).mean()), 4))
@@ -65,7 +67,7 @@ def main() -> None:
     else:
         test = train_src.select(run / "manifest.csv", "test")
     splits = {"val": train_src.select(run / "manifest.csv", "val"), "test": test}
-    result = {"run": str(run), "augment": getattr(clf, "augment_", None), "views": list(range(1, 9))}
+    result = {"run": str(run), "augment": getattr(clf, "augment_", None)}
     for name, data in splits.items():
         x, y = _arrays(data, clf)
         result[f"{name}_images"] = int(len(y))

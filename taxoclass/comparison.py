@@ -123,8 +123,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     class_weight, sampling : ``"none"`` / ``"balanced"`` class weights or ``"natural"`` / ``"balanced"`` sampling.
     tta : every model is scored without and with test-time augmentation over ``tta`` fixed views
         (``accuracy`` and ``accuracy_tta``; 1 skips the second pass); the views match ``augment`` (mirror and
-        small shifts for ``"upright"``, flips and 90-degree rotations otherwise). Given a ``taxonomy``, every model is
-        also scored answering by expected mistake severity (``accuracy_risk`` and ``mistake_severity_risk``: the
+        small shifts for ``"upright"``, flips and rotations by 90, then 45 degrees otherwise). Given a
+        ``taxonomy``, every model is also scored answering by expected mistake severity (``accuracy_risk`` and
+        ``mistake_severity_risk``: the
         ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`, on the test-time views when
         ``tta`` > 1).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
@@ -173,7 +174,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
     check_schedule_options(lr_schedule, time_budget)
-    tta = check_tta(tta)
+    tta = check_tta(tta, "upright" if augment == "upright" else "plankton")  # the views follow the augmentation
     # the folder is claimed now (checked, nothing written) and filled only inside `with` below
     output = prepare_output_dir(out_dir, overwrite=overwrite) if out_dir is not None else None
     with output if output is not None else contextlib.nullcontext() as claimed:

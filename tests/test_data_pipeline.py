@@ -226,6 +226,31 @@ def test_tta_views_and_invariance():
     assert len(tta_views(rng.random((1, 4, 6, 1)), 4)) == 4
 
 
+def test_plankton_tta_views_9_to_16_are_the_first_8_turned_by_45_degrees():
+    yy, xx = np.mgrid[:15, :15]
+    disc = ((yy - 7) ** 2 + (xx - 7) ** 2 <= 16).astype(float)[None, :, :, None]
+    bar = np.zeros((1, 15, 15, 1))
+    bar[0, 7, 2:13, 0] = 1.0
+    views = tta_views(np.concatenate([disc, bar]), 16, fill_value=0.0)
+    assert len(views) == 16
+    assert len({v.tobytes() for v in tta_views(np.random.default_rng(0).random((1, 9, 9, 1)), 16)}) == 16
+    # a disc is the same turned: every view of it is (nearly) the disc; a bar turned 45 degrees lies on a diagonal
+    r2 = ((yy - 7) ** 2 + (xx - 7) ** 2)[:, :, None]
+    for v in views:  # the same inside and far outside; only the rim's pixels move, and the area stays
+        assert (v[0][r2 <= 6] > 0.99).all() and (v[0][r2 >= 36] < 0.01).all() and abs(v[0].sum() - disc.sum()) < 1.0
+    turned = views[8][1, :, :, 0]
+    assert turned[7, 7] == pytest.approx(1.0) and turned[4, 10] > 0.9 and turned[10, 4] > 0.9  # rising diagonal
+    assert turned[7, 2] < 0.1 and turned[4, 4] < 0.1
+    for k in range(8):  # view 9 + k: view 1 + k turned the same way (the turn commutes with nothing else here)
+        np.testing.assert_allclose(views[8 + k], tta_views(views[k], 9, fill_value=0.0)[8], atol=1e-5)
+    # the corners a turned square uncovers get the background
+    full = np.full((1, 8, 8, 1), 100.0)
+    corner = tta_views(full, 9, fill_value=7.0)[8]
+    assert corner[0, 0, 0, 0] == pytest.approx(7.0) and corner[0, 4, 4, 0] == pytest.approx(100.0)
+    with pytest.raises(DataError, match="1 to 16"):
+        tta_views(disc, 17)
+
+
 def test_upright_tta_views_mirror_and_shift_never_turn():
     rng = np.random.default_rng(1)
     imgs = rng.random((3, 32, 20, 3)) * 255  # not square: upright views never need it

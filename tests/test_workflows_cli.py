@@ -139,6 +139,40 @@ def test_tta_views_follow_the_training_augmentation(trained_run, image_folder, t
     assert e.value.code == 2 and not (tmp_path / "x").exists()
 
 
+def _exit_code(argv) -> int:
+    """main's exit status, whether argparse (SystemExit) or the command (return value) refused the input."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+def test_sixteen_plankton_views_and_eight_upright_ones(trained_run, image_folder, tmp_path, capsys):
+    from taxoclass.models import BaseClassifier
+
+    root, _ = image_folder
+    model, man = str(trained_run / "model.taxoclass"), str(trained_run / "manifest.csv")
+    out = tmp_path / "eval16"
+    assert main(["evaluate", model, str(root), "--manifest", man, "--tta", "16", "-o", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["tta"], m["tta_mode"]) == (16, "plankton") and m["n_samples"] == 12  # (trained without turns)
+    for argv in (["--tta", "9", "--tta-mode", "upright"], ["--tta", "17"]):
+        capsys.readouterr()
+        assert _exit_code(["evaluate", model, str(root), "--manifest", man, *argv, "-o", str(tmp_path / "bad")]) == 2
+        assert not (tmp_path / "bad").exists()
+        assert ("1 (none) to 8" if "upright" in argv else "to 16") in capsys.readouterr().err
+    clf = BaseClassifier.load(trained_run / "model.taxoclass")
+    clf.augment_ = "upright"  # trained upright: --tta-mode auto picks the 8 upright views, found once it is loaded
+    upright = clf.save(tmp_path / "upright.taxoclass")
+    for cmd in (["predict", str(upright), "--dir", str(root / "red_square"), "--tta", "9",
+                 "-o", str(tmp_path / "p.csv")],
+                ["evaluate", str(upright), str(root), "--manifest", man, "--tta", "9", "-o", str(tmp_path / "e")]):
+        capsys.readouterr()
+        assert _exit_code(cmd) == 2, cmd
+        assert "1 (none) to 8" in capsys.readouterr().err
+        assert not (tmp_path / "p.csv").exists() and not (tmp_path / "e").exists()
+
+
 def test_predict_writes_csv_with_lineage_and_threshold(trained_run, image_folder, tmp_path):
     root, _ = image_folder
     files = sorted((root / "blue_disc").glob("*.png"))[:3] + sorted((root / "red_square").glob("*.png"))[:3]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from taxoclass.data.augment import AUGMENT_MODES
+from taxoclass.data.augment import AUGMENT_MODES, TTA_UPRIGHT_VIEWS, TTA_VIEWS
 from taxoclass.models import CLASS_LAYERS, DEFAULT_BACKBONE, NODE_BLOCKS
 
 
@@ -46,7 +46,8 @@ def number(cast, ok, expected: str):
 prob = number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
 minutes = number(float, lambda v: v > 0, "a positive number of minutes such as 30 or 0.5")
 decay = number(float, lambda v: 0 <= v < 1, "a number in [0, 1) such as 5e-4 or 0.1")
-views = number(int, lambda v: 1 <= v <= 8, "a number of test-time views from 1 (none) to 8")
+views = number(int, lambda v: 1 <= v <= len(TTA_VIEWS), f"a number of test-time views from 1 (none) to "
+               f"{len(TTA_VIEWS)} ({len(TTA_UPRIGHT_VIEWS)} for upright views)")
 
 
 def add_pipeline(p, *, size_default=None) -> None:

@@ -86,7 +86,8 @@ def register(subparsers) -> None:
     p.add_argument("--tta", type=views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (1 = none; see --tta-mode)")
     p.add_argument("--tta-mode", choices=("auto",) + TTA_MODES, default="auto",
-                   help="which views: plankton (flips, 90-degree rotations), upright (the left-right mirror and "
+                   help="which views: plankton (flips, rotations by 90 degrees, then the same turned by 45: up to "
+                        "16), upright (the left-right mirror and "
                         "shifts by 1/16 of the side, for images with an up and down) or auto (default: upright "
                         "for a model trained with --augment upright, else plankton)")
     add_mode_argument(p)
@@ -119,7 +120,8 @@ def register(subparsers) -> None:
     p.add_argument("--tta", type=views, default=1, metavar="N",
                    help="test-time augmentation: average N fixed views (1 = none; see --tta-mode)")
     p.add_argument("--tta-mode", choices=("auto",) + TTA_MODES, default="auto",
-                   help="which views: plankton (flips, 90-degree rotations), upright (the left-right mirror and "
+                   help="which views: plankton (flips, rotations by 90 degrees, then the same turned by 45: up to "
+                        "16), upright (the left-right mirror and "
                         "shifts by 1/16 of the side, for images with an up and down) or auto (default: upright "
                         "for a model trained with --augment upright, else plankton)")
     add_scale_arguments(p)
@@ -154,7 +156,8 @@ def register(subparsers) -> None:
     p.add_argument("--tta", type=views, default=None, metavar="N",
                    help="test-time views of the 'with TTA' scores (default 8, every model scored with and without; "
                         "1 for the named --dataset sets, whose images have an up and down); the views follow "
-                        "--augment: mirror and small shifts for upright, flips and 90-degree rotations otherwise")
+                        "--augment: mirror and small shifts for upright, flips and rotations by 90, then 45 "
+                        "degrees otherwise")
     p.add_argument("--save-models", action="store_true", help="also save every trained model")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     p.add_argument("--overwrite", action="store_true")

@@ -1,6 +1,6 @@
 """Image augmentation: the plankton training augmentation (one random affine transform per image, batched) and
-test-time augmentation (fixed views, probabilities averaged: flips and 90-degree rotations for plankton; the
-left-right mirror and small shifts for upright images).
+test-time augmentation (fixed views, probabilities averaged: flips and rotations by 90, then 45 degrees for
+plankton; the left-right mirror and small shifts for upright images).
 
 Training augmentation (:func:`random_affine`): every image gets its own rotation (0-360 degrees), horizontal and
 vertical flip, log-uniform zoom and small translation, composed into ONE 3x3 matrix per image and applied to the
@@ -150,7 +150,10 @@ def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, z
 
 _TTA_CHUNK = 4096
 #: the test-time views of ``mode="plankton"`` (objects with no up or down), in the order ``n_views`` takes them
-TTA_VIEWS = ("identity", "flip_lr", "flip_ud", "rot180", "rot90", "rot270", "transpose", "antitranspose")
+#: (the 16 symmetries of an octagon: the square's 8 -- flips, rotations by 90 degrees, transposes -- then the same 8
+#: turned by 45 degrees, the corners filled with the background)
+_SQUARE_VIEWS = ("identity", "flip_lr", "flip_ud", "rot180", "rot90", "rot270", "transpose", "antitranspose")
+TTA_VIEWS = _SQUARE_VIEWS + tuple("rot45" if v == "identity" else f"{v}_rot45" for v in _SQUARE_VIEWS)
 #: the views of ``mode="upright"`` (photographs: never turned): the left-right mirror and shifts by 1/16 of the side
 #: (down-right, up-left, down-left), each also mirrored, as the ``upright`` training augmentation's flips and shifts
 TTA_UPRIGHT_VIEWS = ("identity", "flip_lr", "shift_dr", "flip_lr_shift_dr", "shift_ul", "flip_lr_shift_ul",
@@ -169,8 +172,8 @@ def check_tta_mode(mode, *, auto: bool = False) -> str:
     """
     if not isinstance(mode, str) or mode not in TTA_MODES + (("auto",) if auto else ()):
         first = "auto (the views that match the model's training augmentation), " if auto else ""
-        raise DataError(f"tta_mode={mode!r} is not valid; expected {first}plankton (flips and 90-degree rotations, "
-                        "for objects with no up or down) or upright (the left-right mirror and small shifts, for "
+        raise DataError(f"tta_mode={mode!r} is not valid; expected {first}plankton (flips and rotations by 90, "
+                        "then 45 degrees, for objects with no up or down) or upright (the left-right mirror and small shifts, for "
                         "images with an up and down).")
     return mode
 
@@ -189,8 +192,9 @@ def _shift(a: np.ndarray, dy: int, dx: int, fill_value: float) -> np.ndarray:
 def tta_views(images, n_views: int = 8, mode: str = "plankton", fill_value: float = 0.0) -> list[np.ndarray]:
     """The first ``n_views`` fixed views of a batch (N, H, W, C).
 
-    ``mode="plankton"`` (:data:`TTA_VIEWS`): identity, left-right flip, up-down flip, 180-degree rotation, then
-    (square images only) 90/270-degree rotations and the two transposes. ``mode="upright"``
+    ``mode="plankton"`` (:data:`TTA_VIEWS`, up to 16): identity, left-right flip, up-down flip, 180-degree
+    rotation, then (square images only) 90/270-degree rotations and the two transposes, then these 8 turned by 45
+    degrees (bilinear, the corners filled with ``fill_value``). ``mode="upright"``
     (:data:`TTA_UPRIGHT_VIEWS`, for images with an up and down): identity, left-right flip, then the image moved by
     ``s = max(1, round(side / 16))`` pixels down-right, up-left and down-left, each also mirrored; the uncovered
     border is filled with ``fill_value`` (the background of the model's input: 0 for inverted or zero-padded
@@ -199,6 +203,10 @@ def tta_views(images, n_views: int = 8, mode: str = "plankton", fill_value: floa
     >>> v = tta_views(np.arange(4.0).reshape(1, 2, 2, 1), 4)
     >>> [x[0, :, :, 0].tolist() for x in v][:2]
     [[[0.0, 1.0], [2.0, 3.0]], [[1.0, 0.0], [3.0, 2.0]]]
+    >>> bar = np.zeros((1, 5, 5, 1)); bar[0, 2, :, 0] = 1                      # a horizontal bar
+    >>> turned = tta_views(bar, 9)[8][0, :, :, 0]                            # view 9: turned by 45 degrees
+    >>> [float(turned[i, 4 - i]) for i in (1, 2, 3)], float(turned[2, 0])    # now along the rising diagonal
+    ([1.0, 1.0, 1.0], 0.0)
     >>> up = tta_views(np.arange(1.0, 5.0).reshape(1, 2, 2, 1), 3, mode="upright", fill_value=0)
     >>> up[2][0, :, :, 0].tolist()          # moved 1 pixel down and right, the border filled with 0
     [[0.0, 0.0], [0.0, 1.0]]
@@ -218,6 +226,12 @@ def tta_views(images, n_views: int = 8, mode: str = "plankton", fill_value: floa
     def view(name):
         if name == "identity":
             return x
+        if name.endswith("rot45"):
+            from scipy import ndimage
+
+            turned = view(name[:-len("_rot45")] if name != "rot45" else "identity")
+            return ndimage.rotate(turned.astype(np.float32), 45, axes=(1, 2), reshape=False, order=1,
+                                  mode="constant", cval=float(fill_value))
         if name == "flip_lr":
             return x[:, :, ::-1]
         if name.startswith("shift_") or name.startswith("flip_lr_shift_"):

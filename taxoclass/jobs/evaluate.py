@@ -33,8 +33,9 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     ``metrics.json``, ``report.md``, figures, ``predictions.csv`` (one row per image), ``confusion.npy`` /
     ``confusion.csv`` and ``confused_pairs.md`` into ``out_dir``. ``tta=n`` averages the probabilities of ``n``
     fixed views of family ``tta_mode`` (``"auto"``: the one matching the model's training augmentation;
-    ``"plankton"``: flips, 90-degree rotations; ``"upright"``: the mirror and small shifts). ``threshold`` (or the
-    threshold reaching ``target_precision`` on the model's validation split) also scores the sure-node answers.
+    ``"plankton"``: flips, rotations by 90, then 45 degrees; ``"upright"``: the mirror and small shifts).
+    ``threshold`` (or the threshold reaching ``target_precision`` on the model's validation split) also scores the
+    sure-node answers.
     Metrics hold the calibration (expected calibration error before and after the model's temperature). Images
     labelled at an internal node are scored apart, at their own depth (``metrics["internal_labels"]``, see
     :func:`taxoclass.taxonomy.internal_labels.depth_scores`); every other metric is on the images labelled with a
@@ -53,7 +54,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
     from taxoclass.metrics import evaluate_predictions
     from taxoclass.report.writer import write_report_files
 
-    tta = check_tta(tta)
+    tta = check_tta(tta, tta_mode)
     tta_mode_of(None, tta_mode)  # the name, before anything is read or written
     check_evaluate_mode(mode)
     check_int("k", k, lo=1)
@@ -74,6 +75,7 @@ def evaluate_job(model_path, data, out_dir, *, manifest=None, split_name: str = 
         taxonomy.check_classes(clf.taxonomy_.classes, source="the model")
     tax = clf.taxonomy_ if taxonomy is None else taxonomy.with_class_order(clf.taxonomy_.classes)
     tta_mode = tta_mode_of(clf, tta_mode)
+    check_tta(tta, tta_mode)  # the model's family of views may have fewer
     sel = None
     if target_precision is not None:
         from taxoclass.calibration import threshold_for_precision

@@ -31,9 +31,10 @@ def images_dataset(data, model, *, batch_size: int = 64, with_labels: bool = Tru
 def predict_proba(model, ds, tta: int = 1, *, calibrated: bool = True, tta_mode: str = "auto"):
     """Class probabilities of a fitted model on a dataset of image batches, averaged over ``tta`` fixed views
     (test-time augmentation by :func:`taxoclass.data.tta_predict`; 1 = the images as they are); ``calibrated``
-    as in ``model.predict_proba``. ``tta_mode``: the family of views, ``"plankton"`` (flips, 90-degree
-    rotations), ``"upright"`` (mirror and small shifts) or ``"auto"`` (:func:`tta_mode_of`: the family that matches
-    the model's training augmentation). A progress bar shows on a terminal.
+    as in ``model.predict_proba``. ``tta_mode``: the family of views, ``"plankton"`` (flips and rotations by 90,
+    then 45 degrees: up to 16 views), ``"upright"`` (mirror and small shifts: up to 8) or ``"auto"``
+    (:func:`tta_mode_of`: the family that matches the model's training augmentation). A progress bar shows on a
+    terminal.
 
     >>> proba = predict_proba(clf, images_dataset(data, clf), tta=8)    # doctest: +SKIP
     """
@@ -70,7 +71,8 @@ def _averaged(fn, ds, tta, model, tta_mode):
     from taxoclass.data import tta_predict
     from taxoclass.data.pipeline import background
 
-    tta, mode = check_tta(tta), tta_mode_of(model, tta_mode)
+    mode = tta_mode_of(model, tta_mode)
+    tta = check_tta(tta, mode)
     if tta == 1:
         return np.asarray(fn(ds), dtype=np.float32)
     spec = model.input_spec()
@@ -95,18 +97,22 @@ def tta_mode_of(model, tta_mode: str = "auto") -> str:
     return tta_mode
 
 
-def check_tta(tta) -> int:
-    """``tta`` as an int number of views, 1 to 8; one clear error otherwise.
+def check_tta(tta, mode: str = "auto") -> int:
+    """``tta`` as an int number of test-time views for the view family ``mode``: 1 to 16 for ``"plankton"`` (and
+    for ``"auto"``, before the model says which family), 1 to 8 for ``"upright"``; one clear error otherwise.
 
-    >>> check_tta(4)
-    4
+    >>> check_tta(16), check_tta(8, "upright")
+    (16, 8)
     """
-    from taxoclass.data.augment import TTA_VIEWS
+    from taxoclass.data.augment import TTA_UPRIGHT_VIEWS, TTA_VIEWS
 
-    if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= len(TTA_VIEWS):
+    most = len(TTA_UPRIGHT_VIEWS) if mode == "upright" else len(TTA_VIEWS)
+    if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= most:
+        views = ("the mirror and small shifts, for upright images" if mode == "upright" else
+                 "flips, rotations by 90 degrees, transposes, then the same turned by 45 degrees; 1 to "
+                 f"{len(TTA_UPRIGHT_VIEWS)} for upright images: the mirror and small shifts")
         raise TaxoclassError(f"tta={tta!r} is not valid; expected the number of test-time views, 1 (none) to "
-                             f"{len(TTA_VIEWS)} (identity, flips, rotations by 90 degrees, transposes; for upright "
-                             "images the mirror and small shifts).")
+                             f"{most} ({views}).")
     return int(tta)
 
 

@@ -40,7 +40,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=N
     from taxoclass.jobs.rows import check_mode
     from taxoclass.jobs.stream import write_predictions
 
-    tta = check_tta(tta)
+    tta = check_tta(tta, tta_mode)
     tta_mode_of(None, tta_mode)  # the name, before anything is read or written
     check_int("top_k", top_k, lo=1, none=True)
     check_int("batch_size", batch_size, lo=1, hi=4096)
@@ -61,6 +61,7 @@ def predict_job(model_path, data, out_csv, *, threshold=None, target_precision=N
     output = None if to_stdout else prepare_output_file(out_csv, overwrite=overwrite)
     clf = _load_model(model_path)
     check_mode(clf, mode, tta)
+    check_tta(tta, tta_mode_of(clf, tta_mode))  # the model's family of views may have fewer
     if target_precision is not None:
         from taxoclass.calibration import threshold_for_precision
 
