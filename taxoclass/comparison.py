@@ -125,9 +125,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         (``accuracy`` and ``accuracy_tta``; 1 skips the second pass); the views match ``augment`` (mirror and
         small shifts for ``"upright"``, flips and rotations by 90, then 45 degrees otherwise). Given a
         ``taxonomy``, every model is also scored answering by expected mistake severity (``accuracy_risk`` and
-        ``mistake_severity_risk``: the
-        ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`, on the test-time views when
-        ``tta`` > 1).
+        ``mistake_severity_risk``: the ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`,
+        on the test-time views when ``tta`` > 1).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
         loss and ``class_layer`` its class layer, ``level_schedule`` the trees' (see FlatClassifier and
         TreeClassifier); None keeps their defaults.

@@ -28,15 +28,18 @@ __all__ = ["random_affine", "check_augment_options", "augment_mode", "AUGMENT_DE
            "TTA_MODES"]
 
 #: default strength of the plankton augmentation: full-circle rotation, both flips, zoom 0.8-1.25 (log-uniform),
-#: translation up to 6 % of the image side
-AUGMENT_DEFAULTS = {"rotation": 360.0, "flip": True, "zoom": (0.8, 1.25), "shift": 0.06}
+#: translation up to 6 % of the image side; half of the images get an exact transform instead (``exact``: a
+#: quarter turn, flips and a whole-pixel shift, no resampling), so that the network also sees images as sharp as the
+#: test images (resampling smooths; without them it scored 3-4 points lower on sharp images, docs/benchmarks.md)
+AUGMENT_DEFAULTS = {"rotation": 360.0, "flip": True, "zoom": (0.8, 1.25), "shift": 0.06, "exact": 0.5}
 
 #: the named training augmentations: ``plankton`` for objects with no up or down (plankton, pollen, cells: any
 #: rotation, both flips); ``upright`` for photographs with an up and down (CIFAR, Fashion-MNIST, flowers,
 #: whale flukes): left-right flip, zoom 0.9-1.1 and a shift of up to 1/8 of the side (the classic CIFAR
 #: "pad 4 and crop" plus flip), no rotation; ``none`` turns augmentation off.
 AUGMENT_PRESETS = {"plankton": AUGMENT_DEFAULTS,
-                   "upright": {"rotation": 0.0, "flip": "horizontal", "zoom": (0.9, 1.1), "shift": 0.125}}
+                   "upright": {"rotation": 0.0, "flip": "horizontal", "zoom": (0.9, 1.1), "shift": 0.125,
+                               "exact": 0.0}}
 AUGMENT_MODES = ("plankton", "upright", "none")
 
 
@@ -58,9 +61,10 @@ def augment_mode(augment) -> str:
                     "and down).")
 
 
-def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.06) -> dict:
+def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.06, exact=0.5) -> dict:
     """Validate augmentation options; returns them normalised (``zoom`` as a (low, high) pair of floats).
-    ``flip``: True (left-right and up-down), ``"horizontal"`` (left-right only) or False.
+    ``flip``: True (left-right and up-down), ``"horizontal"`` (left-right only) or False; ``exact``: the share of
+    images given an exact transform (see :func:`random_affine`).
 
     >>> check_augment_options(zoom=1.2)["zoom"]
     (0.8333333333333334, 1.2)
@@ -77,6 +81,9 @@ def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.0
         raise DataError(f"rotation={rotation!r} is not valid; expected the largest angle in degrees, 0 to 360.")
     if not 0 <= shift < 0.5:
         raise DataError(f"shift={shift!r} is not valid; expected a fraction of the image side in [0, 0.5).")
+    if isinstance(exact, bool) or not isinstance(exact, (int, float)) or not 0 <= exact <= 1:
+        raise DataError(f"exact={exact!r} is not valid; expected the share of images given an exact transform, "
+                        "0 to 1 (0.5: half of them).")
     if isinstance(zoom, (int, float)) and not isinstance(zoom, bool):
         if zoom < 1:
             raise DataError(f"zoom={zoom!r} is not valid; expected a factor >= 1 (1.25 = between 1/1.25 and 1.25) or "
@@ -90,11 +97,11 @@ def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.0
     if not 0 < lo <= hi:
         raise DataError(f"zoom={zoom!r} is not valid; expected 0 < low <= high.")
     return {"rotation": rotation, "flip": flip if flip == "horizontal" else bool(flip), "zoom": (lo, hi),
-            "shift": shift}
+            "shift": shift, "exact": float(exact)}
 
 
 def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, zoom=(0.8, 1.25),
-                  shift: float = 0.06, fill_value: float = 255.0):
+                  shift: float = 0.06, fill_value: float = 255.0, exact: float = 0.0):
     """Augment a batch ``(N, H, W, C)`` of float images with one random affine transform per image.
 
     - ``rotation``: angles drawn uniformly in ``[-rotation/2, rotation/2]`` degrees (360 = any angle);
@@ -102,7 +109,11 @@ def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, z
     - ``zoom``: scale factor drawn log-uniformly in ``(low, high)`` (> 1 enlarges the object);
     - ``shift``: translation up to this fraction of the image side, in x and y;
     - ``fill_value``: the background poured into the uncovered corners (255 for white plankton background, 0 when
-      inverted), never black corners on a white image.
+      inverted), never black corners on a white image;
+    - ``exact``: the share of images (each with that probability) whose transform is exact instead: a quarter turn
+      (with ``rotation=360``; else none), the flips, a whole-pixel shift and no zoom, so no pixel is resampled.
+      Bilinear resampling smooths an image; with ``exact=0`` the network only ever sees smoothed images and scores
+      lower on sharp test images (``make_dataset``'s plankton augmentation uses 0.5).
 
     ``seed`` is a pair of ints (or an int64 tensor of shape (2,)); the same seed gives the same augmentation
     (stateless random ops), so it is safe in parallel ``tf.data`` maps.
@@ -133,6 +144,14 @@ def random_affine(images, seed, *, rotation: float = 360.0, flip: bool = True, z
     fx, fy = signs[0], signs[1]
     tx = tf.random.stateless_uniform([n], seeds[3], -shift, shift) * w
     ty = tf.random.stateless_uniform([n], seeds[4], -shift, shift) * h
+    if exact > 0:  # pixel-aligned transforms for a share of the images (new streams: exact=0 draws as before)
+        more = tf.random.experimental.stateless_split(seeds[0], 2)
+        aligned = tf.random.stateless_uniform([n], more[0]) < float(exact)
+        quarter = (tf.floor(tf.random.stateless_uniform([n], more[1], 0.0, 4.0)) * (math.pi / 2.0)
+                   if float(rotation) >= 360 else tf.zeros([n]))
+        theta = tf.where(aligned, quarter, theta)
+        scale = tf.where(aligned, tf.ones([n]), scale)
+        tx, ty = tf.where(aligned, tf.round(tx), tx), tf.where(aligned, tf.round(ty), ty)
     # output pixel (x, y) -> input pixel: in = c + F S^-1 R(-theta) (out - c - t)
     cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
     cos, sin = tf.cos(theta) / scale, tf.sin(theta) / scale
@@ -173,8 +192,8 @@ def check_tta_mode(mode, *, auto: bool = False) -> str:
     if not isinstance(mode, str) or mode not in TTA_MODES + (("auto",) if auto else ()):
         first = "auto (the views that match the model's training augmentation), " if auto else ""
         raise DataError(f"tta_mode={mode!r} is not valid; expected {first}plankton (flips and rotations by 90, "
-                        "then 45 degrees, for objects with no up or down) or upright (the left-right mirror and small shifts, for "
-                        "images with an up and down).")
+                        "then 45 degrees, for objects with no up or down) or upright (the left-right mirror and "
+                        "small shifts, for images with an up and down).")
     return mode
 
 

@@ -219,7 +219,8 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
         Keep decoded, resized uint8 images in memory (True) or in a cache file (path) after the first pass.
     augment : None, a mode name, True, a dict or a callable
         ``"plankton"`` (or True): the plankton augmentation of :func:`taxoclass.data.augment.random_affine`
-        (rotation 0-360 degrees, flips, zoom 0.8-1.25, shift 6 %) filled with the background; ``"upright"``:
+        (rotation 0-360 degrees, flips, zoom 0.8-1.25, shift 6 %; half of the images instead a quarter turn, flips
+        and a whole-pixel shift, not resampled) filled with the background; ``"upright"``:
         left-right flip, zoom 0.9-1.1, shift 1/8, no rotation (images with an up and down); ``"none"``: off; a dict
         overrides some of its options (``{"rotation": 30, "zoom": 1.1}``). Batched, in parallel, a different random
         transform per image and per epoch (reproducible for a given ``seed``). A callable (e.g. a Keras layer) is
@@ -272,7 +273,8 @@ def make_dataset(data: ImageSet, *, class_order=None, image_size=64, channels: i
         try:
             affine = check_augment_options(**augment)
         except TypeError as exc:
-            raise DataError(f"augment={augment!r}: {exc}; the options are rotation, flip, zoom and shift.") from None
+            raise DataError(f"augment={augment!r}: {exc}; the options are rotation, flip, zoom, shift and "
+                            "exact.") from None
         augment = None
     elif augment is False:
         augment = None

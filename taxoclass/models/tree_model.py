@@ -129,11 +129,13 @@ class TreeModel(keras.Model):
         self.combine = combine
         self.level_weights = self.add_weight(name="level_weights", shape=(self.n_levels,), initializer="ones",
                                              trainable=False, dtype="float32")
-        # the flat head's classes under each label code (a class label: its class alone; a label at an internal
-        # node: every class whose path agrees with the label's decisions), as 0 / -1e9 to add to log-probabilities
-        leaves = self.targets[: self.edge_matrix.shape[1]]
-        under = np.all((self.targets[:, None, :] < 0) | (self.targets[:, None, :] == leaves[None, :, :]), axis=2)
-        self.flat_log_under = np.where(under, 0.0, -1e9).astype(np.float32)
+        self.flat_log_under = None
+        if flat_head is not None:  # the flat head's classes under each label code (a class label: its class
+            # alone; a label at an internal node: every class whose path agrees with the label's decisions), as
+            # 0 / -1e9 to add to log-probabilities
+            leaves = self.targets[: self.edge_matrix.shape[1]]
+            under = np.all((self.targets[:, None, :] < 0) | (self.targets[:, None, :] == leaves[None]), axis=2)
+            self.flat_log_under = np.where(under, 0.0, -1e9).astype(np.float32)
         self.combine_weight = None if flat_head is None else self.add_weight(
             name="combine_weight", shape=(), initializer=keras.initializers.Constant(0.5), trainable=False,
             dtype="float32")
