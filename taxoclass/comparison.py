@@ -150,7 +150,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     from taxoclass._files import prepare_output_dir
     from taxoclass.training import check_schedule_options
     from taxoclass.jobs import check_class_layer, check_imbalance_options, check_tta
-    from taxoclass.data.augment import augment_mode
+    from taxoclass.data.augment import augment_mode, tta_mode_for
 
     say = progress or (lambda _m: None)
     models = list(dict.fromkeys(models))
@@ -173,7 +173,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
     check_schedule_options(lr_schedule, time_budget)
-    tta = check_tta(tta, "upright" if augment == "upright" else "plankton")  # the views follow the augmentation
+    tta = check_tta(tta, tta_mode_for(augment))  # the views follow the augmentation
     # the folder is claimed now (checked, nothing written) and filled only inside `with` below
     output = prepare_output_dir(out_dir, overwrite=overwrite) if out_dir is not None else None
     with output if output is not None else contextlib.nullcontext() as claimed:

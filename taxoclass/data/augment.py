@@ -24,7 +24,7 @@ import numpy as np
 from taxoclass.exceptions import DataError
 
 __all__ = ["random_affine", "check_augment_options", "augment_mode", "AUGMENT_DEFAULTS", "AUGMENT_MODES",
-           "AUGMENT_PRESETS", "tta_views", "tta_predict", "check_tta_mode", "TTA_VIEWS", "TTA_UPRIGHT_VIEWS",
+           "AUGMENT_PRESETS", "tta_views", "tta_predict", "check_tta_mode", "tta_mode_for", "TTA_VIEWS", "TTA_UPRIGHT_VIEWS",
            "TTA_MODES"]
 
 #: default strength of the plankton augmentation: full-circle rotation, both flips, zoom 0.8-1.25 (log-uniform),
@@ -61,7 +61,9 @@ def augment_mode(augment) -> str:
                     "and down).")
 
 
-def check_augment_options(rotation=360.0, flip=True, zoom=(0.8, 1.25), shift=0.06, exact=0.5) -> dict:
+def check_augment_options(rotation=AUGMENT_DEFAULTS["rotation"], flip=AUGMENT_DEFAULTS["flip"],
+                          zoom=AUGMENT_DEFAULTS["zoom"], shift=AUGMENT_DEFAULTS["shift"],
+                          exact=AUGMENT_DEFAULTS["exact"]) -> dict:
     """Validate augmentation options; returns them normalised (``zoom`` as a (low, high) pair of floats).
     ``flip``: True (left-right and up-down), ``"horizontal"`` (left-right only) or False; ``exact``: the share of
     images given an exact transform (see :func:`random_affine`).
@@ -180,6 +182,16 @@ TTA_UPRIGHT_VIEWS = ("identity", "flip_lr", "shift_dr", "flip_lr_shift_dr", "shi
 #: the view families: named like the training augmentations they match (``augment="plankton"`` / ``"upright"``)
 TTA_MODES = ("plankton", "upright")
 _SHIFTS = {"dr": (1, 1), "ul": (-1, -1), "dl": (1, -1)}
+
+
+def tta_mode_for(augment) -> str:
+    """The family of test-time views that matches a training augmentation (:data:`AUGMENT_MODES`): ``"upright"``
+    for the upright augmentation, else ``"plankton"``.
+
+    >>> tta_mode_for("upright"), tta_mode_for("none")
+    ('upright', 'plankton')
+    """
+    return "upright" if augment == "upright" else "plankton"
 
 
 def check_tta_mode(mode, *, auto: bool = False) -> str:

@@ -90,10 +90,10 @@ def tta_mode_of(model, tta_mode: str = "auto") -> str:
     >>> tta_mode_of(SimpleNamespace(augment_="upright")), tta_mode_of(SimpleNamespace())
     ('upright', 'plankton')
     """
-    from taxoclass.data.augment import check_tta_mode
+    from taxoclass.data.augment import check_tta_mode, tta_mode_for
 
     if check_tta_mode(tta_mode, auto=True) == "auto":
-        return "upright" if getattr(model, "augment_", None) == "upright" else "plankton"
+        return tta_mode_for(getattr(model, "augment_", None))
     return tta_mode
 
 
