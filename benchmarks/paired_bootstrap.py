@@ -8,6 +8,11 @@ difference whose interval excludes 0 is more than the luck of the test split.
 
     .venv/bin/python benchmarks/paired_bootstrap.py A_eval/predictions.csv B_eval/predictions.csv \\
         --taxonomy taxonomies/ndsb_plankton.tsv [--resamples 2000] [--seed 0]
+
+Several pairs on the same test images (repeated runs of the same two commands) are pooled by giving the files as
+``A1 B1 A2 B2 …``: each image's score is then the mean over the runs of each model (top-1: the share of A's runs
+that got it right; severity: over all of the runs' mistakes), and the images are resampled together, so the
+interval reflects the test split's luck for the runs' average rather than for one run.
 """
 
 from __future__ import annotations
@@ -42,25 +47,35 @@ def _per_image(df: pd.DataFrame, tax) -> tuple[np.ndarray, np.ndarray]:
     return right.astype(float), dist
 
 
-def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, tax, resamples: int = 2000, seed: int = 0) -> dict:
-    if len(a) != len(b) or not (a["file"].to_numpy() == b["file"].to_numpy()).all():
-        raise SystemExit("the two prediction files do not list the same images in the same order; evaluate both "
-                         "models with the same --manifest.")
-    ra, da = _per_image(a, tax)
-    rb, db = _per_image(b, tax)
+def paired_bootstrap(a, b, tax, resamples: int = 2000, seed: int = 0) -> dict:
+    """Top-1 and mistake severity of B minus A, with 95 % intervals from resampling the images. ``a`` and ``b`` are
+    each one ``predictions.csv`` frame, or equally long lists of frames (repeated runs of A and of B), all listing
+    the same images in the same order."""
+    a = [a] if isinstance(a, pd.DataFrame) else list(a)
+    b = [b] if isinstance(b, pd.DataFrame) else list(b)
+    if len(a) != len(b) or not a:
+        raise SystemExit(f"give as many runs of B as of A (got {len(a)} and {len(b)}), in pairs A1 B1 A2 B2 ….")
+    files = a[0]["file"].to_numpy()
+    if any(len(f) != len(files) or not (f["file"].to_numpy() == files).all() for f in a + b):
+        raise SystemExit("the prediction files do not list the same images in the same order; evaluate every "
+                         "model with the same --manifest.")
+    # per image: the number of runs right, and the summed distance of the runs' mistakes
+    (ra, da), (rb, db) = ([sum(v) for v in zip(*(_per_image(f, tax) for f in runs))] for runs in (a, b))
+    runs = len(a)
 
     def severity(right, dist):
-        wrong = right == 0
-        return float(dist[wrong].mean()) if wrong.any() else float("nan")
+        wrong = runs - right
+        return float(dist.sum() / wrong.sum()) if wrong.sum() else float("nan")
 
     rng = np.random.default_rng(seed)
     diffs = {"accuracy": [], "mistake_severity": []}
+    n = len(files)
     for _ in range(resamples):
-        i = rng.integers(0, len(a), len(a))
-        diffs["accuracy"].append(rb[i].mean() - ra[i].mean())
+        i = rng.integers(0, n, n)
+        diffs["accuracy"].append((rb[i].mean() - ra[i].mean()) / runs)
         diffs["mistake_severity"].append(severity(rb[i], db[i]) - severity(ra[i], da[i]))
-    out = {"n_images": len(a), "resamples": resamples, "seed": seed}
-    for name, (va, vb) in {"accuracy": (ra.mean(), rb.mean()),
+    out = {"n_images": n, "runs": runs, "resamples": resamples, "seed": seed}
+    for name, (va, vb) in {"accuracy": (ra.mean() / runs, rb.mean() / runs),
                            "mistake_severity": (severity(ra, da), severity(rb, db))}.items():
         d = np.asarray(diffs[name])
         lo, hi = np.nanpercentile(d, [2.5, 97.5])
@@ -71,14 +86,20 @@ def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, tax, resamples: int = 200
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("a", help="predictions.csv of model A (taxoclass evaluate)")
-    ap.add_argument("b", help="predictions.csv of model B, same images")
+    ap.add_argument("files", nargs="+", metavar="A B",
+                    help="predictions.csv of model A, then of model B (taxoclass evaluate, same images); more "
+                         "pairs A2 B2 … pool repeated runs")
     ap.add_argument("--taxonomy", required=True, help="the taxonomy the mistake distances are measured on")
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    res = paired_bootstrap(_read(args.a), _read(args.b), load_taxonomy(args.taxonomy), args.resamples, args.seed)
-    print(json.dumps({"a": args.a, "b": args.b, **res}, indent=1))
+    if len(args.files) % 2:
+        ap.error(f"give the predictions in pairs A B [A2 B2 …]; got {len(args.files)} files.")
+    a, b = args.files[0::2], args.files[1::2]
+    res = paired_bootstrap([_read(f) for f in a], [_read(f) for f in b], load_taxonomy(args.taxonomy),
+                           args.resamples, args.seed)
+    names = {"a": a[0], "b": b[0]} if len(a) == 1 else {"a": a, "b": b}
+    print(json.dumps({**names, **res}, indent=1))
 
 
 if __name__ == "__main__":
