@@ -199,7 +199,7 @@ def test_exact_share_of_the_augmentation_is_not_resampled():
     assert all(np.allclose(up[i], x[i]) or np.allclose(up[i], x[i, :, ::-1]) for i in range(len(x)))
     from taxoclass.data.augment import AUGMENT_PRESETS, check_augment_options
 
-    assert AUGMENT_PRESETS["plankton"]["exact"] == 0.5 and AUGMENT_PRESETS["upright"]["exact"] == 0.0
+    assert AUGMENT_PRESETS["plankton"]["exact"] == 0.5 and AUGMENT_PRESETS["upright"]["exact"] == 0.5
     with pytest.raises(DataError, match="exact"):
         check_augment_options(exact=1.5)
 
@@ -305,3 +305,20 @@ def test_upright_tta_views_mirror_and_shift_never_turn():
             tta_views(imgs, 2, mode=bad)
     with pytest.raises(DataError, match="1 to 8"):
         tta_views(imgs, 9, mode="upright")
+
+
+def test_upright_augmentation_leaves_half_of_the_images_unresampled():
+    # black-and-white images on a white background: an exact transform (mirror, whole-pixel shift, fill 255) keeps
+    # every pixel black or white, any resampling (zoom 0.9-1.1, fractional shift) makes greys
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random((200, 16, 16, 1)) < 0.5, 0, 255).astype(np.uint8)
+    ds = ImageSet.from_arrays(x, ["a"] * 200)
+
+    def only_black_and_white(augment):
+        out = np.concatenate([b for b, _ in make_dataset(ds, image_size=16, channels=1, batch_size=50, augment=augment,
+                                                         pad_value=255, seed=7).as_numpy_iterator()])
+        return np.isin(out.reshape(len(out), -1), (0.0, 255.0)).all(axis=1)
+
+    assert 0.35 < only_black_and_white("upright").mean() < 0.65
+    earlier = {"rotation": 0, "flip": "horizontal", "zoom": (0.9, 1.1), "shift": 0.125, "exact": 0}
+    assert not only_black_and_white(earlier).any()
