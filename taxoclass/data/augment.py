@@ -37,7 +37,7 @@ AUGMENT_DEFAULTS = {"rotation": 360.0, "flip": True, "zoom": (0.8, 1.25), "shift
 #: rotation, both flips); ``upright`` for photographs with an up and down (CIFAR, Fashion-MNIST, flowers,
 #: whale flukes): left-right flip, zoom 0.9-1.1 and a shift of up to 1/8 of the side, no rotation; half of the
 #: images get the exact version instead (the flip and a whole-pixel shift: the classic CIFAR "pad 4 and crop" plus
-#: flip), which raised CIFAR-10 test top-1 by 1.4 points (docs/benchmarks.md, pair CX10); ``none`` turns
+#: flip), which raised CIFAR-10 test top-1 by 1.3-1.4 points (docs/benchmarks.md, pairs CX10); ``none`` turns
 #: augmentation off.
 AUGMENT_PRESETS = {"plankton": AUGMENT_DEFAULTS,
                    "upright": {"rotation": 0.0, "flip": "horizontal", "zoom": (0.9, 1.1), "shift": 0.125,
