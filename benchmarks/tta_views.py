@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from taxoclass.data import tta_views
-from taxoclass.data.augment import TTA_UPRIGHT_VIEWS, TTA_VIEWS
+from taxoclass.data.augment import TTA_FAMILY_VIEWS, check_tta_mode
 from taxoclass.data.pipeline import background
 from taxoclass.data.readers import load_source
 from taxoclass.jobs import images_dataset
@@ -41,7 +41,7 @@ def _arrays(data, clf):
 def _curve(clf, x, y, mode: str, fill: float) -> list[float]:
     """Top-1 of the mean of the first n views, n = 1 to all of the family's."""
     total, out = None, []
-    for v in tta_views(x, len(TTA_VIEWS if mode == "plankton" else TTA_UPRIGHT_VIEWS), mode=mode, fill_value=fill):
+    for v in tta_views(x, len(TTA_FAMILY_VIEWS[check_tta_mode(mode)]), mode=mode, fill_value=fill):
         p = clf.predict_proba(v, calibrated=False)
         total = p if total is None else total + p
         out.append(round(float((total.argmax(axis=1) == y).mean()), 4))

@@ -25,7 +25,7 @@ from taxoclass.exceptions import DataError
 
 __all__ = ["random_affine", "check_augment_options", "augment_mode", "AUGMENT_DEFAULTS", "AUGMENT_MODES",
            "AUGMENT_PRESETS", "tta_views", "tta_predict", "check_tta_mode", "tta_mode_for", "TTA_VIEWS", "TTA_UPRIGHT_VIEWS",
-           "TTA_MODES"]
+           "TTA_FAMILY_VIEWS", "TTA_MODES"]
 
 #: default strength of the plankton augmentation: full-circle rotation, both flips, zoom 0.8-1.25 (log-uniform),
 #: translation up to 6 % of the image side; half of the images get an exact transform instead (``exact``: a
@@ -181,8 +181,10 @@ TTA_VIEWS = _SQUARE_VIEWS + tuple("rot45" if v == "identity" else f"{v}_rot45" f
 #: (down-right, up-left, down-left), each also mirrored, as the ``upright`` training augmentation's flips and shifts
 TTA_UPRIGHT_VIEWS = ("identity", "flip_lr", "shift_dr", "flip_lr_shift_dr", "shift_ul", "flip_lr_shift_ul",
                      "shift_dl", "flip_lr_shift_dl")
-#: the view families: named like the training augmentations they match (``augment="plankton"`` / ``"upright"``)
-TTA_MODES = ("plankton", "upright")
+#: the view families and their views: named like the training augmentations they match (``augment="plankton"`` /
+#: ``"upright"``)
+TTA_FAMILY_VIEWS = {"plankton": TTA_VIEWS, "upright": TTA_UPRIGHT_VIEWS}
+TTA_MODES = tuple(TTA_FAMILY_VIEWS)
 _SHIFTS = {"dr": (1, 1), "ul": (-1, -1), "dl": (1, -1)}
 
 
@@ -246,7 +248,7 @@ def tta_views(images, n_views: int = 8, mode: str = "plankton", fill_value: floa
     """
     x = np.asarray(images)
     mode = check_tta_mode(mode)
-    names = TTA_VIEWS if mode == "plankton" else TTA_UPRIGHT_VIEWS
+    names = TTA_FAMILY_VIEWS[mode]
     if x.ndim != 4:
         raise DataError(f"tta_views expects images of shape (N, H, W, C), got {x.shape}.")
     if isinstance(n_views, bool) or not 1 <= int(n_views) <= len(names):

@@ -104,9 +104,9 @@ def check_tta(tta, mode: str = "auto") -> int:
     >>> check_tta(16), check_tta(8, "upright")
     (16, 8)
     """
-    from taxoclass.data.augment import TTA_UPRIGHT_VIEWS, TTA_VIEWS
+    from taxoclass.data.augment import TTA_FAMILY_VIEWS, TTA_UPRIGHT_VIEWS, TTA_VIEWS
 
-    most = len(TTA_UPRIGHT_VIEWS) if mode == "upright" else len(TTA_VIEWS)
+    most = len(TTA_FAMILY_VIEWS.get(mode, TTA_VIEWS))  # "auto": the largest family, until the model says which
     if isinstance(tta, bool) or not isinstance(tta, (int, np.integer)) or not 1 <= tta <= most:
         views = ("the mirror and small shifts, for upright images" if mode == "upright" else
                  "flips, rotations by 90 degrees, transposes, then the same turned by 45 degrees; 1 to "
