@@ -32,13 +32,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError, ModelError
+from taxoclass.exceptions import DataError
 from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
 # the model options that only the flat model / only the trees take (the rest go to every model)
-_FLAT_ONLY, _TREE_ONLY, _COMBINED_ONLY = ("loss", "class_layer"), ("level_schedule",), ("distillation",)
+_FLAT_ONLY, _TREE_ONLY = ("loss", "class_layer"), ("level_schedule",)
 
 MODEL_KINDS = MODEL_NAMES  # one list, in taxoclass.models
 DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
@@ -90,7 +90,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-                  distillation: float | None = None, class_layer: str | None = None,
+                  class_layer: str | None = None,
                   node_block: str = "auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS, trunk=None,
                   width: int | None = None, depth: int | None = None, dropout: float | None = None,
                   val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
@@ -128,8 +128,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         ``mistake_severity_risk``: the ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`,
         on the test-time views when ``tta`` > 1).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
-        loss and ``class_layer`` its class layer, ``level_schedule`` the trees', ``distillation`` the combined
-        model's (see FlatClassifier and TreeClassifier); None keeps their defaults.
+        loss and ``class_layer`` its class layer, ``level_schedule`` the trees' (see FlatClassifier and
+        TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
         its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
@@ -170,13 +170,6 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
     check_class_layer(class_layer, taxonomy)
-    if distillation is not None:
-        from taxoclass.models.tree_model import check_distillation
-
-        check_distillation(distillation)
-    if distillation is not None and "combined" not in models:
-        raise ModelError(f"distillation={distillation} is the combined model's (its two heads teaching each other), "
-                         f"but the models are {', '.join(models)}: add combined or drop distillation.")
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
     check_schedule_options(lr_schedule, time_budget)
@@ -197,7 +190,6 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        sampling=sampling, tta=tta, model_options={
                            k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing),
                                              ("loss", loss), ("level_schedule", level_schedule),
-                                             ("distillation", distillation),
                                              ("class_layer", class_layer)) if v is not None})
     if out is not None:
         summary["files"] = sorted(str(Path(out_dir) / Path(f).name) for f in summary["files"])
@@ -250,10 +242,9 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     input_shape = (int(image_size), int(image_size), int(channels))
     loop = dict(batch_size=batch_size, learning_rate=learning_rate, random_state=seed, lr_schedule=lr_schedule,
                 time_budget=time_budget, **({} if dropout is None else {"dropout": dropout}),
-                **{k: v for k, v in model_options.items() if k not in _FLAT_ONLY + _TREE_ONLY + _COMBINED_ONLY})
+                **{k: v for k, v in model_options.items() if k not in _FLAT_ONLY + _TREE_ONLY})
     flat_only = {k: v for k, v in model_options.items() if k in _FLAT_ONLY}
     tree_only = {k: v for k, v in model_options.items() if k in _TREE_ONLY}
-    combined_only = {k: v for k, v in model_options.items() if k in _COMBINED_ONLY}
     tree_kw = dict(input_shape=input_shape, **spec, node_block=node_block, block_filters=tuple(block_filters), head_units=tuple(head_units),
                    trunk=trunk, trunk_weights=weights if trunk is not None else None, epochs=int(epochs), **loop,
                    **tree_only)
@@ -310,7 +301,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
         if name in models:
             train(name, lambda name=name, tax=tax: make_estimator(
                 name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
-                tree_options={"flat_head_units": flat_head, **combined_only} if name == "combined" else None,
+                tree_options={"flat_head_units": flat_head} if name == "combined" else None,
                 **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights"}, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():

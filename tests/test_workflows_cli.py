@@ -371,10 +371,6 @@ def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(im
 @pytest.mark.parametrize("argv, message", [
     (["train", "SRC", "--model", "flat", "--level-schedule", "coarse_to_fine", "-o", "OUT"], "weights a tree's levels"),
     (["train", "SRC", "--taxonomy", "TAX", "--loss", "hxe", "-o", "OUT"], "is the flat model's loss"),
-    (["train", "SRC", "--taxonomy", "TAX", "--model", "tree", "--distillation", "1", "-o", "OUT"],
-     "use --model combined or drop it"),
-    (["train", "SRC", "--taxonomy", "TAX", "--distillation=-1", "-o", "OUT"], "expected a loss weight in [0, 100]"),
-    (["benchmark", "--dataset", "digits", "--distillation", "1", "-o", "OUT"], "add combined or drop distillation"),
     (["train", "/nonexistent/folder", "--taxonomy", "TAX", "-o", "OUT"], "not found"),
     (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),
     (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),
@@ -399,7 +395,7 @@ def test_bad_inputs_exit_2_with_one_line(argv, message, image_folder, tmp_path, 
     root, tax = image_folder
     argv = [a.replace("SRC", str(root)).replace("TAX", str(tax)).replace("OUT", str(tmp_path / "o")).replace("MODEL", str(tmp_path / "m"))
             for a in argv]
-    if "--beta" in argv or "--distillation=-1" in argv:  # argparse's own check: SystemExit(2)
+    if "--beta" in argv:  # argparse's own check: SystemExit(2)
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2

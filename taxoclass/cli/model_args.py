@@ -46,7 +46,6 @@ def number(cast, ok, expected: str):
 prob = number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
 minutes = number(float, lambda v: v > 0, "a positive number of minutes such as 30 or 0.5")
 decay = number(float, lambda v: 0 <= v < 1, "a number in [0, 1) such as 5e-4 or 0.1")
-loss_weight = number(float, lambda v: 0 <= v <= 100, "a loss weight in [0, 100] such as 1 (0 = off)")
 views = number(int, lambda v: 1 <= v <= len(TTA_VIEWS), f"a number of test-time views from 1 (none) to "
                f"{len(TTA_VIEWS)} ({len(TTA_UPRIGHT_VIEWS)} for upright views)")
 
@@ -117,9 +116,6 @@ def add_training(p, *, epochs_default: int) -> None:
                         "taxonomy nodes' (shares weights within families; needs --taxonomy)")
     g.add_argument("--level-schedule", choices=("coarse_to_fine",), default=None,
                    help="tree models: move the loss weight from the coarse levels to the fine ones (B-CNN)")
-    g.add_argument("--distillation", type=loss_weight, default=None, metavar="W",
-                   help="combined model: weight of its tree and flat heads teaching each other (mutual "
-                        "distillation; default 0 = off)")
     g.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
                    help="weight the loss of every class by its inverse frequency (balanced), by its square root "
                         "(sqrt, milder) or not (none, default)")

@@ -108,9 +108,6 @@ class TreeClassifier(BaseClassifier):
     combine : ``"mean"`` or ``"geometric"``
         With ``flat_head``: per leaf, the mean of the tree's and the flat head's probabilities, or their
         normalised geometric mean.
-    distillation : float
-        With ``flat_head``: weight of the two heads teaching each other, added to the loss
-        (:func:`~taxoclass.models.tree_model.mutual_distillation`); 0 (default) = off.
     weight_decay : float
         AdamW's decoupled weight decay (biases and batch-norm parameters excluded); 0 = Adam.
     label_smoothing : float
@@ -145,7 +142,7 @@ class TreeClassifier(BaseClassifier):
                  trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
                  width=None, depth=None, node_block="auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS,
                  dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, flat_head_units=FLAT_HEAD_UNITS,
-                 combine="mean", distillation=0.0, routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
+                 combine="mean", routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
                  mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
@@ -170,7 +167,6 @@ class TreeClassifier(BaseClassifier):
         self.flat_head = flat_head
         self.flat_head_units = flat_head_units
         self.combine = combine
-        self.distillation = distillation
         self.routing = routing
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
@@ -323,8 +319,7 @@ class TreeClassifier(BaseClassifier):
                                 name="flat_head")
         model = TreeModel(stem, branches, s.edge_matrix, tree_targets(s), s.levels, s.next_classifier, entry=s.entry,
                           n_levels=s.n_levels, routing=self.routing, label_smoothing=float(self.label_smoothing),
-                          flat_head=flat, combine=self.combine, node_heads=heads, distillation=self.distillation,
-                          name="tree")
+                          flat_head=flat, combine=self.combine, node_heads=heads, name="tree")
         if self.level_loss_weights is not None:
             model.level_weights.assign(np.asarray(self.level_loss_weights, dtype=np.float32))
         return model

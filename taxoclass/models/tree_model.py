@@ -23,8 +23,7 @@ from taxoclass.exceptions import ModelError
 from taxoclass.models.losses import smooth
 from taxoclass.models.node_heads import EdgeLayout
 
-__all__ = ["TreeModel", "ROUTINGS", "COMBINES", "combine_log_proba", "choose_combine_weight", "mutual_distillation",
-           "check_distillation"]
+__all__ = ["TreeModel", "ROUTINGS", "COMBINES", "combine_log_proba", "choose_combine_weight"]
 
 ROUTINGS = ("gather", "mask")
 #: how a combined model (tree heads + flat head) merges its two leaf distributions
@@ -71,32 +70,6 @@ def choose_combine_weight(p_tree, p_flat, y, combine: str = "mean", grid=tuple(n
     return round(best[1], 6)
 
 
-def check_distillation(weight) -> float:
-    """``weight`` as a float if it is a valid :func:`mutual_distillation` weight (a number in [0, 100]), else a
-    ModelError saying so."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 100:
-        raise ModelError(f"distillation must be a loss weight in [0, 100] (0 = off, 1 = as much as the heads' own "
-                         f"losses), got {weight!r}.")
-    return float(weight)
-
-
-def mutual_distillation(log_tree, log_flat):
-    """Per-sample loss of the combined model's two heads teaching each other: ``KL(m || p_tree) + KL(m || p_flat)``
-    with ``m`` their equal mixture, held constant (the ensemble teacher of "On-the-fly Native Ensemble", Lan et
-    al. 2018; mutual learning, Zhang et al. 2018). The tree's distribution puts the mass it doubts on taxonomic
-    neighbours, so the flat head learns to err towards them too.
-
-    >>> lt, lf = np.log([[0.8, 0.2]]), np.log([[0.4, 0.6]])
-    >>> np.round(np.asarray(mutual_distillation(lt, lf)), 4).tolist()   # m = [0.6, 0.4]
-    [0.1857]
-    >>> abs(float(mutual_distillation(lt, lt)[0])) < 1e-6                 # heads that agree: nothing to learn
-    True
-    """
-    lt, lf = tf.cast(log_tree, tf.float32), tf.cast(log_flat, tf.float32)
-    teacher = tf.stop_gradient(tf.reduce_logsumexp(tf.stack([lt, lf]), axis=0) - float(np.log(2.0)))
-    return tf.reduce_sum(tf.exp(teacher) * (2.0 * teacher - lt - lf), axis=1)
-
-
 @keras.saving.register_keras_serializable(package="taxoclass")
 
 
@@ -128,8 +101,7 @@ class TreeModel(keras.Model):
     """
 
     def __init__(self, stem, branches, edge_matrix, targets, levels, next_classifier, entry=0, n_levels=None,
-                 routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", node_heads=None,
-                 distillation=0.0, **kwargs):
+                 routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", node_heads=None, **kwargs):
         super().__init__(**kwargs)
         if routing not in ROUTINGS:
             raise ModelError(f"routing must be one of {', '.join(ROUTINGS)}, got {routing!r}.")
@@ -155,10 +127,6 @@ class TreeModel(keras.Model):
         self.label_smoothing = float(label_smoothing)
         self.flat_head = flat_head
         self.combine = combine
-        self.distillation = check_distillation(distillation)
-        if self.distillation and flat_head is None:
-            raise ModelError("distillation passes knowledge between the tree heads and a flat head; this tree has no "
-                             "flat head (flat_head=True makes the combined model).")
         self.level_weights = self.add_weight(name="level_weights", shape=(self.n_levels,), initializer="ones",
                                              trainable=False, dtype="float32")
         self.flat_log_under = None
@@ -185,7 +153,7 @@ class TreeModel(keras.Model):
                 "levels": self.levels.tolist(), "next_classifier": self.next_classifier, "entry": self.entry,
                 "n_levels": self.n_levels, "routing": self.routing, "label_smoothing": self.label_smoothing,
                 "flat_head": None if self.flat_head is None else keras.saving.serialize_keras_object(self.flat_head),
-                "combine": self.combine, "distillation": self.distillation,
+                "combine": self.combine,
                 "node_heads": None if self.node_heads is None else keras.saving.serialize_keras_object(self.node_heads)}
 
     @classmethod
@@ -327,19 +295,13 @@ class TreeModel(keras.Model):
         f = self.stem(x, training=training)
         y, sw = self._labels_weights(y, sample_weight, tf.shape(f)[0])
         tgt = tf.gather(tf.constant(self.targets), y)  # (N, K)
-        flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
-        extra = 0.0
-        if self.routing == "mask" or (self.distillation and training):
-            # every node on every sample, the loss masked (the reference, the validation step's, and distillation's:
-            # it needs the tree's whole leaf distribution)
-            edge_lp = self._edge_log_probs(f, training)
-            node_losses, wrong = self.edges.node_losses(edge_lp, tgt, sw, self.label_smoothing)
-            if self.distillation and training:
-                kl = mutual_distillation(tf.matmul(edge_lp, tf.constant(self.edge_matrix)), tf.nn.log_softmax(flat))
-                extra = self.distillation * tf.reduce_sum(kl * sw) / tf.maximum(tf.reduce_sum(sw), 1e-12)
-        else:
+        if self.routing == "gather":
             node_losses, wrong = self._gathered_losses(f, tgt, sw, training)
-        return self._total_loss(node_losses, flat, y, sw) + extra, 1.0 - wrong, node_losses
+        else:  # "mask": every node on every sample, the loss masked (the reference; also the validation step's)
+            node_losses, wrong = self.edges.node_losses(self._edge_log_probs(f, training), tgt, sw,
+                                                        self.label_smoothing)
+        flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
+        return self._total_loss(node_losses, flat, y, sw), 1.0 - wrong, node_losses
 
     @staticmethod
     def _labels_weights(y, sample_weight, n):
