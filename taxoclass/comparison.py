@@ -38,7 +38,7 @@ from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NOD
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
 # the model options that only the flat model / only the trees take (the rest go to every model)
-_FLAT_ONLY, _TREE_ONLY = ("loss", "class_layer"), ("level_schedule",)
+_FLAT_ONLY, _TREE_ONLY = ("loss", "class_layer"), ("level_schedule", "node_label_smoothing")
 
 MODEL_KINDS = MODEL_NAMES  # one list, in taxoclass.models
 DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
@@ -90,7 +90,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-                  class_layer: str | None = None,
+                  node_label_smoothing: float | None = None, class_layer: str | None = None,
                   node_block: str = "auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS, trunk=None,
                   width: int | None = None, depth: int | None = None, dropout: float | None = None,
                   val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
@@ -128,8 +128,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         ``mistake_severity_risk``: the ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`,
         on the test-time views when ``tta`` > 1).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
-        loss and ``class_layer`` its class layer, ``level_schedule`` the trees' (see FlatClassifier and
-        TreeClassifier); None keeps their defaults.
+        loss and ``class_layer`` its class layer, ``level_schedule`` and ``node_label_smoothing`` the trees' (see
+        FlatClassifier and TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
         its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
@@ -190,6 +190,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                        sampling=sampling, tta=tta, model_options={
                            k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing),
                                              ("loss", loss), ("level_schedule", level_schedule),
+                                             ("node_label_smoothing", node_label_smoothing),
                                              ("class_layer", class_layer)) if v is not None})
     if out is not None:
         summary["files"] = sorted(str(Path(out_dir) / Path(f).name) for f in summary["files"])

@@ -21,7 +21,7 @@ from test_tree import SMALL, TAX, synthetic  # noqa: E402
 
 
 # ------------------------------------------------------------------ node losses by hand
-def _fixed_logit_tree(tax, biases, label_smoothing, routing="gather"):
+def _fixed_logit_tree(tax, biases, label_smoothing, routing="gather", node_label_smoothing=None):
     """A TreeModel whose every branch outputs fixed logits (zero kernel + bias), on an identity stem."""
     s = TreeStructure(tax)
     inp = keras.Input((2,))
@@ -33,7 +33,8 @@ def _fixed_logit_tree(tax, biases, label_smoothing, routing="gather"):
         branches.append(keras.Model(i, layer(i), name=f"b{k}"))
         layer.bias.assign(np.asarray(b, "float32"))
     return TreeModel(stem, branches, s.edge_matrix, s.targets, s.levels, s.next_classifier, entry=s.entry,
-                     n_levels=s.n_levels, routing=routing, label_smoothing=label_smoothing)
+                     n_levels=s.n_levels, routing=routing, label_smoothing=label_smoothing,
+                     node_label_smoothing=node_label_smoothing)
 
 
 # root -> {a, b}; a -> {x, y, w} (3 children: the root's 2 logits are padded in the gathered step); b -> z
@@ -70,6 +71,28 @@ def test_node_losses_with_label_smoothing_by_hand(routing, eps):
     if eps == 0:
         p = np.asarray(m(x))
         assert float(loss) == pytest.approx(-np.log(p[[0, 1], y]).mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize("routing", ["gather", "mask"])
+def test_node_label_smoothing_is_set_apart_from_the_flat_heads(routing):
+    root, a = [1.0, 0.0], [0.0, 2.0, 1.0]
+    x, y = np.zeros((2, 2), "float32"), HAND.encode(["x", "z"])
+
+    def loss(label_smoothing, node_label_smoothing=None):
+        m = _fixed_logit_tree(HAND, [root, a], label_smoothing, routing, node_label_smoothing)
+        return float(m.tree_loss(x, y)[0]), float(m.test_step((x, y))["loss"]), m
+
+    plain, smoothed = loss(0.0), loss(0.1)
+    assert smoothed[0] != pytest.approx(plain[0], rel=1e-3)  # so that the checks below can fail
+    apart, unsmoothed = loss(0.0, 0.1), loss(0.1, 0.0)
+    assert apart[:2] == pytest.approx(smoothed[:2], rel=1e-6)  # the nodes follow node_label_smoothing alone
+    assert unsmoothed[:2] == pytest.approx(plain[:2], rel=1e-6)
+    m = unsmoothed[2]
+    assert (m.label_smoothing, m.node_label_smoothing) == (0.1, 0.0)
+    config = m.get_config()
+    assert (config["label_smoothing"], config["node_label_smoothing"]) == (0.1, 0.0)
+    config.pop("node_label_smoothing")  # a model file from before the option: the nodes take label_smoothing
+    assert TreeModel.from_config(config).node_label_smoothing == 0.1
 
 
 # ------------------------------------------------------------------ logs
@@ -205,6 +228,11 @@ def test_combined_training_loss_adds_the_flat_cross_entropy(combined):
     flat_uniform = -np.log(np.asarray(p_flat)).mean(axis=1)
     flat = (0.9 * flat_nll + 0.1 * flat_uniform).sum()  # label smoothing 0.1 (the default)
     assert float(loss) == pytest.approx((float(np.sum(node_losses)) + flat) / len(yi), rel=1e-4)
+    # the node heads are not smoothed in a combined model by default: their losses sum to the tree's leaf NLL
+    assert (m.label_smoothing, m.node_label_smoothing) == (0.1, 0.0)
+    p_tree, _ = m.heads_proba(X)
+    tree_nll = -np.log(np.asarray(p_tree, float)[np.arange(len(yi)), yi])
+    assert float(np.sum(node_losses)) == pytest.approx(tree_nll.sum(), rel=1e-4)
     with pytest.raises(ModelError, match="combine must be one of mean, geometric"):
         TreeClassifier(TAX, flat_head=True, combine="max", **SMALL).fit(X, y)
     assert math.isfinite(float(loss))
@@ -250,6 +278,17 @@ def test_chosen_combine_weight_is_never_worse_than_either_head(n_classes, n, see
     assert 0.0 <= w <= 1.0
     acc = (np.asarray(combine_log_proba(np.log(p_tree), np.log(p_flat), w, how)).argmax(1) == y).mean()
     assert acc >= max((p_tree.argmax(1) == y).mean(), (p_flat.argmax(1) == y).mean()) - 1e-12
+
+
+def test_node_label_smoothing_defaults_and_refusals():
+    X, y = synthetic(64, seed=18)
+    tree = TreeClassifier(TAX, epochs=1, **SMALL).fit(X, y, verbose=0)
+    assert tree.model_.node_label_smoothing == pytest.approx(0.1)  # the tree alone: label_smoothing
+    given = TreeClassifier(TAX, epochs=1, flat_head=True, node_label_smoothing=0.05, **SMALL).fit(X, y, verbose=0)
+    assert (given.model_.label_smoothing, given.model_.node_label_smoothing) == pytest.approx((0.1, 0.05))
+    for bad in (1.0, -0.1, "0.1"):
+        with pytest.raises(ModelError, match="node_label_smoothing must be a number in"):
+            TreeClassifier(TAX, node_label_smoothing=bad, **SMALL).fit(X, y)
 
 
 def test_combined_model_chooses_its_weight_on_the_validation_split(tmp_path):

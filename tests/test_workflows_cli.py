@@ -370,6 +370,7 @@ def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(im
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "SRC", "--model", "flat", "--level-schedule", "coarse_to_fine", "-o", "OUT"], "weights a tree's levels"),
+    (["train", "SRC", "--model", "flat", "--node-label-smoothing", "0", "-o", "OUT"], "smooths a tree's node heads"),
     (["train", "SRC", "--taxonomy", "TAX", "--loss", "hxe", "-o", "OUT"], "is the flat model's loss"),
     (["train", "/nonexistent/folder", "--taxonomy", "TAX", "-o", "OUT"], "not found"),
     (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),

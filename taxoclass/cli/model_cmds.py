@@ -263,7 +263,8 @@ def train_cmd(args) -> int:
         class_weight=args.class_weight,
         sampling=args.sampling, lr_schedule=_schedule(args), time_budget=args.time_budget,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, loss=args.loss,
-        level_schedule=args.level_schedule, class_layer=args.class_layer, val_size=args.val_size,
+        level_schedule=args.level_schedule, node_label_smoothing=args.node_label_smoothing,
+        class_layer=args.class_layer, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
         reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
         mixed_precision=args.mixed_precision, overwrite=args.overwrite, verbose=keras_verbosity(), progress=_progress,
@@ -353,7 +354,8 @@ def benchmark_cmd(args) -> int:
         max_per_class=args.max_per_class, augment=_augment(args, named),
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
-        loss=args.loss, level_schedule=args.level_schedule, class_layer=args.class_layer,
+        loss=args.loss, level_schedule=args.level_schedule, node_label_smoothing=args.node_label_smoothing,
+        class_layer=args.class_layer,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=keras_verbosity(),
         progress=_progress)
     tta = f"acc TTA{summary['tta']}" if summary["tta"] > 1 else "acc TTA"

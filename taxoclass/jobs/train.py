@@ -63,7 +63,8 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
               learning_rate: float = 1e-3, augment="plankton", class_weight="none", sampling: str = "natural",
               lr_schedule: str = "cosine", time_budget: float | None = None, weight_decay: float | None = None,
               label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-              class_layer: str | None = None, val_size: float = 0.1, test_size: float = 0.1, seed: int = 0,
+              node_label_smoothing: float | None = None, class_layer: str | None = None, val_size: float = 0.1,
+              test_size: float = 0.1, seed: int = 0,
               manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
               resume: bool = False, strategy: str = "auto", mixed_precision: bool = False, overwrite: bool = False,
@@ -84,7 +85,7 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
     with warm-up (``lr_schedule``), best validation top-1 weights restored; ``time_budget`` (minutes) replaces
     ``epochs`` by what fits; ``class_weight="balanced"`` / ``"sqrt"`` or ``sampling="balanced"`` counter class
     imbalance. ``weight_decay``, ``label_smoothing`` (both models), ``loss`` and ``class_layer`` (flat) and
-    ``level_schedule`` (tree): None keeps the model's default.
+    ``level_schedule`` and ``node_label_smoothing`` (trees): None keeps the model's default.
     ``callbacks``: extra Keras callbacks for ``fit`` (e.g. the pruning callback of ``taxoclass tune``). Returns a
     summary dict (paths, accuracy on the validation split, train seconds, epochs run, parameter count).
 
@@ -134,6 +135,9 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
     if model == "flat" and level_schedule is not None:
         raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
                              "drop it or use a tree model.")
+    if model == "flat" and node_label_smoothing is not None:
+        raise TaxoclassError(f"--node-label-smoothing {node_label_smoothing} smooths a tree's node heads; a flat "
+                             "model has none: drop it (its smoothing is --label-smoothing) or use a tree model.")
     backbone = DEFAULT_BACKBONE if backbone is None else backbone
     node_block = "auto" if node_block is None else node_block  # a flat run's config.json records None
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
@@ -209,7 +213,8 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
               "augment": augment, "class_weight": "none" if cw is None else class_weight, "sampling": sampling,
               "lr_schedule": lr_schedule, "time_budget": time_budget, "weight_decay": weight_decay,
               "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule,
-              **({} if class_layer is None else {"class_layer": class_layer}), "seed": seed,
+              **({} if class_layer is None else {"class_layer": class_layer}),
+              **({} if node_label_smoothing is None else {"node_label_smoothing": node_label_smoothing}), "seed": seed,
               "beta": res.beta if confusion is not None else None, "node_block": node_block if tree else None,
               "block_filters": list(block_filters),
               **({} if width is None else {"width": int(width)}), **({} if depth is None else {"depth": int(depth)}),
@@ -249,7 +254,9 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
                                  width=width, depth=depth, node_block=node_block,
                                  block_filters=tuple(block_filters), head_units=tuple(head_units), dropout=dropout,
                                  epochs=int(epochs), flat_head=model == "combined", **loop,
-                                 **({} if level_schedule is None else {"level_schedule": level_schedule}))
+                                 **({} if level_schedule is None else {"level_schedule": level_schedule}),
+                                 **({} if node_label_smoothing is None else
+                                    {"node_label_smoothing": node_label_smoothing}))
         else:
             from taxoclass.models.flat import FlatClassifier
 

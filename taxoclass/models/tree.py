@@ -31,7 +31,7 @@ from taxoclass.training import TimeBudget
 from taxoclass.models.blocks import block_flops, build_branch, check_head
 from taxoclass.models.node_heads import NodeHeads
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
-from taxoclass.models.losses import check_loss_params
+from taxoclass.models.losses import _check_number, check_loss_params
 from taxoclass.models.optim import check_weight_decay, make_optimizer
 from taxoclass.models.tree_model import COMBINES, ROUTINGS, TreeModel
 from taxoclass.models.tree_structure import TreeStructure
@@ -111,7 +111,13 @@ class TreeClassifier(BaseClassifier):
     weight_decay : float
         AdamW's decoupled weight decay (biases and batch-norm parameters excluded); 0 = Adam.
     label_smoothing : float
-        Label smoothing of every node's cross-entropy (spread over the node's children) and of the flat head.
+        Label smoothing of the flat head's cross-entropy and, unless ``node_label_smoothing`` says otherwise, of
+        every node's (spread over the node's children).
+    node_label_smoothing : None or float
+        Label smoothing of the node heads. None (default): 0 for the combined model (``flat_head=True``), whose
+        flat head carries the smoothing (smoothing each node on a path smooths the leaf once per level;
+        unsmoothed nodes gained about 0.5 points of top-1 on NDSB, docs/benchmarks.md); ``label_smoothing`` for
+        the tree alone.
     routing : ``"gather"`` or ``"mask"``
         ``"gather"`` (default): in training each node block runs only on the samples under its node. ``"mask"``:
         every block on every sample with the loss masked -- the naive reference, for benchmarks only. (Dense node
@@ -142,7 +148,8 @@ class TreeClassifier(BaseClassifier):
                  trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
                  width=None, depth=None, node_block="auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS,
                  dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, flat_head_units=FLAT_HEAD_UNITS,
-                 combine="mean", routing="gather", weight_decay=5e-4, label_smoothing=0.1, epochs=10, batch_size=32,
+                 combine="mean", routing="gather", weight_decay=5e-4, label_smoothing=0.1, node_label_smoothing=None,
+                 epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
                  checkpoint=False, csv_log=False, tensorboard=False, resume=False, strategy="auto",
                  mixed_precision=False, random_state=None, lr_schedule="cosine", restore_best=True,
@@ -170,6 +177,7 @@ class TreeClassifier(BaseClassifier):
         self.routing = routing
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
+        self.node_label_smoothing = node_label_smoothing
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -254,6 +262,8 @@ class TreeClassifier(BaseClassifier):
             raise ModelError(f"combine must be one of {', '.join(COMBINES)}, got {self.combine!r}.")
         check_weight_decay(self.weight_decay)
         check_loss_params("crossentropy", self.label_smoothing, 1.0, 0.0)
+        if self.node_label_smoothing is not None:
+            _check_number("node_label_smoothing", self.node_label_smoothing, 0.0, 1.0, hi_open=True)
 
     def _build_stem(self) -> keras.Model:
         shape = tuple(int(v) for v in self.input_shape)
@@ -295,6 +305,12 @@ class TreeClassifier(BaseClassifier):
             return "small_cnn" if self.trunk is None else "dense"
         return self.node_block
 
+    def _node_smoothing(self) -> float:
+        """``node_label_smoothing`` with None resolved: 0 with a flat head, else ``label_smoothing``."""
+        if self.node_label_smoothing is None:
+            return 0.0 if self.flat_head else float(self.label_smoothing)
+        return float(self.node_label_smoothing)
+
     def _build_model(self) -> TreeModel:
         from taxoclass.models.partial_labels import tree_targets  # rows for samples labelled at a node too
 
@@ -319,6 +335,7 @@ class TreeClassifier(BaseClassifier):
                                 name="flat_head")
         model = TreeModel(stem, branches, s.edge_matrix, tree_targets(s), s.levels, s.next_classifier, entry=s.entry,
                           n_levels=s.n_levels, routing=self.routing, label_smoothing=float(self.label_smoothing),
+                          node_label_smoothing=self._node_smoothing(),
                           flat_head=flat, combine=self.combine, node_heads=heads, name="tree")
         if self.level_loss_weights is not None:
             model.level_weights.assign(np.asarray(self.level_loss_weights, dtype=np.float32))

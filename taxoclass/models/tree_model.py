@@ -88,7 +88,8 @@ class TreeModel(keras.Model):
     the flat softmax is trained jointly (its cross-entropy is added to the tree loss) and the leaf distribution
     is ``combine="mean"`` ``w * p_tree + (1 - w) * p_flat`` or ``"geometric"`` ``p_tree**w * p_flat**(1 - w)``
     renormalised, with ``w`` the non-trainable ``combine_weight`` (0.5 until
-    :meth:`~taxoclass.models.tree.TreeClassifier.fit` chooses it on the validation split).
+    :meth:`~taxoclass.models.tree.TreeClassifier.fit` chooses it on the validation split). ``label_smoothing``
+    smooths the flat head's cross-entropy and, unless ``node_label_smoothing`` is given, every node's.
 
     Logs: ``loss`` (weighted sum of the node losses per sample = leaf NLL with unit level weights and no label
     smoothing; plus the flat head's cross-entropy), ``path_accuracy`` (share of samples whose every decision on
@@ -101,7 +102,8 @@ class TreeModel(keras.Model):
     """
 
     def __init__(self, stem, branches, edge_matrix, targets, levels, next_classifier, entry=0, n_levels=None,
-                 routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", node_heads=None, **kwargs):
+                 routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", node_heads=None,
+                 node_label_smoothing=None, **kwargs):
         super().__init__(**kwargs)
         if routing not in ROUTINGS:
             raise ModelError(f"routing must be one of {', '.join(ROUTINGS)}, got {routing!r}.")
@@ -124,7 +126,9 @@ class TreeModel(keras.Model):
             raise ModelError(f"the node heads have {self.edges.n_edges} outputs in all but the edge matrix has "
                              f"{self.edge_matrix.shape[0]} rows.")
         self.routing = routing
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = float(label_smoothing)  # the flat head's, and the nodes' unless given apart
+        self.node_label_smoothing = (self.label_smoothing if node_label_smoothing is None
+                                     else float(node_label_smoothing))
         self.flat_head = flat_head
         self.combine = combine
         self.level_weights = self.add_weight(name="level_weights", shape=(self.n_levels,), initializer="ones",
@@ -152,6 +156,7 @@ class TreeModel(keras.Model):
                 "edge_matrix": self.edge_matrix.astype(int).tolist(), "targets": self.targets.tolist(),
                 "levels": self.levels.tolist(), "next_classifier": self.next_classifier, "entry": self.entry,
                 "n_levels": self.n_levels, "routing": self.routing, "label_smoothing": self.label_smoothing,
+                "node_label_smoothing": self.node_label_smoothing,
                 "flat_head": None if self.flat_head is None else keras.saving.serialize_keras_object(self.flat_head),
                 "combine": self.combine,
                 "node_heads": None if self.node_heads is None else keras.saving.serialize_keras_object(self.node_heads)}
@@ -239,12 +244,12 @@ class TreeModel(keras.Model):
         """Sparse cross-entropy with label smoothing ``(1 - e) * CE + e * mean over the real classes of -log p``;
         ``n_real`` (per row) excludes the padding columns of narrower nodes."""
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        if not self.label_smoothing:
+        if not self.node_label_smoothing:
             return ce
         lsm = tf.nn.log_softmax(logits)
         real = tf.range(tf.shape(logits)[1])[None, :] < n_real[:, None]
         uniform = -tf.reduce_sum(tf.where(real, lsm, 0.0), axis=1) / tf.cast(n_real, tf.float32)
-        return smooth(ce, uniform, self.label_smoothing)
+        return smooth(ce, uniform, self.node_label_smoothing)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.edge_matrix.shape[1])
@@ -299,7 +304,7 @@ class TreeModel(keras.Model):
             node_losses, wrong = self._gathered_losses(f, tgt, sw, training)
         else:  # "mask": every node on every sample, the loss masked (the reference; also the validation step's)
             node_losses, wrong = self.edges.node_losses(self._edge_log_probs(f, training), tgt, sw,
-                                                        self.label_smoothing)
+                                                        self.node_label_smoothing)
         flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
         return self._total_loss(node_losses, flat, y, sw), 1.0 - wrong, node_losses
 
@@ -386,7 +391,7 @@ class TreeModel(keras.Model):
         f, edge_lp, flat = self._forward(x, training=False)
         y, sw = self._labels_weights(y, sw, tf.shape(f)[0])
         node_losses, wrong = self.edges.node_losses(edge_lp, tf.gather(tf.constant(self.targets), y), sw,
-                                                    self.label_smoothing)
+                                                    self.node_label_smoothing)
         loss = self._total_loss(node_losses, flat, y, sw)
         pred = tf.argmax(self._leaf_log_probs(edge_lp, flat), axis=1, output_type=tf.int32)
         # top-1: the predicted class agrees with every decision the label makes (== pred == y for a class label;
