@@ -116,7 +116,7 @@ class TreeClassifier(BaseClassifier):
     node_label_smoothing : None or float
         Label smoothing of the node heads. None (default): 0 for the combined model (``flat_head=True``), whose
         flat head carries the smoothing (smoothing each node on a path smooths the leaf once per level;
-        unsmoothed nodes gained about 0.5 points of top-1 on NDSB, docs/benchmarks.md); ``label_smoothing`` for
+        unsmoothed nodes gained about 0.3 points of top-1 on NDSB, docs/benchmarks.md); ``label_smoothing`` for
         the tree alone.
     routing : ``"gather"`` or ``"mask"``
         ``"gather"`` (default): in training each node block runs only on the samples under its node. ``"mask"``:
