@@ -20,7 +20,6 @@ import re
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from taxoclass.exceptions import ModelError
@@ -35,6 +34,7 @@ from taxoclass.models.losses import _check_number, check_loss_params
 from taxoclass.models.optim import check_weight_decay, make_optimizer
 from taxoclass.models.tree_model import COMBINES, ROUTINGS, TreeModel
 from taxoclass.models.tree_structure import TreeStructure
+from taxoclass.models.trunk import build_trunk
 from taxoclass.taxonomy import Taxonomy
 from taxoclass.taxonomy.arrays import RANKINGS
 
@@ -266,38 +266,9 @@ class TreeClassifier(BaseClassifier):
             _check_number("node_label_smoothing", self.node_label_smoothing, 0.0, 1.0, hi_open=True)
 
     def _build_stem(self) -> keras.Model:
-        shape = tuple(int(v) for v in self.input_shape)
-        if self.trunk is None:
-            inp = keras.Input(shape, name="image")
-            out = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(inp)
-            return keras.Model(inp, out, name="stem")
-        if isinstance(self.trunk, str):
-            from taxoclass.models.backbones import build_backbone
-
-            auto = isinstance(self.trunk_layer, str) and self.trunk_layer == "auto"
-            # "auto": a convolutional node block takes over before the trunk's last stage; a dense one reads it all
-            cut = ((None if self._node_block() == "dense" else _backbones.default_trunk_cut(self.trunk)) if auto
-                   else self.trunk_layer)
-            trunk = build_backbone(self.trunk, shape, weights=self.trunk_weights, cut_layer=cut, width=self.width,
-                                   depth=self.depth)
-        else:
-            trunk = self.trunk
-            if self.trunk_layer is not None and not (isinstance(self.trunk_layer, str) and self.trunk_layer == "auto"):
-                try:
-                    out = trunk.get_layer(self.trunk_layer).output
-                except ValueError:
-                    raise ModelError(f"trunk_layer {self.trunk_layer!r} is not a layer of the trunk model "
-                                     f"{trunk.name!r}.") from None
-                trunk = keras.Model(trunk.inputs, out, name=f"{trunk.name}_cut")
-            got = tuple(trunk.input_shape[1:]) if not isinstance(trunk.input_shape, list) else None
-            if got is not None and any(a is not None and a != b for a, b in zip(got, shape)):
-                raise ModelError(f"the trunk model takes inputs of shape {got}, but input_shape={shape}; make them "
-                                 "match.")
-            if len(trunk.output_shape) not in (2, 4):
-                raise ModelError(f"the trunk must output a feature map (N, h, w, c) or vector (N, c), got "
-                                 f"{trunk.output_shape}.")
-        trunk.trainable = self.trunk_trainable
-        return trunk
+        return build_trunk(self.trunk, self.input_shape, trunk_layer=self.trunk_layer, weights=self.trunk_weights,
+                           width=self.width, depth=self.depth, trainable=self.trunk_trainable,
+                           dense_nodes=self._node_block() == "dense")
 
     def _node_block(self):
         """``node_block`` with ``"auto"`` resolved: dense heads on a trunk, small_cnn blocks on the image."""
