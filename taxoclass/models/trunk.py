@@ -34,8 +34,8 @@ def build_trunk(trunk, input_shape, *, trunk_layer="auto", weights=None, width=N
     or index to cut at. ``weights``, ``width``, ``depth``: those of a named backbone. ``trainable``: whether the
     trunk trains with the node blocks.
 
-    >>> build_trunk("vgg_bn", (32, 32, 1), width=8, dense_nodes=False).output_shape  # doctest: +SKIP
-    (None, 8, 8, 32)
+    >>> build_trunk("vgg_bn", (32, 32, 1), width=8, dense_nodes=False).output_shape  # cut at "stage3_pool"
+    (None, 4, 4, 32)
     """
     shape = tuple(int(v) for v in input_shape)
     if trunk is None:
