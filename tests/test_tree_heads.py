@@ -228,11 +228,11 @@ def test_combined_training_loss_adds_the_flat_cross_entropy(combined):
     flat_uniform = -np.log(np.asarray(p_flat)).mean(axis=1)
     flat = (0.9 * flat_nll + 0.1 * flat_uniform).sum()  # label smoothing 0.1 (the default)
     assert float(loss) == pytest.approx((float(np.sum(node_losses)) + flat) / len(yi), rel=1e-4)
-    # the node heads are not smoothed in a combined model by default: their losses sum to the tree's leaf NLL
-    assert (m.label_smoothing, m.node_label_smoothing) == (0.1, 0.0)
-    p_tree, _ = m.heads_proba(X)
-    tree_nll = -np.log(np.asarray(p_tree, float)[np.arange(len(yi)), yi])
-    assert float(np.sum(node_losses)) == pytest.approx(tree_nll.sum(), rel=1e-4)
+    # by default a combined model's node heads share the label smoothing out over the path: every class of TAX
+    # lies two decisions deep (colour, then shape), so each node is smoothed by 1 - 0.9 ** (1 / 2) = 0.0513
+    assert combined.structure_.mean_decisions == 2.0
+    assert m.label_smoothing == 0.1 and m.node_label_smoothing == pytest.approx(1 - 0.9 ** 0.5, rel=1e-6)
+    assert (1 - m.node_label_smoothing) ** 2 == pytest.approx(0.9)  # the true leaf keeps 0.9 of the path's mass
     with pytest.raises(ModelError, match="combine must be one of mean, geometric"):
         TreeClassifier(TAX, flat_head=True, combine="max", **SMALL).fit(X, y)
     assert math.isfinite(float(loss))
@@ -284,6 +284,12 @@ def test_node_label_smoothing_defaults_and_refusals():
     X, y = synthetic(64, seed=18)
     tree = TreeClassifier(TAX, epochs=1, **SMALL).fit(X, y, verbose=0)
     assert tree.model_.node_label_smoothing == pytest.approx(0.1)  # the tree alone: label_smoothing
+    unsmoothed = TreeClassifier(TAX, epochs=1, flat_head=True, node_label_smoothing=0, **SMALL).fit(X, y, verbose=0)
+    m = unsmoothed.model_
+    _, _, node_losses = m.tree_loss(X[:16], TAX.encode(y[:16]))
+    p_tree, _ = m.heads_proba(X[:16])  # unsmoothed nodes: their losses sum to the tree's leaf NLL
+    tree_nll = -np.log(np.asarray(p_tree, float)[np.arange(16), TAX.encode(y[:16])])
+    assert float(np.sum(node_losses)) == pytest.approx(tree_nll.sum(), rel=1e-4)
     given = TreeClassifier(TAX, epochs=1, flat_head=True, node_label_smoothing=0.05, **SMALL).fit(X, y, verbose=0)
     assert (given.model_.label_smoothing, given.model_.node_label_smoothing) == pytest.approx((0.1, 0.05))
     for bad in (1.0, -0.1, "0.1"):

@@ -117,8 +117,9 @@ def add_training(p, *, epochs_default: int) -> None:
     g.add_argument("--level-schedule", choices=("coarse_to_fine",), default=None,
                    help="tree models: move the loss weight from the coarse levels to the fine ones (B-CNN)")
     g.add_argument("--node-label-smoothing", type=decay, default=None, metavar="S",
-                   help="tree models: label smoothing of the node heads (default 0 for the combined model, whose "
-                        "flat head takes --label-smoothing; --label-smoothing for the tree alone)")
+                   help="tree models: label smoothing of the node heads (default for the combined model: "
+                        "--label-smoothing spread over a class's path, 1-(1-S)^(1/decisions); --label-smoothing "
+                        "for the tree alone)")
     g.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
                    help="weight the loss of every class by its inverse frequency (balanced), by its square root "
                         "(sqrt, milder) or not (none, default)")
