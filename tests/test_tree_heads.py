@@ -230,7 +230,7 @@ def test_combined_training_loss_adds_the_flat_cross_entropy(combined):
     assert float(loss) == pytest.approx((float(np.sum(node_losses)) + flat) / len(yi), rel=1e-4)
     # by default a combined model's node heads share the label smoothing out over the path: every class of TAX
     # lies two decisions deep (colour, then shape), so each node is smoothed by 1 - 0.9 ** (1 / 2) = 0.0513
-    assert combined.structure_.mean_decisions == 2.0
+    assert combined.structure_.mean_path_classifiers() == 2.0
     assert m.label_smoothing == 0.1 and m.node_label_smoothing == pytest.approx(1 - 0.9 ** 0.5, rel=1e-6)
     assert (1 - m.node_label_smoothing) ** 2 == pytest.approx(0.9)  # the true leaf keeps 0.9 of the path's mass
     with pytest.raises(ModelError, match="combine must be one of mean, geometric"):

@@ -72,24 +72,15 @@ class TreeStructure:
         self.ancestors = tax.membership  # (L x n_nodes): P(node) = P(leaves) @ ancestors
         self.names = np.array([n[-1] for n in nodes], dtype=object)
 
-    @property
-    def mean_decisions(self) -> float:
-        """The mean number of decisions (classifier nodes) on a class's path.
-
-        >>> TreeStructure(Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])).mean_decisions  # 2, 2, 1
-        1.6666666666666667
-        """
-        return float((self.targets >= 0).sum(axis=1).mean())
-
     def path_smoothing(self, label_smoothing: float) -> float:
-        """The label smoothing of each node that smooths a path of :attr:`mean_decisions` nodes by
-        ``label_smoothing`` in all: ``1 - (1 - label_smoothing) ** (1 / mean_decisions)`` (the true leaf keeps
-        the product of its nodes' ``1 - e``).
+        """The label smoothing of each node that smooths a path of :meth:`mean_path_classifiers` nodes by
+        ``label_smoothing`` in all: ``1 - (1 - label_smoothing) ** (1 / mean_path_classifiers())`` (the true leaf
+        keeps the product of its nodes' ``1 - e``).
 
         >>> round(TreeStructure(Taxonomy.from_paths([["a", "x"], ["a", "y"]])).path_smoothing(0.19), 4)
         0.19
         """
-        return float(1.0 - (1.0 - float(label_smoothing)) ** (1.0 / self.mean_decisions))
+        return float(1.0 - (1.0 - float(label_smoothing)) ** (1.0 / self.mean_path_classifiers()))
 
     def soft_paths(self, proba):
         """(N, height+1) node indices on the path of each row's most probable leaf (-1 past it) and their path
@@ -150,6 +141,10 @@ class TreeStructure:
         return len(self.classifier_nodes)
 
     def mean_path_classifiers(self, weights=None) -> float:
-        """Average number of classifier nodes on a root-to-leaf path (weighted by ``weights`` per class)."""
+        """Average number of classifier nodes on a root-to-leaf path (weighted by ``weights`` per class).
+
+        >>> TreeStructure(Taxonomy.from_paths([["a", "x"], ["a", "y"], ["b", "z"]])).mean_path_classifiers()  # 2, 2, 1
+        1.6666666666666667
+        """
         per_leaf = (self.targets >= 0).sum(axis=1)
         return float(np.average(per_leaf, weights=weights))
