@@ -286,9 +286,10 @@ def test_node_label_smoothing_defaults_and_refusals():
     assert tree.model_.node_label_smoothing == pytest.approx(0.1)  # the tree alone: label_smoothing
     unsmoothed = TreeClassifier(TAX, epochs=1, flat_head=True, node_label_smoothing=0, **SMALL).fit(X, y, verbose=0)
     m = unsmoothed.model_
-    _, _, node_losses = m.tree_loss(X[:16], TAX.encode(y[:16]))
+    yi = TAX.encode(y[:16])
+    _, _, node_losses = m.tree_loss(X[:16], yi)
     p_tree, _ = m.heads_proba(X[:16])  # unsmoothed nodes: their losses sum to the tree's leaf NLL
-    tree_nll = -np.log(np.asarray(p_tree, float)[np.arange(16), TAX.encode(y[:16])])
+    tree_nll = -np.log(np.asarray(p_tree, float)[np.arange(16), yi])
     assert float(np.sum(node_losses)) == pytest.approx(tree_nll.sum(), rel=1e-4)
     given = TreeClassifier(TAX, epochs=1, flat_head=True, node_label_smoothing=0.05, **SMALL).fit(X, y, verbose=0)
     assert (given.model_.label_smoothing, given.model_.node_label_smoothing) == pytest.approx((0.1, 0.05))
