@@ -32,13 +32,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from taxoclass.exceptions import DataError
+from taxoclass.exceptions import DataError, TaxoclassError
 from taxoclass.models import DEFAULT_BACKBONE, FLAT_HEAD_UNITS, MODEL_NAMES, NODE_HEAD_UNITS, trunk_choice
 
 __all__ = ["run_benchmark", "MODEL_KINDS", "DEFAULT_MODELS", "subsample"]
 
 # the model options that only the flat model / only the trees take (the rest go to every model)
-_FLAT_ONLY, _TREE_ONLY = ("loss", "class_layer"), ("level_schedule", "node_label_smoothing")
+_FLAT_ONLY = ("loss", "class_layer")
+_TREE_ONLY = ("level_schedule", "node_label_smoothing", "coarse_levels", "coarse_loss_weight")
 
 MODEL_KINDS = MODEL_NAMES  # one list, in taxoclass.models
 DEFAULT_MODELS = ("flat", "taxonomy_tree", "error_tree")
@@ -90,8 +91,9 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                   max_cluster_size: int | None = None, lr_schedule: str = "cosine", time_budget: float | None = None,
                   class_weight="none", sampling: str = "natural", tta: int = 8, weight_decay: float | None = None,
                   label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-                  node_label_smoothing: float | None = None, class_layer: str | None = None,
-                  node_block: str = "auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS, trunk=None,
+                  node_label_smoothing: float | None = None, class_layer: str | None = None, coarse_levels=None,
+                  coarse_loss_weight: float | None = None, node_block: str = "auto", block_filters=(32, 64),
+                  head_units=NODE_HEAD_UNITS, trunk=None,
                   width: int | None = None, depth: int | None = None, dropout: float | None = None,
                   val_size: float = 0.1, test_size: float = 0.2, seed: int = 0,
                   max_per_class: int | None = None, augment="plankton", out_dir=None, overwrite: bool = False,
@@ -128,8 +130,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         ``mistake_severity_risk``: the ``mode="risk"`` of :meth:`~taxoclass.models.base.BaseClassifier.predict`,
         on the test-time views when ``tta`` > 1).
     weight_decay, label_smoothing : every model's AdamW weight decay and label smoothing; ``loss`` the flat model's
-        loss and ``class_layer`` its class layer, ``level_schedule`` and ``node_label_smoothing`` the trees' (see
-        FlatClassifier and TreeClassifier); None keeps their defaults.
+        loss and ``class_layer`` its class layer, ``level_schedule``, ``node_label_smoothing``, ``coarse_levels`` and
+        ``coarse_loss_weight`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
         its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
@@ -170,6 +172,7 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
     check_class_layer(class_layer, taxonomy)
+    _check_coarse(coarse_levels, coarse_loss_weight, models, taxonomy, backbone, trunk, node_block, cluster_levels)
     cw = check_imbalance_options(class_weight, sampling)
     augment = augment_mode(augment)
     check_schedule_options(lr_schedule, time_budget)
@@ -191,10 +194,29 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
                            k: v for k, v in (("weight_decay", weight_decay), ("label_smoothing", label_smoothing),
                                              ("loss", loss), ("level_schedule", level_schedule),
                                              ("node_label_smoothing", node_label_smoothing),
+                                             ("coarse_levels", coarse_levels),
+                                             ("coarse_loss_weight", coarse_loss_weight),
                                              ("class_layer", class_layer)) if v is not None})
     if out is not None:
         summary["files"] = sorted(str(Path(out_dir) / Path(f).name) for f in summary["files"])
     return summary
+
+
+def _check_coarse(levels, weight, models, taxonomy, backbone, trunk, node_block, cluster_levels):
+    """Coarse heads go on every tree but ``flat_block`` (one level); the error tree's height is its clustering's."""
+    from types import SimpleNamespace
+
+    from taxoclass.models.coarse_heads import check_coarse_options
+
+    if levels is None and weight is None:
+        return
+    trees = {n: taxonomy for n in ("taxonomy_tree", "combined") if n in models}
+    if "error_tree" in models:
+        trees["error_tree"] = SimpleNamespace(height=int(cluster_levels) + 1)
+    if not trees:
+        raise TaxoclassError("--coarse-levels adds coarse heads to the trees, but this benchmark trains none: add "
+                             "taxonomy_tree, error_tree or combined to --models, or drop --coarse-levels.")
+    check_coarse_options(levels, weight, trunk_choice(trunk, backbone or DEFAULT_BACKBONE), node_block, trees)
 
 
 def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, channels, pad_value, invert, epochs,
@@ -303,7 +325,8 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             train(name, lambda name=name, tax=tax: make_estimator(
                 name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
                 tree_options={"flat_head_units": flat_head} if name == "combined" else None,
-                **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights"}, "trunk": tree_trunk}))
+                **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights" and not (
+                    name == "flat_block" and k.startswith("coarse_"))}, "trunk": tree_trunk}))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")

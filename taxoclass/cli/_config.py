@@ -58,7 +58,7 @@ def apply_config(args) -> None:
             continue
         if dest in explicit or (value is None and getattr(args, dest) is not None):  # None: "not used", e.g. a
             continue                                                              # flat run's node_block
-        if dest in ("block_filters", "head_units") and isinstance(value, list):
+        if dest in ("block_filters", "head_units", "coarse_levels") and isinstance(value, list):
             value = tuple(value)
         setattr(args, dest, value)
     data_dests = {"source"} | {a.dest for g in args.train_parser._action_groups if g.title == "image source"

@@ -116,6 +116,11 @@ def add_training(p, *, epochs_default: int) -> None:
                         "taxonomy nodes' (shares weights within families; needs --taxonomy)")
     g.add_argument("--level-schedule", choices=("coarse_to_fine",), default=None,
                    help="tree models: move the loss weight from the coarse levels to the fine ones (B-CNN)")
+    g.add_argument("--coarse-levels", type=ints, default=None, metavar="D1[,D2]",
+                   help="tree models: B-CNN's branch points, an extra softmax over the taxonomy's nodes at each "
+                        "depth on the trunk's earlier stages, trained only (e.g. 2,3 on a vgg_bn trunk)")
+    g.add_argument("--coarse-loss-weight", type=number(float, lambda v: 0 < v <= 10, "a number in (0, 10] such as "
+                   "0.3"), default=None, metavar="W", help="tree models: weight of each coarse head's loss (default 0.3)")
     g.add_argument("--node-label-smoothing", type=decay, default=None, metavar="S",
                    help="tree models: label smoothing of the node heads (default for the combined model: "
                         "--label-smoothing spread over a class's path, 1-(1-S)^(1/decisions); --label-smoothing "

@@ -264,6 +264,7 @@ def train_cmd(args) -> int:
         sampling=args.sampling, lr_schedule=_schedule(args), time_budget=args.time_budget,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, loss=args.loss,
         level_schedule=args.level_schedule, node_label_smoothing=args.node_label_smoothing,
+        coarse_levels=args.coarse_levels, coarse_loss_weight=args.coarse_loss_weight,
         class_layer=args.class_layer, val_size=args.val_size,
         test_size=args.test_size, seed=args.seed, manifest=args.manifest, early_stopping_patience=args.early_stopping,
         reduce_lr_patience=args.reduce_lr, resume=args.resume, strategy=args.strategy,
@@ -355,7 +356,7 @@ def benchmark_cmd(args) -> int:
         lr_schedule=_schedule(args), time_budget=args.time_budget, class_weight=args.class_weight,
         sampling=args.sampling, tta=_tta(args, named), weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         loss=args.loss, level_schedule=args.level_schedule, node_label_smoothing=args.node_label_smoothing,
-        class_layer=args.class_layer,
+        class_layer=args.class_layer, coarse_levels=args.coarse_levels, coarse_loss_weight=args.coarse_loss_weight,
         out_dir=args.output, overwrite=args.overwrite, save_models=args.save_models, verbose=keras_verbosity(),
         progress=_progress)
     tta = f"acc TTA{summary['tta']}" if summary["tta"] > 1 else "acc TTA"

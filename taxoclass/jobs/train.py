@@ -63,7 +63,8 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
               learning_rate: float = 1e-3, augment="plankton", class_weight="none", sampling: str = "natural",
               lr_schedule: str = "cosine", time_budget: float | None = None, weight_decay: float | None = None,
               label_smoothing: float | None = None, loss: str | None = None, level_schedule: str | None = None,
-              node_label_smoothing: float | None = None, class_layer: str | None = None, val_size: float = 0.1,
+              node_label_smoothing: float | None = None, coarse_levels=None, coarse_loss_weight: float | None = None,
+              class_layer: str | None = None, val_size: float = 0.1,
               test_size: float = 0.1, seed: int = 0,
               manifest=None,
               early_stopping_patience: int | None = None, reduce_lr_patience: int | None = None,
@@ -85,7 +86,8 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
     with warm-up (``lr_schedule``), best validation top-1 weights restored; ``time_budget`` (minutes) replaces
     ``epochs`` by what fits; ``class_weight="balanced"`` / ``"sqrt"`` or ``sampling="balanced"`` counter class
     imbalance. ``weight_decay``, ``label_smoothing`` (both models), ``loss`` and ``class_layer`` (flat) and
-    ``level_schedule`` and ``node_label_smoothing`` (trees): None keeps the model's default.
+    ``level_schedule``, ``node_label_smoothing``, ``coarse_levels`` and ``coarse_loss_weight`` (trees): None keeps
+    the model's default.
     ``callbacks``: extra Keras callbacks for ``fit`` (e.g. the pruning callback of ``taxoclass tune``). Returns a
     summary dict (paths, accuracy on the validation split, train seconds, epochs run, parameter count).
 
@@ -135,6 +137,9 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
     if model == "flat" and level_schedule is not None:
         raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
                              "drop it or use a tree model.")
+    if model == "flat" and (coarse_levels is not None or coarse_loss_weight is not None):
+        raise TaxoclassError("--coarse-levels and --coarse-loss-weight add coarse heads to a tree's trunk; a flat "
+                             "model has no taxonomy levels to predict: drop them or use a tree model.")
     if model == "flat" and node_label_smoothing is not None:
         raise TaxoclassError(f"--node-label-smoothing {node_label_smoothing} smooths a tree's node heads; a flat "
                              "model has none: drop it (its smoothing is --label-smoothing) or use a tree model.")
@@ -175,6 +180,12 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
         raise TaxoclassError(f"a {model} model needs a taxonomy: pass --taxonomy FILE, --from-confusion CM, or use "
                              "--model flat.")
     check_class_layer(class_layer, taxonomy)
+    coarse = {k: v for k, v in (("coarse_levels", coarse_levels), ("coarse_loss_weight", coarse_loss_weight))
+              if v is not None}
+    if tree:
+        from taxoclass.models.coarse_heads import check_coarse_options
+
+        check_coarse_options(coarse_levels, coarse_loss_weight, trunk, node_block, {model: taxonomy})
     if taxonomy is not None:
         taxonomy.check_classes(data.classes, source=getattr(data, "source", "the data"))
         classes = list(taxonomy.classes)
@@ -215,6 +226,8 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
               "label_smoothing": label_smoothing, "loss": loss, "level_schedule": level_schedule,
               **({} if class_layer is None else {"class_layer": class_layer}),
               **({} if node_label_smoothing is None else {"node_label_smoothing": node_label_smoothing}), "seed": seed,
+              **({} if coarse_levels is None else {"coarse_levels": list(coarse_levels)}),
+              **({} if coarse_loss_weight is None else {"coarse_loss_weight": coarse_loss_weight}),
               "beta": res.beta if confusion is not None else None, "node_block": node_block if tree else None,
               "block_filters": list(block_filters),
               **({} if width is None else {"width": int(width)}), **({} if depth is None else {"depth": int(depth)}),
@@ -256,7 +269,7 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
                                  epochs=int(epochs), flat_head=model == "combined", **loop,
                                  **({} if level_schedule is None else {"level_schedule": level_schedule}),
                                  **({} if node_label_smoothing is None else
-                                    {"node_label_smoothing": node_label_smoothing}))
+                                    {"node_label_smoothing": node_label_smoothing}), **coarse)
         else:
             from taxoclass.models.flat import FlatClassifier
 

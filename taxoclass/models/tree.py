@@ -27,7 +27,8 @@ from taxoclass.models import FLAT_HEAD_UNITS, NODE_HEAD_UNITS, PREDICT_MODES
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.training import TimeBudget
-from taxoclass.models.blocks import block_flops, build_branch, check_head
+from taxoclass.models.blocks import build_branch, check_head
+from taxoclass.models.coarse_heads import CoarseHeads, check_coarse_levels, coarse_targets, tap_trunk
 from taxoclass.models.node_heads import NodeHeads
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
 from taxoclass.models.losses import _check_number, check_loss_params
@@ -100,6 +101,13 @@ class TreeClassifier(BaseClassifier):
         B-CNN's branch training strategy: the level weights move from the coarse levels to the fine ones during
         training (:meth:`LevelWeightSchedule.coarse_to_fine`; the last stage weights every level 1); with a
         ``time_budget`` the stages follow the wall time spent. Not with ``level_loss_weights``.
+    coarse_levels : None or sequence of int
+        B-CNN's branch points: one auxiliary softmax per entry over the taxonomy's nodes at that depth, on the
+        trunk's stages before its last (coarsest on the earliest; e.g. ``(2, 3)`` on a ``vgg_bn`` trunk: stages 2
+        and 3), trained with ``coarse_loss_weight`` times its cross-entropy and never used to predict
+        (:mod:`taxoclass.models.coarse_heads`). A ``vgg_bn`` or ``resnet_small`` trunk only.
+    coarse_loss_weight : float
+        Weight of each coarse head's loss (default 0.3).
     flat_head : bool
         The *combined* model: a flat softmax over all classes (a node block with one output per class) on the
         same trunk, trained jointly with the node heads; the leaf probabilities combine both (``combine``).
@@ -148,7 +156,8 @@ class TreeClassifier(BaseClassifier):
     def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad",
                  trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
                  width=None, depth=None, node_block="auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS,
-                 dropout=0.0, level_loss_weights=None, level_schedule=None, flat_head=False, flat_head_units=FLAT_HEAD_UNITS,
+                 dropout=0.0, level_loss_weights=None, level_schedule=None, coarse_levels=None, coarse_loss_weight=0.3,
+                 flat_head=False, flat_head_units=FLAT_HEAD_UNITS,
                  combine="mean", routing="gather", weight_decay=5e-4, label_smoothing=0.1, node_label_smoothing=None,
                  epochs=10, batch_size=32,
                  learning_rate=1e-3, output_dir=None, early_stopping_patience=None, reduce_lr_patience=None,
@@ -172,6 +181,8 @@ class TreeClassifier(BaseClassifier):
         self.dropout = dropout
         self.level_loss_weights = level_loss_weights
         self.level_schedule = level_schedule
+        self.coarse_levels = coarse_levels
+        self.coarse_loss_weight = coarse_loss_weight
         self.flat_head = flat_head
         self.flat_head_units = flat_head_units
         self.combine = combine
@@ -257,6 +268,7 @@ class TreeClassifier(BaseClassifier):
                              f"{self.level_schedule!r}.")
         if self.level_schedule is not None and self.level_loss_weights is not None:
             raise ModelError("give level_loss_weights (fixed) or level_schedule (changing), not both.")
+        check_coarse_levels(self.coarse_levels, self.coarse_loss_weight, self.taxonomy, self.trunk, self._whole_trunk())
         if not isinstance(self.flat_head, bool):
             raise ModelError(f"flat_head must be True or False, got {self.flat_head!r}.")
         if self.combine not in COMBINES:
@@ -270,6 +282,9 @@ class TreeClassifier(BaseClassifier):
         return build_trunk(self.trunk, self.input_shape, trunk_layer=self.trunk_layer, weights=self.trunk_weights,
                            width=self.width, depth=self.depth, trainable=self.trunk_trainable,
                            dense_nodes=self._node_block() == "dense")
+
+    def _whole_trunk(self) -> bool:
+        return self._node_block() == "dense" and (self.trunk_layer is None or self.trunk_layer == "auto")
 
     def _node_block(self):
         """``node_block`` with ``"auto"`` resolved: dense heads on a trunk, small_cnn blocks on the image."""
@@ -290,8 +305,15 @@ class TreeClassifier(BaseClassifier):
 
         s = TreeStructure(self.taxonomy_)
         self.structure_ = s
-        stem = self._build_stem()
-        feat_shape = tuple(stem.output_shape[1:])
+        stem, coarse = self._build_stem(), None
+        depths = check_coarse_levels(self.coarse_levels, self.coarse_loss_weight, s.taxonomy, self.trunk,
+                                     self._whole_trunk())
+        if depths:  # the stem then returns [features, tap_1, ...]
+            stem = tap_trunk(stem, self.trunk, len(depths))
+            table, sizes = coarse_targets(s.taxonomy, depths)
+            coarse = CoarseHeads(sizes, table, self.coarse_loss_weight, float(self.label_smoothing), name="coarse_heads")
+            coarse.build([shape for shape in stem.output_shape[1:]])
+        feat_shape = tuple((stem.output_shape[0] if depths else stem.output_shape)[1:])
         heads, branches = None, []
         if isinstance(self._node_block(), str) and self._node_block() == "dense":  # all heads in one layer
             units = check_head(self.head_units, self.dropout)
@@ -310,7 +332,7 @@ class TreeClassifier(BaseClassifier):
         model = TreeModel(stem, branches, s.edge_matrix, tree_targets(s), s.levels, s.next_classifier, entry=s.entry,
                           n_levels=s.n_levels, routing=self.routing, label_smoothing=float(self.label_smoothing),
                           node_label_smoothing=self._node_smoothing(),
-                          flat_head=flat, combine=self.combine, node_heads=heads, name="tree")
+                          flat_head=flat, combine=self.combine, node_heads=heads, coarse_heads=coarse, name="tree")
         if self.level_loss_weights is not None:
             model.level_weights.assign(np.asarray(self.level_loss_weights, dtype=np.float32))
         return model
@@ -415,33 +437,6 @@ class TreeClassifier(BaseClassifier):
 
     # ---------------------------------------------------------------- summary
     def _summary_lines(self) -> list[str]:
-        s = self.structure_
-        m = self.model_
-        stem = m.stem
-        if isinstance(self.trunk, str):
-            trunk = self.trunk
-        else:  # a keras.Model trunk is not kept in the saved parameters: name it from the model itself
-            trunk = "none (node blocks read the image)" if stem.name == "stem" else stem.name
-        lines = [f"trunk: {trunk}, {stem.count_params():,} parameters, output {tuple(stem.output_shape[1:])}",
-                 f"{s.n_classifiers} classifier nodes ({len(s.nodes)} nodes, height {s.n_levels}); "
-                 f"{s.mean_path_classifiers():.2f} decisions on the average root-to-leaf path",
-                 f"{'node':<40} {'depth':>5} {'children':>8} {'classes':>7} {'params':>10} {'MFLOPs':>8}"]
-        for k, node in enumerate(s.classifier_nodes):
-            if m.node_heads is not None:
-                params, flops = m.node_heads.node_params(k), m.node_heads.node_flops(k)
-            else:
-                params, flops = m.branches[k].count_params(), block_flops(m.branches[k])
-            label = "/".join(node)
-            label = label if len(label) <= 40 else "..." + label[-37:]
-            lines.append(f"{label:<40} {len(node) - 1:>5} {s.n_children[k]:>8} "
-                         f"{int((s.targets[:, k] >= 0).sum()):>7} {params:>10,} {flops / 1e6:>8.2f}")
-        depth = np.array([len(n) - 1 for n in s.nodes])
-        per_level = []
-        for d in range(1, s.n_levels + 1):
-            sel = depth == d
-            per_level.append(f"level {d}: {int(sel.sum())} nodes, {int((sel & s.is_leaf).sum())} classes")
-        lines.append("classes per level: " + "; ".join(per_level))
-        if m.flat_head is not None:
-            lines.append(f"flat head: {len(self.classes_)}-way softmax on the trunk, {m.flat_head.count_params():,} "
-                         f"parameters; leaf probabilities combined by {m.combine}, tree weight {self.combine_weight_:.2f}")
-        return lines
+        from taxoclass.models.tree_summary import tree_summary_lines
+
+        return tree_summary_lines(self)

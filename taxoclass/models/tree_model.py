@@ -91,6 +91,10 @@ class TreeModel(keras.Model):
     :meth:`~taxoclass.models.tree.TreeClassifier.fit` chooses it on the validation split). ``label_smoothing``
     smooths the flat head's cross-entropy and, unless ``node_label_smoothing`` is given, every node's.
 
+    With ``coarse_heads`` (a :class:`~taxoclass.models.coarse_heads.CoarseHeads`) the stem returns
+    ``[features, tap_1, ...]``, its earlier stages as well, and the training loss adds the coarse heads' loss on the
+    taps; everything else reads the features alone (:meth:`features`).
+
     Logs: ``loss`` (weighted sum of the node losses per sample = leaf NLL with unit level weights and no label
     smoothing; plus the flat head's cross-entropy), ``path_accuracy`` (share of samples whose every decision on
     their true path is right) and, in validation only, ``accuracy``: top-1, the argmax of the leaf probabilities
@@ -103,7 +107,7 @@ class TreeModel(keras.Model):
 
     def __init__(self, stem, branches, edge_matrix, targets, levels, next_classifier, entry=0, n_levels=None,
                  routing="gather", label_smoothing=0.0, flat_head=None, combine="mean", node_heads=None,
-                 node_label_smoothing=None, **kwargs):
+                 node_label_smoothing=None, coarse_heads=None, **kwargs):
         super().__init__(**kwargs)
         if routing not in ROUTINGS:
             raise ModelError(f"routing must be one of {', '.join(ROUTINGS)}, got {routing!r}.")
@@ -131,6 +135,7 @@ class TreeModel(keras.Model):
                                      else float(node_label_smoothing))
         self.flat_head = flat_head
         self.combine = combine
+        self.coarse_heads = coarse_heads  # B-CNN's branch points; the stem then also returns its earlier stages
         self.level_weights = self.add_weight(name="level_weights", shape=(self.n_levels,), initializer="ones",
                                              trainable=False, dtype="float32")
         self.flat_log_under = None
@@ -159,14 +164,16 @@ class TreeModel(keras.Model):
                 "node_label_smoothing": self.node_label_smoothing,
                 "flat_head": None if self.flat_head is None else keras.saving.serialize_keras_object(self.flat_head),
                 "combine": self.combine,
-                "node_heads": None if self.node_heads is None else keras.saving.serialize_keras_object(self.node_heads)}
+                "node_heads": None if self.node_heads is None else keras.saving.serialize_keras_object(self.node_heads),
+                "coarse_heads": (None if self.coarse_heads is None
+                                 else keras.saving.serialize_keras_object(self.coarse_heads))}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["stem"] = keras.saving.deserialize_keras_object(config["stem"])
         config["branches"] = [keras.saving.deserialize_keras_object(b) for b in config["branches"]]
-        for key in ("flat_head", "node_heads"):
+        for key in ("flat_head", "node_heads", "coarse_heads"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
@@ -176,9 +183,14 @@ class TreeModel(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.path_tracker, self.accuracy_tracker]
 
+    def features(self, x, training=False):
+        """The trunk's features of ``x`` (without the earlier stages that coarse heads read)."""
+        f = self.stem(x, training=training)
+        return f[0] if self.coarse_heads is not None else f
+
     def node_log_probs(self, x, training=False):
         """Concatenated ``log P(child | node)`` of every classifier node (N, E), every node on every sample."""
-        return self._edge_log_probs(self.stem(x, training=training), training)
+        return self._edge_log_probs(self.features(x, training=training), training)
 
     def _edge_log_probs(self, f, training=False):
         if self.node_heads is not None:
@@ -195,7 +207,7 @@ class TreeModel(keras.Model):
 
     def _forward(self, x, training=False):
         """``(features, edge log-probabilities (N, E), the flat head's logits or None)``, every node on every sample."""
-        f = self.stem(x, training=training)
+        f = self.features(x, training=training)
         flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
         return f, self._edge_log_probs(f, training), flat
 
@@ -262,7 +274,7 @@ class TreeModel(keras.Model):
         classifier node the sample reached (-1 and 0 elsewhere).
         """
         n = tf.shape(x)[0]
-        f = self.stem(x, training=False)
+        f = self.features(x, training=False)
         lp = None if self.node_heads is None else self._edge_log_probs(f)  # NodeHeads: every node at once
         reach = {self.entry: tf.range(n)}
         choices, probs = [], []
@@ -295,9 +307,10 @@ class TreeModel(keras.Model):
 
         Returns ``(loss, correct, node_losses)``: the weighted sum of node cross-entropies (plus the flat head's
         cross-entropy) divided by the batch's total sample weight, a (N,) 0/1 vector (every decision on the true
-        path right), and the (K,) per-node summed losses (before level weights).
+        path right), and the (K,) per-node summed losses (before level weights). Coarse heads add their loss.
         """
         f = self.stem(x, training=training)
+        f, taps = (f[0], f[1:]) if self.coarse_heads is not None else (f, None)
         y, sw = self._labels_weights(y, sample_weight, tf.shape(f)[0])
         tgt = tf.gather(tf.constant(self.targets), y)  # (N, K)
         if self.routing == "gather":
@@ -306,7 +319,7 @@ class TreeModel(keras.Model):
             node_losses, wrong = self.edges.node_losses(self._edge_log_probs(f, training), tgt, sw,
                                                         self.node_label_smoothing)
         flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
-        return self._total_loss(node_losses, flat, y, sw), 1.0 - wrong, node_losses
+        return self._total_loss(node_losses, flat, y, sw, taps), 1.0 - wrong, node_losses
 
     @staticmethod
     def _labels_weights(y, sample_weight, n):
@@ -315,10 +328,12 @@ class TreeModel(keras.Model):
             tf.cast(sample_weight, tf.float32), [-1])
         return y, sw
 
-    def _total_loss(self, node_losses, flat_logits, y, sw):
+    def _total_loss(self, node_losses, flat_logits, y, sw, taps=None):
         total = tf.reduce_sum(node_losses * tf.gather(self.level_weights, tf.constant(self.levels)))
         if flat_logits is not None:
             total += tf.reduce_sum(self.flat_head_loss(y, flat_logits) * sw)
+        if taps is not None:
+            total += self.coarse_heads.loss(taps, y, sw)
         loss = total / tf.maximum(tf.reduce_sum(sw), 1e-12)
         if self.losses:
             loss = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses])
