@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_OURS = {"--logdir", "--quick", "--fashion-mnist", "--limit",  # tensorboard's, and the scripts' in benchmarks/
             "--arch", "--head", "--sizefeat", "--width",  # benchmarks/ndsb_recipe_study.py
             "--sizes",  # benchmarks/predict_scale.py
+            "--resamples",  # benchmarks/paired_bootstrap.py
             "--final-minutes",  # benchmarks/tune_ndsb.py
             "--fractions",  # benchmarks/subsample_manifest.py
             "--test-source", "--test-subdir", "--modes"}  # benchmarks/tta_views.py
