@@ -35,7 +35,9 @@ from keras import layers
 from taxoclass.exceptions import ModelError
 from taxoclass.models.losses import smooth
 
-__all__ = ["coarse_targets", "check_coarse_levels", "check_coarse_options", "tap_trunk", "CoarseHeads"]
+COARSE_LOSS_WEIGHT = 0.3  # the default weight of each coarse head's loss (TreeClassifier, the commands)
+
+__all__ = ["COARSE_LOSS_WEIGHT", "coarse_targets", "check_coarse_levels", "check_coarse_options", "tap_trunk", "CoarseHeads"]
 
 
 def coarse_targets(tax, depths) -> tuple[np.ndarray, list[int]]:
@@ -126,8 +128,8 @@ def check_coarse_options(coarse_levels, coarse_loss_weight, trunk, node_block, t
     whole = node_block in ("auto", "dense")
     for name, tax in taxonomies.items():
         try:
-            check_coarse_levels(coarse_levels, 0.3 if coarse_loss_weight is None else coarse_loss_weight, tax, trunk,
-                                whole)
+            weight = COARSE_LOSS_WEIGHT if coarse_loss_weight is None else coarse_loss_weight
+            check_coarse_levels(coarse_levels, weight, tax, trunk, whole)
         except ModelError as exc:
             raise ModelError(f"{name}: {exc}" if len(taxonomies) > 1 else str(exc)) from None
 
@@ -157,7 +159,7 @@ class CoarseHeads(layers.Layer):
     whose group is unknown (-1 in ``targets``, the ``(n_codes, n_heads)`` table of :func:`coarse_targets`)
     left out. ``label_smoothing`` as the flat head's."""
 
-    def __init__(self, sizes, targets, weight=0.3, label_smoothing=0.0, **kwargs):
+    def __init__(self, sizes, targets, weight=COARSE_LOSS_WEIGHT, label_smoothing=0.0, **kwargs):
         super().__init__(**kwargs)
         self.sizes = [int(s) for s in sizes]
         self.targets = np.asarray(targets, dtype=np.int32).reshape(-1, len(self.sizes))

@@ -28,7 +28,8 @@ from taxoclass.models import backbones as _backbones  # noqa: F401 - registers I
 from taxoclass.models.base import BaseClassifier
 from taxoclass.training import TimeBudget
 from taxoclass.models.blocks import build_branch, check_head
-from taxoclass.models.coarse_heads import CoarseHeads, check_coarse_levels, coarse_targets, tap_trunk
+from taxoclass.models.coarse_heads import (COARSE_LOSS_WEIGHT, CoarseHeads, check_coarse_levels, coarse_targets,
+                                           tap_trunk)
 from taxoclass.models.node_heads import NodeHeads
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
 from taxoclass.models.losses import _check_number, check_loss_params
@@ -156,7 +157,8 @@ class TreeClassifier(BaseClassifier):
     def __init__(self, taxonomy, input_shape=(64, 64, 3), pad_value=255.0, invert=False, resize="pad",
                  trunk=_backbones.DEFAULT_BACKBONE, trunk_layer="auto", trunk_weights=None, trunk_trainable=True,
                  width=None, depth=None, node_block="auto", block_filters=(32, 64), head_units=NODE_HEAD_UNITS,
-                 dropout=0.0, level_loss_weights=None, level_schedule=None, coarse_levels=None, coarse_loss_weight=0.3,
+                 dropout=0.0, level_loss_weights=None, level_schedule=None, coarse_levels=None,
+                 coarse_loss_weight=COARSE_LOSS_WEIGHT,
                  flat_head=False, flat_head_units=FLAT_HEAD_UNITS,
                  combine="mean", routing="gather", weight_decay=5e-4, label_smoothing=0.1, node_label_smoothing=None,
                  epochs=10, batch_size=32,
@@ -312,7 +314,7 @@ class TreeClassifier(BaseClassifier):
             stem = tap_trunk(stem, self.trunk, len(depths))
             table, sizes = coarse_targets(s.taxonomy, depths)
             coarse = CoarseHeads(sizes, table, self.coarse_loss_weight, float(self.label_smoothing), name="coarse_heads")
-            coarse.build([shape for shape in stem.output_shape[1:]])
+            coarse.build(list(stem.output_shape[1:]))
         feat_shape = tuple((stem.output_shape[0] if depths else stem.output_shape)[1:])
         heads, branches = None, []
         if isinstance(self._node_block(), str) and self._node_block() == "dense":  # all heads in one layer
