@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from taxoclass.data.augment import AUGMENT_MODES, TTA_UPRIGHT_VIEWS, TTA_VIEWS
-from taxoclass.models import CLASS_LAYERS, DEFAULT_BACKBONE, NODE_BLOCKS
+from taxoclass.models import CLASS_LAYERS, COARSE_LOSS_WEIGHT, DEFAULT_BACKBONE, NODE_BLOCKS
 
 
 def ints(text: str) -> tuple[int, ...]:
@@ -120,7 +120,8 @@ def add_training(p, *, epochs_default: int) -> None:
                    help="tree models: B-CNN's branch points, an extra softmax over the taxonomy's nodes at each "
                         "depth on the trunk's earlier stages, trained only (e.g. 2,3 on a vgg_bn trunk)")
     g.add_argument("--coarse-loss-weight", type=number(float, lambda v: 0 < v <= 10, "a number in (0, 10] such as "
-                   "0.3"), default=None, metavar="W", help="tree models: weight of each coarse head's loss (default 0.3)")
+                   f"{COARSE_LOSS_WEIGHT}"), default=None, metavar="W",
+                   help=f"tree models: weight of each coarse head's loss (default {COARSE_LOSS_WEIGHT})")
     g.add_argument("--node-label-smoothing", type=decay, default=None, metavar="S",
                    help="tree models: label smoothing of the node heads (default for the combined model: "
                         "--label-smoothing spread over a class's path, 1-(1-S)^(1/decisions); --label-smoothing "

@@ -4,7 +4,7 @@ Submodules import TensorFlow; this package's ``__init__`` does not, so ``import 
 """
 
 __all__ = ["TreeClassifier", "FlatClassifier", "BaseClassifier", "load_model", "MODEL_NAMES", "TRAIN_MODELS",
-           "NODE_HEAD_UNITS", "FLAT_HEAD_UNITS", "make_estimator"]
+           "NODE_HEAD_UNITS", "FLAT_HEAD_UNITS", "COARSE_LOSS_WEIGHT", "make_estimator"]
 
 _LAZY = {
     "TreeClassifier": "taxoclass.models.tree",
@@ -24,6 +24,8 @@ TRAIN_MODELS = ("tree", "flat", "combined")
 NODE_HEAD_UNITS = (64,)
 #: a flat model's head (FlatClassifier, `train --model flat`, the combined model's flat head, `benchmark`)
 FLAT_HEAD_UNITS = (1024,)
+#: the default weight of each coarse head's loss (``TreeClassifier(coarse_loss_weight=)``, ``--coarse-loss-weight``)
+COARSE_LOSS_WEIGHT = 0.3
 #: the one default backbone of FlatClassifier, the trees' trunk, `train` and `benchmark` (from scratch, CPU-sized)
 DEFAULT_BACKBONE = "resnet_small"
 #: how a prediction is chosen (``predict(mode=)``, ``taxoclass predict/evaluate --mode``, ``serve``): "soft" the

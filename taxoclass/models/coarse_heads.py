@@ -33,11 +33,10 @@ import tensorflow as tf
 from keras import layers
 
 from taxoclass.exceptions import ModelError
+from taxoclass.models import COARSE_LOSS_WEIGHT
 from taxoclass.models.losses import smooth
 
-COARSE_LOSS_WEIGHT = 0.3  # the default weight of each coarse head's loss (TreeClassifier, the commands)
-
-__all__ = ["COARSE_LOSS_WEIGHT", "coarse_targets", "check_coarse_levels", "check_coarse_options", "tap_trunk", "CoarseHeads"]
+__all__ = ["coarse_targets", "check_coarse_levels", "check_coarse_options", "tap_trunk", "CoarseHeads"]
 
 
 def coarse_targets(tax, depths) -> tuple[np.ndarray, list[int]]:

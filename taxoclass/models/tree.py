@@ -23,13 +23,12 @@ import tensorflow as tf
 from sklearn.utils.validation import check_is_fitted
 
 from taxoclass.exceptions import ModelError
-from taxoclass.models import FLAT_HEAD_UNITS, NODE_HEAD_UNITS, PREDICT_MODES
+from taxoclass.models import COARSE_LOSS_WEIGHT, FLAT_HEAD_UNITS, NODE_HEAD_UNITS, PREDICT_MODES
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.training import TimeBudget
 from taxoclass.models.blocks import build_branch, check_head
-from taxoclass.models.coarse_heads import (COARSE_LOSS_WEIGHT, CoarseHeads, check_coarse_levels, coarse_targets,
-                                           tap_trunk)
+from taxoclass.models.coarse_heads import CoarseHeads, check_coarse_levels, coarse_targets, tap_trunk
 from taxoclass.models.node_heads import NodeHeads
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
 from taxoclass.models.losses import _check_number, check_loss_params
