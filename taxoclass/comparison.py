@@ -13,8 +13,8 @@
 4. ``combined`` (optional): the taxonomy tree with a flat softmax head (the flat model's head) on the same trunk,
    trained jointly, leaf probabilities mixed per leaf with a weight chosen on the validation split.
 
-The trees' shared trunk is the flat model's backbone (cut before its last stage), so tree and flat compare like
-for like; the tree models are built by :func:`taxoclass.models.factory.make_estimator`, the flat model with a
+The trees' shared trunk is the flat model's backbone (whole under the default dense node heads, cut before its
+last stage for ``small_cnn`` node blocks), so tree and flat compare like for like; the tree models are built by :func:`taxoclass.models.factory.make_estimator`, the flat model with a
 dense head of 1,024 units (``small_cnn``: twice the node heads' last layer) whatever ``head_units`` says.
 
 Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
@@ -133,8 +133,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         loss and ``class_layer`` its class layer, ``level_schedule``, ``node_label_smoothing``, ``coarse_levels`` and
         ``coarse_loss_weight`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
-    trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (cut before
-        its last stage), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
+    trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (whole under
+        dense node heads, cut before its last stage for ``small_cnn`` blocks), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
         also its initial weights).
     width, depth : first-stage filters and blocks per stage of a from-scratch ``backbone`` (``resnet_small``,
         ``vgg_bn``; None: its default, 32 and 1), for the flat model and the trees' trunk alike. ``dropout``: rate
@@ -203,7 +203,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
 
 
 def _check_coarse(levels, weight, models, taxonomy, backbone, trunk, node_block, cluster_levels):
-    """Coarse heads go on every tree but ``flat_block`` (one level); the error tree's height is its clustering's."""
+    """Coarse heads go on every tree but ``flat_block`` (one level); the error tree, whose height is known only
+    once built, is checked against the greatest it can have and later gets the depths it has (:func:`_error_coarse`)."""
     from types import SimpleNamespace
 
     from taxoclass.models.coarse_heads import check_coarse_options
@@ -212,11 +213,27 @@ def _check_coarse(levels, weight, models, taxonomy, backbone, trunk, node_block,
         return
     trees = {n: taxonomy for n in ("taxonomy_tree", "combined") if n in models}
     if "error_tree" in models:
-        trees["error_tree"] = SimpleNamespace(height=int(cluster_levels) + 1)
+        # its greatest possible height (one cluster level: 2; "all": unknown before the merges), the built tree's
+        # may be lower (no group of two classes): _error_coarse then drops the depths it lacks
+        trees["error_tree"] = SimpleNamespace(height=2 if str(cluster_levels) == "1" else 1 << 30)
     if not trees:
         raise TaxoclassError("--coarse-levels adds coarse heads to the trees, but this benchmark trains none: add "
                              "taxonomy_tree, error_tree or combined to --models, or drop --coarse-levels.")
     check_coarse_options(levels, weight, trunk_choice(trunk, backbone or DEFAULT_BACKBONE), node_block, trees)
+
+
+def _error_coarse(levels, error_tax, say):
+    """The coarse levels the built error tree has room for (None: none), said when some are dropped."""
+    if levels is None:
+        return None
+    from taxoclass.models.coarse_heads import usable_coarse_levels
+
+    kept = usable_coarse_levels(levels, error_tax)
+    if len(kept) < len(tuple(levels)):
+        say(f"[error_tree] coarse levels {', '.join(map(str, kept)) or 'none'} of {', '.join(map(str, levels))}: "
+            f"the error tree has height {error_tax.height}, and a coarse head needs a depth above its classes "
+            "with two or more groups")
+    return kept or None
 
 
 def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, channels, pad_value, invert, epochs,
@@ -276,7 +293,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     flat_head = (max(2 * head_units[-1] if head_units else 0, 64),) if backbone == "small_cnn" else FLAT_HEAD_UNITS
 
     results, summary_models, fitted = [], {}, {}
-    error_tax, clustering = None, None
+    error_tax, clustering, error_coarse = None, None, None
     ref_tax = taxonomy
 
     def train(name, make):
@@ -313,6 +330,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                 error_tax = Taxonomy.from_paths(list(error_tax.leaf_paths(include_root=False)) + [[c] for c in missing],
                                                 root=error_tax.root[-1])
             error_tax = error_tax.with_class_order(ref_classes)
+            error_coarse = _error_coarse(tree_kw.get("coarse_levels"), error_tax, say)
             if out is not None:
                 save_taxonomy(error_tax, out / "error_taxonomy.tsv", overwrite=True)
     if ref_tax is None:
@@ -326,7 +344,8 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
                 name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
                 tree_options={"flat_head_units": flat_head} if name == "combined" else None,
                 **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights" and not (
-                    name == "flat_block" and k.startswith("coarse_"))}, "trunk": tree_trunk}))
+                    name == "flat_block" and k.startswith("coarse_"))}, "trunk": tree_trunk,
+                   **({"coarse_levels": error_coarse} if name == "error_tree" and "coarse_levels" in tree_kw else {})}))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")

@@ -173,3 +173,49 @@ def test_the_benchmark_checks_coarse_levels_for_every_tree_before_training():
         _check_coarse((1,), None, ["flat", "flat_block"], DEEP, "vgg_bn", None, "auto", 1)
     with pytest.raises(ModelError, match="no named stages"):
         _check_coarse((1,), None, ["combined"], DEEP, "small_cnn", None, "auto", 1)
+
+
+def test_a_depth_with_one_group_and_odd_levels_are_refused():
+    living = Taxonomy.from_paths([["life", "living", "a", "p"], ["life", "living", "a", "q"],
+                                  ["life", "living", "b", "r"]])  # root "life", then one node at depth 1
+    with pytest.raises(ModelError, match="same ancestor at depth 1"):  # a head with one group learns nothing
+        check_coarse_levels((1,), 0.3, living, "vgg_bn")
+    assert check_coarse_levels((2,), 0.3, living, "vgg_bn") == (2,)
+    for bad in ("1", "12", [float("inf")], [True]):  # a string is not a list of depths; inf used to overflow
+        with pytest.raises(ModelError, match="depths from 1 to 2"):
+            check_coarse_levels(bad, 0.3, DEEP, "vgg_bn")
+    with pytest.raises(ModelError, match="coarse_loss_weight"):  # checked without coarse levels too
+        check_coarse_levels(None, -1, DEEP, "vgg_bn")
+
+
+def test_a_misspelt_node_block_is_named_before_the_coarse_check():
+    with pytest.raises(ModelError, match="unknown node_block 'Dense'"):
+        TreeClassifier(DEEP, input_shape=(16, 16, 1), trunk="vgg_bn", node_block="Dense",
+                       coarse_levels=(1,))._validate_params()
+
+
+def test_the_error_tree_gets_the_coarse_levels_it_has_room_for():
+    from taxoclass.comparison import _check_coarse, _error_coarse
+    from taxoclass.models.coarse_heads import usable_coarse_levels
+
+    # cluster_levels="all": the height is unknown before the merges; this used to be int("all"), a traceback
+    _check_coarse((1, 2), None, ["flat", "error_tree"], None, "vgg_bn", None, "auto", "all")
+    no_groups = Taxonomy.from_paths([["p"], ["q"], ["r"]])  # no cluster of two classes: height 1
+    said = []
+    assert _error_coarse((1,), no_groups, said.append) is None
+    assert len(said) == 1 and "coarse levels none of 1" in said[0] and "height 1" in said[0]
+    grouped = Taxonomy.from_paths([["cluster_1", "p"], ["cluster_1", "q"], ["r"]])
+    said.clear()
+    assert _error_coarse((1,), grouped, said.append) == (1,) and not said
+    assert _error_coarse(None, grouped, said.append) is None and not said
+    assert usable_coarse_levels((2, 1), DEEP) == (1, 2)
+    assert usable_coarse_levels((1, 2, 3), grouped) == (1,)
+
+
+def test_the_validation_loss_has_the_training_loss_terms(coarse_fit):
+    clf, X, y = coarse_fit
+    m = clf.model_
+    codes = np.array([list(clf.classes_).index(c) for c in y[:64]])
+    loss = float(m.tree_loss(X[:64], codes, training=False)[0])
+    logs = m.evaluate(X[:64], codes, batch_size=64, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(loss, rel=1e-4)  # the coarse heads' loss included, as in training

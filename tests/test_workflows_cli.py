@@ -372,6 +372,11 @@ def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(im
     (["train", "SRC", "--model", "flat", "--level-schedule", "coarse_to_fine", "-o", "OUT"], "weights a tree's levels"),
     (["train", "SRC", "--model", "flat", "--node-label-smoothing", "0", "-o", "OUT"], "smooths a tree's node heads"),
     (["train", "SRC", "--taxonomy", "TAX", "--loss", "hxe", "-o", "OUT"], "is the flat model's loss"),
+    # model options and coarse levels are refused before any image is read (the folder does not exist)
+    (["train", "/nonexistent/folder", "--model", "flat", "--coarse-levels", "1", "-o", "OUT"],
+     "flat model has no taxonomy levels"),
+    (["train", "/nonexistent/folder", "--taxonomy", "TAX", "--trunk", "vgg_bn", "--coarse-levels", "9", "-o", "OUT"],
+     "must be taxonomy depths"),
     (["train", "/nonexistent/folder", "--taxonomy", "TAX", "-o", "OUT"], "not found"),
     (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),
     (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),

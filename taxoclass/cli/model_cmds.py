@@ -238,7 +238,18 @@ def train_cmd(args) -> int:
                    strategy=args.strategy)  # before any image is read
     if args.prune and not args.taxonomy:
         raise TaxoclassError("--prune restricts --taxonomy to the classes of the images: give --taxonomy FILE.")
+    from taxoclass.jobs.train import check_model_options
+
+    trunk = check_model_options(args.model, backbone=args.backbone, trunk=args.trunk, weights=args.weights,
+                                loss=args.loss, class_layer=args.class_layer, level_schedule=args.level_schedule,
+                                coarse_levels=args.coarse_levels, coarse_loss_weight=args.coarse_loss_weight,
+                                node_label_smoothing=args.node_label_smoothing)
     tax = _load_taxonomy(args.taxonomy)
+    if tax is not None and not flat and args.coarse_levels is not None:  # pruning can only lower the tree
+        from taxoclass.models.coarse_heads import check_coarse_options
+
+        check_coarse_options(args.coarse_levels, args.coarse_loss_weight, trunk, args.node_block or "auto",
+                             {args.model: tax})
     data = _load_data(args)
     if args.prune:
         from taxoclass.taxonomy.pruning import prune_taxonomy

@@ -118,31 +118,9 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
     tree = model != "flat"  # "tree", or "combined": the tree with a flat head on its trunk
     if head_units is None:  # the node heads' default, or the flat model's (FlatClassifier's)
         head_units = NODE_HEAD_UNITS if tree else FLAT_HEAD_UNITS
-    if tree and backbone is not None:
-        raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a {model} model's shared backbone "
-                             f"is its trunk: pass --trunk {backbone} (or --model flat).")
-    if tree:  # the tree's shared trunk: the default backbone unless named; "none": node blocks on the image
-        trunk = trunk_choice(trunk, DEFAULT_BACKBONE)
-    if tree and weights is not None and trunk is None:
-        raise TaxoclassError(f"--weights {weights} would set the initial weights of a backbone, but this tree model has "
-                             "none (--trunk none): name a --trunk (its weights are then --weights) or drop --weights.")
-    if model == "flat" and trunk is not None:
-        raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
-    if tree and loss is not None:
-        raise TaxoclassError(f"--loss {loss} is the flat model's loss; a {model} model's loss is its node losses "
-                             "(see --level-schedule), so use --model flat or drop --loss.")
-    if tree and class_layer is not None:
-        raise TaxoclassError(f"--class-layer {class_layer} is the flat model's class layer; a {model} model's "
-                             "classes come from its node heads, so use --model flat or drop --class-layer.")
-    if model == "flat" and level_schedule is not None:
-        raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
-                             "drop it or use a tree model.")
-    if model == "flat" and (coarse_levels is not None or coarse_loss_weight is not None):
-        raise TaxoclassError("--coarse-levels and --coarse-loss-weight add coarse heads to a tree's trunk; a flat "
-                             "model has no taxonomy levels to predict: drop them or use a tree model.")
-    if model == "flat" and node_label_smoothing is not None:
-        raise TaxoclassError(f"--node-label-smoothing {node_label_smoothing} smooths a tree's node heads; a flat "
-                             "model has none: drop it (its smoothing is --label-smoothing) or use a tree model.")
+    trunk = check_model_options(model, backbone=backbone, trunk=trunk, weights=weights, loss=loss,
+                                class_layer=class_layer, level_schedule=level_schedule, coarse_levels=coarse_levels,
+                                coarse_loss_weight=coarse_loss_weight, node_label_smoothing=node_label_smoothing)
     backbone = DEFAULT_BACKBONE if backbone is None else backbone
     node_block = "auto" if node_block is None else node_block  # a flat run's config.json records None
     if pad_value is None:  # the data's own background (load_dataset knows it), else white
@@ -328,6 +306,47 @@ def epochs_run(history: dict) -> int:
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 
 
+def check_model_options(model: str, *, backbone=None, trunk=None, weights=None, loss=None, class_layer=None,
+                        level_schedule=None, coarse_levels=None, coarse_loss_weight=None,
+                        node_label_smoothing=None):
+    """Refuse options that belong to the other kind of model (a flat model's ``--loss`` on a tree, a tree's
+    ``--coarse-levels`` on a flat model, ...); returns the tree's trunk with its default resolved (``trunk`` as
+    given for a flat model). Needs no data, so the CLI runs it before reading any image.
+
+    >>> check_model_options("flat", level_schedule="coarse_to_fine")
+    Traceback (most recent call last):
+    ...
+    taxoclass.exceptions.TaxoclassError: --level-schedule coarse_to_fine weights a tree's levels; a flat model has none: drop it or use a tree model.
+    """
+    tree = model != "flat"
+    if tree and backbone is not None:
+        raise TaxoclassError(f"--backbone {backbone} is the flat model's backbone; a {model} model's shared backbone "
+                             f"is its trunk: pass --trunk {backbone} (or --model flat).")
+    if tree:  # the tree's shared trunk: the default backbone unless named; "none": node blocks on the image
+        trunk = trunk_choice(trunk, DEFAULT_BACKBONE)
+    if tree and weights is not None and trunk is None:
+        raise TaxoclassError(f"--weights {weights} would set the initial weights of a backbone, but this tree model has "
+                             "none (--trunk none): name a --trunk (its weights are then --weights) or drop --weights.")
+    if model == "flat" and trunk is not None:
+        raise TaxoclassError(f"--trunk {trunk} is a tree model's shared backbone; a flat model's is --backbone.")
+    if tree and loss is not None:
+        raise TaxoclassError(f"--loss {loss} is the flat model's loss; a {model} model's loss is its node losses "
+                             "(see --level-schedule), so use --model flat or drop --loss.")
+    if tree and class_layer is not None:
+        raise TaxoclassError(f"--class-layer {class_layer} is the flat model's class layer; a {model} model's "
+                             "classes come from its node heads, so use --model flat or drop --class-layer.")
+    if model == "flat" and level_schedule is not None:
+        raise TaxoclassError(f"--level-schedule {level_schedule} weights a tree's levels; a flat model has none: "
+                             "drop it or use a tree model.")
+    if model == "flat" and (coarse_levels is not None or coarse_loss_weight is not None):
+        raise TaxoclassError("--coarse-levels and --coarse-loss-weight add coarse heads to a tree's trunk; a flat "
+                             "model has no taxonomy levels to predict: drop them or use a tree model.")
+    if model == "flat" and node_label_smoothing is not None:
+        raise TaxoclassError(f"--node-label-smoothing {node_label_smoothing} smooths a tree's node heads; a flat "
+                             "model has none: drop it (its smoothing is --label-smoothing) or use a tree model.")
+    return trunk
+
+
 def check_class_layer(class_layer, taxonomy) -> None:
     """Check the flat model's ``class_layer`` (None, "dense" or "lineage") before anything is written: "lineage"
     sums each class's weights along ``taxonomy``, so it needs one.
@@ -365,7 +384,7 @@ def check_imbalance_options(class_weight, sampling: str):
                              " or a {class: weight} dict.")
     if cw is not None and sampling == "balanced":
         raise TaxoclassError("class_weight and balanced sampling both correct the class imbalance; choose one "
-                             "(--class-weight balanced or --balanced-sampling).")
+                             "(--class-weight balanced or --sampling balanced).")
     return cw
 
 

@@ -26,7 +26,7 @@ from taxoclass.models import NODE_BLOCKS
 #: the small_cnn block average-pools its last feature map to about GRID x GRID cells before the MLP head
 GRID = 4
 
-__all__ = ["NODE_BLOCKS", "small_cnn_block", "mlp_head", "check_head", "build_branch", "block_flops"]
+__all__ = ["NODE_BLOCKS", "check_node_block", "small_cnn_block", "mlp_head", "check_head", "build_branch", "block_flops"]
 
 
 def _ints(value, what: str, *, allow_empty: bool = True) -> tuple[int, ...]:
@@ -98,6 +98,22 @@ def check_head(head_units, dropout) -> tuple[int, ...]:
     return units
 
 
+def check_node_block(node_block, auto: bool = True) -> None:
+    """Refuse a ``node_block`` that is neither a name of :data:`NODE_BLOCKS` (``"auto"`` only where ``auto``) nor
+    a callable.
+
+    >>> check_node_block("Dense")
+    Traceback (most recent call last):
+    ...
+    taxoclass.exceptions.ModelError: unknown node_block 'Dense'; expected one of auto, small_cnn, dense or a callable f(x) -> x building the feature block on a Keras tensor.
+    """
+    names = NODE_BLOCKS if auto else NODE_BLOCKS[1:]
+    if callable(node_block) or (isinstance(node_block, str) and node_block in names):
+        return
+    raise ModelError(f"unknown node_block {node_block!r}; expected one of {', '.join(names)} or a callable f(x) -> x "
+                     "building the feature block on a Keras tensor.")
+
+
 def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "small_cnn",
                  block_filters: Sequence[int] = (32, 64), head_units: Sequence[int] = (64,), dropout: float = 0.0,
                  name: str = "branch") -> keras.Model:
@@ -117,10 +133,8 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
     filters = _ints(block_filters, "block_filters")
     units = check_head(head_units, dropout)
     inputs = keras.Input(tuple(input_shape), name=f"{name}_input")
+    check_node_block(node_block, auto=False)
     if isinstance(node_block, str):
-        if node_block not in NODE_BLOCKS or node_block == "auto":
-            raise ModelError(f"unknown node_block {node_block!r}; expected one of {', '.join(NODE_BLOCKS[1:])} or a "
-                             "callable f(x) -> x building the feature block on a Keras tensor.")
         if node_block == "dense":
             x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(inputs) if len(inputs.shape) == 4 else inputs
         else:
@@ -132,8 +146,6 @@ def build_branch(input_shape, n_outputs: int, *, node_block: str | Callable = "s
                              f"{type(x).__name__}.")
         if len(x.shape) == 4:
             x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
-    else:
-        raise ModelError(f"node_block must be one of {', '.join(NODE_BLOCKS[1:])} or a callable, got {node_block!r}.")
     out = mlp_head(x, n_outputs, units, dropout, name=name)
     return keras.Model(inputs, out, name=name)
 

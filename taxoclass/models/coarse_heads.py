@@ -36,7 +36,7 @@ from taxoclass.exceptions import ModelError
 from taxoclass.models import COARSE_LOSS_WEIGHT
 from taxoclass.models.losses import smooth
 
-__all__ = ["coarse_targets", "check_coarse_levels", "check_coarse_options", "tap_trunk", "CoarseHeads"]
+__all__ = ["coarse_targets", "check_coarse_levels", "usable_coarse_levels", "check_coarse_options", "tap_trunk", "CoarseHeads"]
 
 
 def coarse_targets(tax, depths) -> tuple[np.ndarray, list[int]]:
@@ -76,14 +76,20 @@ def check_coarse_levels(coarse_levels, coarse_loss_weight, tax, trunk, whole: bo
     taxoclass.exceptions.ModelError: coarse_levels (--coarse-levels) must be taxonomy depths from 1 to 2 (the classes' parents and above; this taxonomy has height 3), without repeats, got (3,); e.g. coarse_levels=(1,).
     """
     from taxoclass.models.backbones import backbone_spec
+    from taxoclass.taxonomy import Taxonomy
 
+    w = coarse_loss_weight
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0.0 < float(w) <= 10.0):
+        raise ModelError(f"coarse_loss_weight (--coarse-loss-weight) must be a number in (0, 10], got {w!r}; e.g. 0.3.")
     if coarse_levels is None:
         return ()
     height = int(tax.height)
     try:
+        if isinstance(coarse_levels, (str, bytes)):
+            raise TypeError("a string is not a sequence of depths")
         depths = tuple(sorted(int(d) for d in coarse_levels))
-        ok = all(float(d) == int(d) for d in coarse_levels)
-    except (TypeError, ValueError):
+        ok = all(not isinstance(d, bool) and float(d) == int(d) for d in coarse_levels)
+    except (TypeError, ValueError, OverflowError):
         depths, ok = (), False
     if not ok or not depths or len(set(depths)) != len(depths) or depths[0] < 1 or depths[-1] > height - 1:
         hint = "coarse_levels=(1,)" if height >= 2 else "no coarse_levels (this taxonomy has one level)"
@@ -101,10 +107,26 @@ def check_coarse_levels(coarse_levels, coarse_loss_weight, tax, trunk, whole: bo
                          f"then the last one), but trunk={trunk!r} has {stages or 'no named stages'}; coarse heads "
                          "read the stages of a vgg_bn (4 stages) or resnet_small (3) trunk: choose one of those or "
                          "fewer coarse levels.")
-    w = coarse_loss_weight
-    if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0.0 < float(w) <= 10.0):
-        raise ModelError(f"coarse_loss_weight (--coarse-loss-weight) must be a number in (0, 10], got {w!r}; e.g. 0.3.")
+    if isinstance(tax, Taxonomy):
+        single = [d for d, size in zip(depths, coarse_targets(tax, depths)[1]) if size < 2]
+        if single:
+            raise ModelError(f"coarse_levels (--coarse-levels): every class has the same ancestor at depth "
+                             f"{single[0]} of this taxonomy, so a coarse head there has one group to choose and "
+                             "learns nothing; choose a depth where the classes split into two or more groups.")
     return depths
+
+
+def usable_coarse_levels(coarse_levels, tax) -> tuple[int, ...]:
+    """The depths of ``coarse_levels`` that ``tax`` has room for: below the root, above the classes' level, with two
+    or more groups -- for a tree whose shape is known only once built (the error-based tree of ``benchmark``).
+
+    >>> from taxoclass import Taxonomy
+    >>> tax = Taxonomy.from_paths([["a", "p"], ["a", "q"], ["b", "z"]])   # height 2
+    >>> usable_coarse_levels((1, 2), tax)
+    (1,)
+    """
+    kept = sorted(int(d) for d in coarse_levels if 1 <= int(d) <= int(tax.height) - 1)
+    return tuple(d for d, size in zip(kept, coarse_targets(tax, kept)[1]) if size >= 2)
 
 
 def check_coarse_options(coarse_levels, coarse_loss_weight, trunk, node_block, taxonomies: dict) -> None:

@@ -2,7 +2,8 @@
 
 ``run_benchmark`` (and anything else comparing models) builds every model through :func:`make_estimator`, so the
 tree models and the flat model share the same backbone: the flat model's backbone is the trees' shared trunk
-(cut before its last stage, see :func:`taxoclass.models.backbones.default_trunk_cut`), and ``weights`` initialise
+(whole under the default dense node heads; cut before its last stage for ``small_cnn`` node blocks, see
+:func:`taxoclass.models.backbones.default_trunk_cut`), and ``weights`` initialise
 both.
 
 - ``"flat"``: :class:`~taxoclass.models.flat.FlatClassifier`, one softmax over the classes on the backbone;

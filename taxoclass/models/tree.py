@@ -27,7 +27,7 @@ from taxoclass.models import COARSE_LOSS_WEIGHT, FLAT_HEAD_UNITS, NODE_HEAD_UNIT
 from taxoclass.models import backbones as _backbones  # noqa: F401 - registers ImagePreprocess for safe loading
 from taxoclass.models.base import BaseClassifier
 from taxoclass.training import TimeBudget
-from taxoclass.models.blocks import build_branch, check_head
+from taxoclass.models.blocks import build_branch, check_head, check_node_block
 from taxoclass.models.coarse_heads import CoarseHeads, check_coarse_levels, coarse_targets, tap_trunk
 from taxoclass.models.node_heads import NodeHeads
 from taxoclass.models.level_weights import LevelWeightSchedule, _check_level_weights
@@ -269,6 +269,7 @@ class TreeClassifier(BaseClassifier):
                              f"{self.level_schedule!r}.")
         if self.level_schedule is not None and self.level_loss_weights is not None:
             raise ModelError("give level_loss_weights (fixed) or level_schedule (changing), not both.")
+        check_node_block(self.node_block)
         check_coarse_levels(self.coarse_levels, self.coarse_loss_weight, self.taxonomy, self.trunk, self._whole_trunk())
         if not isinstance(self.flat_head, bool):
             raise ModelError(f"flat_head must be True or False, got {self.flat_head!r}.")

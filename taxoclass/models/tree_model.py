@@ -96,7 +96,8 @@ class TreeModel(keras.Model):
     taps; everything else reads the features alone (:meth:`features`).
 
     Logs: ``loss`` (weighted sum of the node losses per sample = leaf NLL with unit level weights and no label
-    smoothing; plus the flat head's cross-entropy), ``path_accuracy`` (share of samples whose every decision on
+    smoothing; plus the flat head's cross-entropy and the coarse heads' loss, in ``val_loss`` too),
+    ``path_accuracy`` (share of samples whose every decision on
     their true path is right) and, in validation only, ``accuracy``: top-1, the argmax of the leaf probabilities
     (the same quantity as every other model's ``val_accuracy``). Top-1 needs every node on every sample, so it is
     not computed on the training batches.
@@ -185,8 +186,12 @@ class TreeModel(keras.Model):
 
     def features(self, x, training=False):
         """The trunk's features of ``x`` (without the earlier stages that coarse heads read)."""
+        return self._stem_outputs(x, training)[0]
+
+    def _stem_outputs(self, x, training=False):
+        """``(features, taps)``: the trunk's features and the earlier stages the coarse heads read (None without)."""
         f = self.stem(x, training=training)
-        return f[0] if self.coarse_heads is not None else f
+        return (f[0], f[1:]) if self.coarse_heads is not None else (f, None)
 
     def node_log_probs(self, x, training=False):
         """Concatenated ``log P(child | node)`` of every classifier node (N, E), every node on every sample."""
@@ -206,13 +211,14 @@ class TreeModel(keras.Model):
         return combine_log_proba(logp, tf.nn.log_softmax(flat_logits), self.combine_weight, self.combine)
 
     def _forward(self, x, training=False):
-        """``(features, edge log-probabilities (N, E), the flat head's logits or None)``, every node on every sample."""
-        f = self.features(x, training=training)
+        """``(features, edge log-probabilities (N, E), the flat head's logits or None, taps or None)``, every node on
+        every sample."""
+        f, taps = self._stem_outputs(x, training)
         flat = None if self.flat_head is None else tf.cast(self.flat_head(f, training=training), tf.float32)
-        return f, self._edge_log_probs(f, training), flat
+        return f, self._edge_log_probs(f, training), flat, taps
 
     def call(self, x, training=False):
-        _, edge_lp, flat = self._forward(x, training=training)
+        _, edge_lp, flat, _ = self._forward(x, training=training)
         return tf.exp(self._leaf_log_probs(edge_lp, flat))
 
     def heads_proba(self, x):
@@ -224,7 +230,7 @@ class TreeModel(keras.Model):
         >>> np.allclose(clf.predict_proba(X[:4]), w * p_tree + (1 - w) * p_flat)  # combine="mean"  # doctest: +SKIP
         True
         """
-        _, edge_lp, flat = self._forward(x, training=False)
+        _, edge_lp, flat, _ = self._forward(x, training=False)
         p_tree = tf.exp(self._leaf_log_probs(edge_lp))
         return p_tree, None if flat is None else tf.nn.softmax(flat)
 
@@ -309,8 +315,7 @@ class TreeModel(keras.Model):
         cross-entropy) divided by the batch's total sample weight, a (N,) 0/1 vector (every decision on the true
         path right), and the (K,) per-node summed losses (before level weights). Coarse heads add their loss.
         """
-        f = self.stem(x, training=training)
-        f, taps = (f[0], f[1:]) if self.coarse_heads is not None else (f, None)
+        f, taps = self._stem_outputs(x, training)
         y, sw = self._labels_weights(y, sample_weight, tf.shape(f)[0])
         tgt = tf.gather(tf.constant(self.targets), y)  # (N, K)
         if self.routing == "gather":
@@ -403,11 +408,11 @@ class TreeModel(keras.Model):
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
-        f, edge_lp, flat = self._forward(x, training=False)
+        f, edge_lp, flat, taps = self._forward(x, training=False)
         y, sw = self._labels_weights(y, sw, tf.shape(f)[0])
         node_losses, wrong = self.edges.node_losses(edge_lp, tf.gather(tf.constant(self.targets), y), sw,
                                                     self.node_label_smoothing)
-        loss = self._total_loss(node_losses, flat, y, sw)
+        loss = self._total_loss(node_losses, flat, y, sw, taps)  # the training loss's terms, coarse heads too
         pred = tf.argmax(self._leaf_log_probs(edge_lp, flat), axis=1, output_type=tf.int32)
         # top-1: the predicted class agrees with every decision the label makes (== pred == y for a class label;
         # under the node for a label at an internal node, see taxoclass.taxonomy.internal_labels)
