@@ -14,8 +14,9 @@
    trained jointly, leaf probabilities mixed per leaf with a weight chosen on the validation split.
 
 The trees' shared trunk is the flat model's backbone (whole under the default dense node heads, cut before its
-last stage for ``small_cnn`` node blocks), so tree and flat compare like for like; the tree models are built by :func:`taxoclass.models.factory.make_estimator`, the flat model with a
-dense head of 1,024 units (``small_cnn``: twice the node heads' last layer) whatever ``head_units`` says.
+last stage for ``small_cnn`` node blocks), so tree and flat compare like for like; the tree models are built by
+:func:`taxoclass.models.factory.make_estimator`, the flat model with a dense head of 1,024 units (``small_cnn``:
+twice the node heads' last layer) whatever ``head_units`` says.
 
 Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
 reference tree (the biological taxonomy, or the error-based tree when there is none) and the report (JSON,
@@ -134,8 +135,8 @@ def run_benchmark(data, *, taxonomy=None, models: Sequence[str] = DEFAULT_MODELS
         ``coarse_loss_weight`` the trees' (see FlatClassifier and TreeClassifier); None keeps their defaults.
     node_block, block_filters, head_units : tree node blocks (see :class:`~taxoclass.models.tree.TreeClassifier`).
     trunk : the trees' shared trunk: None (default) = the flat model's ``backbone`` with its ``weights`` (whole under
-        dense node heads, cut before its last stage for ``small_cnn`` blocks), ``"none"`` = node blocks on the image, or another backbone name (``weights`` are then
-        also its initial weights).
+        dense node heads, cut before its last stage for ``small_cnn`` blocks), ``"none"`` = node blocks on the
+        image, or another backbone name (``weights`` are then also its initial weights).
     width, depth : first-stage filters and blocks per stage of a from-scratch ``backbone`` (``resnet_small``,
         ``vgg_bn``; None: its default, 32 and 1), for the flat model and the trees' trunk alike. ``dropout``: rate
         before every model's heads (None: each model's default, 0.2 for the flat head and 0 for the node heads).
