@@ -340,13 +340,16 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     tree_trunk = trunk_choice(trunk, "auto")
     for name, tax in (("flat_block", _flat_tax(ref_classes)), ("taxonomy_tree", taxonomy), ("error_tree", error_tax),
                       ("combined", taxonomy)):
-        if name in models:
-            train(name, lambda name=name, tax=tax: make_estimator(
-                name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
-                tree_options={"flat_head_units": flat_head} if name == "combined" else None,
-                **{**{k: v for k, v in tree_kw.items() if k != "trunk_weights" and not (
-                    name == "flat_block" and k.startswith("coarse_"))}, "trunk": tree_trunk,
-                   **({"coarse_levels": error_coarse} if name == "error_tree" and "coarse_levels" in tree_kw else {})}))
+        if name not in models:
+            continue
+        kw = {k: v for k, v in tree_kw.items() if k != "trunk_weights"}
+        if name == "flat_block":  # one level: no coarse heads
+            kw = {k: v for k, v in kw.items() if not k.startswith("coarse_")}
+        elif name == "error_tree" and "coarse_levels" in kw:
+            kw["coarse_levels"] = error_coarse  # the depths the built tree has room for
+        train(name, lambda name=name, tax=tax, kw={**kw, "trunk": tree_trunk}: make_estimator(
+            name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
+            tree_options={"flat_head_units": flat_head} if name == "combined" else None, **kw))
 
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")

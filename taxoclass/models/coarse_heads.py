@@ -80,7 +80,8 @@ def check_coarse_levels(coarse_levels, coarse_loss_weight, tax, trunk, whole: bo
 
     w = coarse_loss_weight
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0.0 < float(w) <= 10.0):
-        raise ModelError(f"coarse_loss_weight (--coarse-loss-weight) must be a number in (0, 10], got {w!r}; e.g. 0.3.")
+        raise ModelError(f"coarse_loss_weight (--coarse-loss-weight) must be a number in (0, 10], got {w!r}; "
+                         f"e.g. {COARSE_LOSS_WEIGHT}.")
     if coarse_levels is None:
         return ()
     height = int(tax.height)
@@ -108,7 +109,7 @@ def check_coarse_levels(coarse_levels, coarse_loss_weight, tax, trunk, whole: bo
                          "read the stages of a vgg_bn (4 stages) or resnet_small (3) trunk: choose one of those or "
                          "fewer coarse levels.")
     if isinstance(tax, Taxonomy):
-        single = [d for d, size in zip(depths, coarse_targets(tax, depths)[1]) if size < 2]
+        single = sorted(set(depths) - set(usable_coarse_levels(depths, tax)))  # in range by now: one group
         if single:
             raise ModelError(f"coarse_levels (--coarse-levels): every class has the same ancestor at depth "
                              f"{single[0]} of this taxonomy, so a coarse head there has one group to choose and "

@@ -97,10 +97,9 @@ class TreeModel(keras.Model):
 
     Logs: ``loss`` (weighted sum of the node losses per sample = leaf NLL with unit level weights and no label
     smoothing; plus the flat head's cross-entropy and the coarse heads' loss, in ``val_loss`` too),
-    ``path_accuracy`` (share of samples whose every decision on
-    their true path is right) and, in validation only, ``accuracy``: top-1, the argmax of the leaf probabilities
-    (the same quantity as every other model's ``val_accuracy``). Top-1 needs every node on every sample, so it is
-    not computed on the training batches.
+    ``path_accuracy`` (share of samples whose every decision on their true path is right) and, in validation only,
+    ``accuracy``: top-1, the argmax of the leaf probabilities (the same quantity as every other model's
+    ``val_accuracy``). Top-1 needs every node on every sample, so it is not computed on the training batches.
 
     Build it with :class:`TreeClassifier`; it is a plain Keras model (``model.predict(images)`` works, and it
     saves and loads with ``safe_mode=True``).
