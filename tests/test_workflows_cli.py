@@ -377,6 +377,8 @@ def test_benchmark_width_and_depth_size_the_flat_backbone_and_the_trees_trunk(im
      "flat model has no taxonomy levels"),
     (["train", "/nonexistent/folder", "--taxonomy", "TAX", "--trunk", "vgg_bn", "--coarse-levels", "9", "-o", "OUT"],
      "must be taxonomy depths"),
+    (["train", "/nonexistent/folder", "--taxonomy", "TAX", "--coarse-loss-weight", "0.5", "-o", "OUT"],
+     "but none is asked for"),
     (["train", "/nonexistent/folder", "--taxonomy", "TAX", "-o", "OUT"], "not found"),
     (["train", "SRC", "--taxonomy", "/nonexistent/tax.tsv", "-o", "OUT"], "/nonexistent/tax.tsv"),
     (["train", "SRC", "-o", "OUT"], "needs a taxonomy"),

@@ -245,7 +245,7 @@ def train_cmd(args) -> int:
                                 coarse_levels=args.coarse_levels, coarse_loss_weight=args.coarse_loss_weight,
                                 node_label_smoothing=args.node_label_smoothing)
     tax = _load_taxonomy(args.taxonomy)
-    if tax is not None and not flat and args.coarse_levels is not None:  # pruning can only lower the tree
+    if tax is not None and not flat:  # coarse levels and their weight; pruning can only lower the tree
         from taxoclass.models.coarse_heads import check_coarse_options
 
         check_coarse_options(args.coarse_levels, args.coarse_loss_weight, trunk, args.node_block or "auto",
