@@ -27,6 +27,7 @@ import numpy as np
 from taxoclass.distribute import (STRATEGIES, check_multiworker_options, get_strategy,  # noqa: F401 (re-exported)
                                   multiworker_strategy, multiworker_task, set_mixed_precision)
 from taxoclass.exceptions import ModelError
+from taxoclass.resume import BACKUP_DIR, ResumeBackup  # noqa: F401 (re-exported)
 
 #: learning-rate schedules: per-step cosine decay after a linear warm-up (default), constant, or divided on plateaus
 LR_SCHEDULES = ("cosine", "constant", "plateau")
@@ -41,7 +42,6 @@ PARTIAL_EPOCH = 0.25
 CHECKPOINT_FILE = "best.keras"
 CSV_LOG_FILE = "training_log.csv"
 TENSORBOARD_DIR = "tensorboard"
-BACKUP_DIR = "backup"
 
 
 def _need_output_dir(output_dir, what: str) -> Path:
@@ -62,64 +62,6 @@ def _refuse_existing(path: Path, *, overwrite: bool, resuming: bool):
     if path.exists() and not overwrite and not resuming:
         raise ModelError(f"{path} already exists from an earlier run; choose another output_dir, pass "
                          "resume=True (--resume) to continue that run, or overwrite=True to replace it.")
-
-
-_RESUME_HINT = ("resume with the command and taxoclass version that started the run, or start it over: "
-                "overwrite=True (--overwrite) without resume.")
-
-
-class ResumeBackup(keras.callbacks.BackupAndRestore):
-    """Keras' ``BackupAndRestore`` that refuses, with one clear message, a backup written by another model.
-
-    A run interrupted under another architecture (other options, or a taxoclass version that built its layers
-    differently) leaves weights that do not fit the model being resumed. Keras stops with a long loading error
-    or, for a part of the model missing from the file, only warns and leaves that part freshly initialised. Here
-    the weight arrays in the backup are compared (number and shapes) with the model's before anything is loaded.
-
-    >>> import tempfile
-    >>> isinstance(ResumeBackup(tempfile.mkdtemp()), keras.callbacks.BackupAndRestore)
-    True
-    """
-
-    def on_train_begin(self, logs=None):
-        saved = _saved_weight_shapes(self.weights_file())  # None: no backup, or one Keras must repair itself
-        wanted = None if saved is None else sorted(tuple(v.shape) for v in self.model.weights)
-        if saved != wanted:
-            raise ModelError(f"the backup of an interrupted run in {self.backup_dir} does not fit this model "
-                             f"({len(saved)} weight arrays saved, {len(wanted)} in the model, or of other shapes): it "
-                             f"was written by a model with other options or by another taxoclass version; "
-                             f"{_RESUME_HINT}")
-        try:
-            super().on_train_begin(logs)
-        except ValueError as exc:  # what the shapes cannot tell (e.g. the same shapes in another order)
-            raise ModelError(f"the backup of an interrupted run in {self.backup_dir} does not fit this model (Keras: "
-                             f"{str(exc).splitlines()[0][:200]}); {_RESUME_HINT}") from None
-
-    def weights_file(self) -> str:
-        """Where Keras keeps the backed-up weights (the one private detail relied on; tests/test_training.py checks
-        it on every Keras version)."""
-        return self._weights_path
-
-
-def _saved_weight_shapes(path) -> list[tuple] | None:
-    """Sorted shapes of the model weight arrays in a Keras ``.weights.h5`` file (the optimizer's left out); None
-    when there is no such file or it cannot be read (a backup cut short: Keras falls back to the one before)."""
-    import h5py
-
-    if not Path(path).is_file():
-        return None
-    shapes = []
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and not name.startswith("optimizer"):
-            shapes.append(tuple(obj.shape))
-
-    try:
-        with h5py.File(path, "r") as fh:
-            fh.visititems(visit)
-    except OSError:
-        return None
-    return sorted(shapes)
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -223,8 +223,13 @@ def train_job(data, out_dir, *, model: str = "combined", taxonomy=None, confusio
     with prepare_output_dir(out, overwrite=overwrite, resumable=_unfinished_run) as run:
         folder = run.path
         if run.resuming:
-            progress(f"{out} holds an unfinished run: continuing it from its last finished epoch")
-            if not (folder / "backup").is_dir():  # killed before its first epoch ended: start it again
+            from taxoclass.resume import BACKUP_DIR, TRAINED_FILE
+
+            trained = (folder / BACKUP_DIR / TRAINED_FILE).is_file()
+            progress(f"{out} holds an unfinished run: " + ("its training had finished; choosing what the validation "
+                     "split decides, without training again" if trained else
+                     "continuing it from its last finished epoch"))
+            if not (folder / BACKUP_DIR).is_dir():  # killed before its first epoch ended: start it again
                 for name in ("training_log.csv", "best.keras"):
                     (folder / name).unlink(missing_ok=True)
                 import shutil

@@ -13,12 +13,15 @@ A subclass stores its ``__init__`` arguments unchanged (scikit-learn style) and 
   ``taxonomy_`` and ``classes_`` are set.
 - optionally ``_train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose) -> keras History``
   (the default compiles with Adam(``learning_rate``) + sparse categorical cross-entropy and calls
-  ``model.fit``), ``_make_taxonomy(self, labels)``, ``_validate_params(self)`` and ``_summary_lines(self)``.
+  ``model.fit``), ``_after_train(self, val_ds)`` (what is chosen on the validation split once training has
+  ended, before calibration), ``_make_taxonomy(self, labels)``, ``_validate_params(self)`` and
+  ``_summary_lines(self)``.
 
 Training-loop arguments read from the instance (each optional; defaults in :data:`TRAINING_DEFAULTS`):
 epochs, batch_size, learning_rate, lr_schedule, restore_best, time_budget, output_dir, early_stopping_patience,
 reduce_lr_patience, checkpoint, csv_log,
-tensorboard, resume (-> ``BackupAndRestore``), strategy, mixed_precision, random_state.
+tensorboard, resume (-> ``BackupAndRestore``, then the trained weights until ``fit`` returns:
+:mod:`taxoclass.resume`), strategy, mixed_precision, random_state.
 
 TensorFlow is imported lazily, so importing this module is cheap.
 """
@@ -216,9 +219,11 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
         import tensorflow as tf
 
         from taxoclass import training
+        from taxoclass.resume import discard_backup, load_trained, save_trained
 
         self.taxonomy_ = tax
         self.classes_ = np.array(tax.classes, dtype=object)
+        kept = self._param("output_dir") if self._param("resume") else None  # where an unfinished fit is kept
         previous_policy = training.set_mixed_precision(bool(self._param("mixed_precision")))
         try:
             # random_state seeds this fit only (initialisers, dropout, augmentation); the caller's state is kept
@@ -228,7 +233,13 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
                     self.model_ = self._build_model()
                 cbs = training.callbacks_for(self._param, validation=val_ds is not None, extra=callbacks,
                                              start=fit_start)
-                history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
+                # a run killed after its training finished (resume=True) is not trained again
+                history = None if kept is None else load_trained(self.model_, kept)
+                if history is None:
+                    history = self._train(train_ds, val_ds, int(epochs), cbs, cw, verbose)
+                    history = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
+                    if kept is not None:
+                        save_trained(self.model_, history, kept)
         except tf.errors.InvalidArgumentError as exc:
             if "not a class index" in str(exc) or "negative label" in str(exc):
                 raise ClassMismatchError(f"the dataset yields labels outside 0..{tax.n_classes - 1}; labels "
@@ -236,11 +247,18 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
             raise
         finally:
             training.set_mixed_precision(previous_policy == "mixed_float16")
-        self.history_ = {k: [float(v) for v in vals] for k, vals in (history.history if history else {}).items()}
+        self.history_ = history
+        self._after_train(val_ds)
         self.temperature_, self.calibration_, self.threshold_curve_ = 1.0, None, None  # fitted on validation data:
         if val_ds is not None:
             calibrate(self, self.predict_proba(val_ds, batch_size, calibrated=False), labels_of(val_ds))
+        if kept is not None:
+            discard_backup(kept)
         return self
+
+    def _after_train(self, val_ds) -> None:
+        """Fit what is chosen on the validation split once training has ended (before calibration); nothing here.
+        It also runs when an interrupted run that had finished training is resumed (:mod:`taxoclass.resume`)."""
 
     def _compile(self, model) -> None:
         """Compile ``model`` for the default training loop (Adam + sparse categorical cross-entropy)."""

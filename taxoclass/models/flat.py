@@ -293,7 +293,8 @@ class FlatClassifier(BaseClassifier):
 
     def _train(self, train_ds, val_ds, epochs, callbacks, class_weight, verbose):
         from taxoclass.models.backbones import set_trainable
-        from taxoclass.training import BACKUP_DIR, CosineWarmup, ResumeBackup
+        from taxoclass.resume import BACKUP_DIR, ResumeBackup
+        from taxoclass.training import CosineWarmup
 
         p1, p2 = getattr(self, "_phases", None) or _phase_epochs(self.epochs)
         final = p2 // 3 if self.final_epochs is None else min(int(self.final_epochs), p2)

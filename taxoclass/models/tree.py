@@ -352,10 +352,11 @@ class TreeClassifier(BaseClassifier):
             stages = (LevelWeightSchedule.coarse_to_fine(n, epochs) if budget is None else
                       LevelWeightSchedule.coarse_to_fine_in_time(n, budget))
             callbacks = [stages, *callbacks]
-        history = super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
+        return super()._train(train_ds, val_ds, epochs, callbacks, class_weight, verbose)
+
+    def _after_train(self, val_ds) -> None:
         if self.model_.flat_head is not None and val_ds is not None:
             self.model_.fit_combine_weight(val_ds)  # never worse on validation than either head alone
-        return history
 
     @property
     def combine_weight_(self) -> float | None:
