@@ -123,3 +123,38 @@ def test_a_damaged_trained_file_is_refused_with_one_message(tmp_path):
     (tmp_path / BACKUP_DIR / TRAINED_FILE).write_bytes(b"not a numpy archive")
     with pytest.raises(ModelError, match="cannot be read .*overwrite"):
         load_trained(_dense(3), tmp_path)
+
+
+CLI_JOB = textwrap.dedent("""
+    import os, signal, sys
+    out = sys.argv[1]
+    marker = os.path.join(os.path.dirname(out), "killed.txt")
+    import taxoclass.models.base as base
+    original = base.calibrate
+
+    def calibrate_or_die(*args, **kwargs):
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(*args, **kwargs)
+
+    base.calibrate = calibrate_or_die
+    from taxoclass.cli.main import main
+    sys.exit(main(["train", "--dataset", "digits", "--model", "flat", "--backbone", "small_cnn", "--image-size", "8",
+                   "--channels", "1", "--pad-value", "0", "--epochs", "2", "--no-augment", "-o", out]))
+""")
+
+
+def test_taxoclass_train_killed_after_training_finishes_the_run_without_training(tmp_path):
+    script = tmp_path / "cli_job.py"
+    script.write_text(CLI_JOB)
+    out = tmp_path / "run"
+    first = _run(script, out)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    assert not (out / "model.taxoclass").exists() and (out / BACKUP_DIR / TRAINED_FILE).is_file()
+    second = _run(script, out)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "its training had finished" in second.stderr + second.stdout
+    assert "Epoch" not in second.stdout  # no epoch trained again
+    assert pd.read_csv(out / "training_log.csv")["epoch"].tolist() == [0, 1]
+    assert (out / "model.taxoclass").is_file() and not (out / BACKUP_DIR).exists()
