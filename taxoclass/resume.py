@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from taxoclass._files import atomic_write
 from taxoclass.exceptions import ModelError
 
 __all__ = ["BACKUP_DIR", "TRAINED_FILE", "ResumeBackup", "save_trained", "load_trained", "discard_backup"]
@@ -106,16 +107,14 @@ def _trained_path(output_dir) -> Path:
 def save_trained(model, history: dict, output_dir) -> None:
     """Keep ``model``'s trained weights and ``history`` (``{metric: [one float per epoch]}``) in
     ``output_dir/backup/trained.npz`` until ``fit`` has done the steps after training (written whole or not at all:
-    a temporary file, flushed, then renamed)."""
+    :func:`taxoclass._files.atomic_write`, flushed to disk before the rename)."""
     path = _trained_path(output_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp_{path.name}")
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
-    with open(tmp, "wb") as fh:
+    with atomic_write(path, "wb") as fh:
         np.savez(fh, history=np.array(json.dumps(history)), **arrays)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_trained(model, output_dir) -> dict | None:
