@@ -1,6 +1,6 @@
 """Refine a taxonomy with a flat model's mistakes: inside each wide node, group the children the model confuses.
 
-An experiment of issue 10 (docs/benchmarks.md, "A taxonomy refined by the model's confusions"): the taxonomy keeps
+An experiment of issue 10 (docs/benchmarks.md, "The taxonomy refined by a flat model's confusions"): the taxonomy keeps
 every biological group, and each node with many children gets new intermediate nodes over the children that a
 flat model confuses with one another (HD-CNN's idea of specialists for confusable groups, inside the taxonomy, so a
 mistake between two groups stays as far apart as before). The confusion between two children ``a`` and ``b`` of a
@@ -8,9 +8,9 @@ node is the mean, over the classes under ``a``, of the share of their validation
 under ``b`` (from a row-normalised confusion matrix); :func:`taxoclass.clustering.cluster_confusion` groups the
 children at ``--beta``; every group of two or more children, fewer than all, becomes a node named
 ``<node>~<k>``. Train on the refined file, score on the real one (``taxoclass evaluate ... --taxonomy REAL``).
-Prints a JSON line: the nodes added and the share of the within-node confusion they hold.
+Prints a JSON line: β, the number of decision nodes before and after, and the groups added.
 
-    .venv/bin/python benchmarks/refined_taxonomy.py taxonomies/ndsb_plankton.tsv RUN_val/confusion.csv refined.tsv --beta 0.01
+    .venv/bin/python benchmarks/refined_taxonomy.py taxonomies/ndsb_plankton.tsv RUN_val/confusion.csv refined.tsv --beta 0.1
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main(argv=None):
     ap.add_argument("taxonomy", help="the real taxonomy (any reader format)")
     ap.add_argument("confusion", help="a flat model's validation confusion (taxoclass evaluate --split val)")
     ap.add_argument("out", help="where to write the refined taxonomy (.tsv)")
-    ap.add_argument("--beta", type=float, default=0.01, help="confusion between two children to group them")
+    ap.add_argument("--beta", type=float, default=0.1, help="confusion between two children to group them")
     ap.add_argument("--min-children", type=int, default=4, help="refine only nodes with this many children or more")
     ap.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     args = ap.parse_args(argv)
@@ -100,8 +100,7 @@ def main(argv=None):
     from taxoclass.taxonomy.io import save_taxonomy
 
     tax = load_taxonomy(args.taxonomy)
-    cm = load_confusion(args.confusion, classes=list(tax.classes))
-    cm = cm[0] if isinstance(cm, tuple) else cm
+    cm, _ = load_confusion(args.confusion, classes=list(tax.classes))
     new, added = refined_taxonomy(tax, cm, args.beta, args.min_children)
     save_taxonomy(new, args.out, overwrite=args.overwrite)
     print(json.dumps({"beta": args.beta, "nodes_before": len(tax.classifier_nodes),

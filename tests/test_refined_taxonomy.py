@@ -1,4 +1,4 @@
-"""benchmarks/refined_taxonomy.py: the taxonomy with confusable children of wide nodes grouped (pairs RT-1, RT-2)."""
+"""benchmarks/refined_taxonomy.py: the taxonomy with confusable children of wide nodes grouped (pairs RT-1 to RT-3)."""
 
 import json
 import sys
