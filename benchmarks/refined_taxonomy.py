@@ -48,7 +48,6 @@ def refined_taxonomy(tax, cm, beta: float, min_children: int = 4):
     cm = np.asarray(cm, dtype=float)
     seen = cm.sum(axis=1) > 0  # a class without validation images has no row to learn from
     C = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1e-12)
-    index = {c: i for i, c in enumerate(classes)}
     lineages = {c: tax.lineage(c) for c in classes}
     group_of = {}  # (prefix tuple of the node, child name) -> new node name
     added = {}
@@ -57,7 +56,7 @@ def refined_taxonomy(tax, cm, beta: float, min_children: int = 4):
         if len(kids) < min_children:
             continue
         names = [tax.name(k) for k in kids]
-        members = [[index[c] for c in tax.classes_under(k)] for k in kids]
+        members = [[tax.class_index(c) for c in tax.classes_under(k)] for k in kids]
         rows = [[i for i in m if seen[i]] for m in members]
         if sum(map(bool, rows)) < 2:  # fewer than two children with validation images: nothing to compare
             continue
