@@ -19,9 +19,22 @@ import pytest
 from taxoclass.exceptions import ModelError
 from taxoclass.resume import BACKUP_DIR, TRAINED_FILE, discard_backup, load_trained, save_trained
 
-# kill -9 inside one step after training on the first run (a marker file says it happened), then let it finish
-JOB = textwrap.dedent("""
-    import json, os, signal, sys
+# kill -9 inside one step after training on the first run (a marker file says it happened), then let it finish;
+# both job scripts start with it
+KILL_ONCE = textwrap.dedent("""
+    import os, signal
+
+    def kill_once(original, marker):
+        def step_then_maybe_die(*args, **kwargs):
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original(*args, **kwargs)
+        return step_then_maybe_die
+""")
+
+JOB = KILL_ONCE + textwrap.dedent("""
+    import json, sys
     import keras
     sys.path.insert(0, {tests!r})
     out, model, step = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -30,18 +43,10 @@ JOB = textwrap.dedent("""
     import taxoclass.models.base as base
     from taxoclass.models.tree_model import TreeModel
 
-    def kill_once(original):
-        def step_then_maybe_die(*args, **kwargs):
-            if not os.path.exists(marker):
-                open(marker, "w").close()
-                os.kill(os.getpid(), signal.SIGKILL)
-            return original(*args, **kwargs)
-        return step_then_maybe_die
-
     if step == "calibrate":
-        base.calibrate = kill_once(base.calibrate)
+        base.calibrate = kill_once(base.calibrate, marker)
     else:
-        TreeModel.fit_combine_weight = kill_once(TreeModel.fit_combine_weight)
+        TreeModel.fit_combine_weight = kill_once(TreeModel.fit_combine_weight, marker)
 
     class Begun(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -125,20 +130,11 @@ def test_a_damaged_trained_file_is_refused_with_one_message(tmp_path):
         load_trained(_dense(3), tmp_path)
 
 
-CLI_JOB = textwrap.dedent("""
-    import os, signal, sys
+CLI_JOB = KILL_ONCE + textwrap.dedent("""
+    import sys
     out = sys.argv[1]
-    marker = os.path.join(os.path.dirname(out), "killed.txt")
     import taxoclass.models.base as base
-    original = base.calibrate
-
-    def calibrate_or_die(*args, **kwargs):
-        if not os.path.exists(marker):
-            open(marker, "w").close()
-            os.kill(os.getpid(), signal.SIGKILL)
-        return original(*args, **kwargs)
-
-    base.calibrate = calibrate_or_die
+    base.calibrate = kill_once(base.calibrate, os.path.join(os.path.dirname(out), "killed.txt"))
     from taxoclass.cli.main import main
     sys.exit(main(["train", "--dataset", "digits", "--model", "flat", "--backbone", "small_cnn", "--image-size", "8",
                    "--channels", "1", "--pad-value", "0", "--epochs", "2", "--no-augment", "-o", out]))
