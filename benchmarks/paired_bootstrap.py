@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import pandas as pd
 
-from taxoclass.metrics.hierarchical import mistake_severity
+from taxoclass.metrics import paired_bootstrap as library_paired_bootstrap
 from taxoclass.taxonomy import load_taxonomy
 
 
@@ -36,52 +35,21 @@ def _read(path: str) -> pd.DataFrame:
     return df
 
 
-def _per_image(df: pd.DataFrame, tax) -> tuple[np.ndarray, np.ndarray]:
-    """(1 where right, the image's mistake distance where wrong and 0 where right)."""
-    right = (df["true"] == df["predicted_class"]).to_numpy()
-    cost = {}
-    dist = np.zeros(len(df))
-    for i, (t, p) in enumerate(zip(df["true"], df["predicted_class"])):
-        if t != p:
-            dist[i] = cost.setdefault((t, p), mistake_severity([t], [p], tax))
-    return right.astype(float), dist
-
-
 def paired_bootstrap(a, b, tax, resamples: int = 2000, seed: int = 0) -> dict:
-    """Top-1 and mistake severity of B minus A, with 95 % intervals from resampling the images. ``a`` and ``b`` are
-    each one ``predictions.csv`` frame, or equally long lists of frames (repeated runs of A and of B), all listing
-    the same images in the same order."""
+    """Top-1 and mistake severity of B minus A, with 95 % intervals from resampling the images
+    (:func:`taxoclass.metrics.paired_bootstrap`). ``a`` and ``b`` are each one ``predictions.csv`` frame, or equally
+    long lists of frames (repeated runs of A and of B), all listing the same images in the same order."""
     a = [a] if isinstance(a, pd.DataFrame) else list(a)
     b = [b] if isinstance(b, pd.DataFrame) else list(b)
     if len(a) != len(b) or not a:
         raise SystemExit(f"give as many runs of B as of A (got {len(a)} and {len(b)}), in pairs A1 B1 A2 B2 ….")
-    files = a[0]["file"].to_numpy()
-    if any(len(f) != len(files) or not (f["file"].to_numpy() == files).all() for f in a + b):
+    first = a[0]
+    if any(len(f) != len(first) or not (f["file"].to_numpy() == first["file"].to_numpy()).all()
+           or not (f["true"].to_numpy() == first["true"].to_numpy()).all() for f in a + b):
         raise SystemExit("the prediction files do not list the same images in the same order; evaluate every "
                          "model with the same --manifest.")
-    # per image: the number of runs right, and the summed distance of the runs' mistakes
-    (ra, da), (rb, db) = ([sum(v) for v in zip(*(_per_image(f, tax) for f in runs))] for runs in (a, b))
-    runs = len(a)
-
-    def severity(right, dist):
-        wrong = runs - right
-        return float(dist.sum() / wrong.sum()) if wrong.sum() else float("nan")
-
-    rng = np.random.default_rng(seed)
-    diffs = {"accuracy": [], "mistake_severity": []}
-    n = len(files)
-    for _ in range(resamples):
-        i = rng.integers(0, n, n)
-        diffs["accuracy"].append((rb[i].mean() - ra[i].mean()) / runs)
-        diffs["mistake_severity"].append(severity(rb[i], db[i]) - severity(ra[i], da[i]))
-    out = {"n_images": n, "runs": runs, "resamples": resamples, "seed": seed}
-    for name, (va, vb) in {"accuracy": (ra.mean() / runs, rb.mean() / runs),
-                           "mistake_severity": (severity(ra, da), severity(rb, db))}.items():
-        d = np.asarray(diffs[name])
-        lo, hi = np.nanpercentile(d, [2.5, 97.5])
-        out[name] = {"a": round(float(va), 4), "b": round(float(vb), 4), "b_minus_a": round(float(vb - va), 4),
-                     "ci95": [round(float(lo), 4), round(float(hi), 4)], "excludes_zero": bool(lo > 0 or hi < 0)}
-    return out
+    return library_paired_bootstrap(first["true"].to_numpy(), [f["predicted_class"].to_numpy() for f in a],
+                                    [f["predicted_class"].to_numpy() for f in b], tax, resamples=resamples, seed=seed)
 
 
 def main() -> None:

@@ -19,8 +19,10 @@ last stage for ``small_cnn`` node blocks), so tree and flat compare like for lik
 twice the node heads' last layer) whatever ``head_units`` says.
 
 Every model is evaluated on the same test split with :func:`taxoclass.metrics.evaluate_predictions` against one
-reference tree (the biological taxonomy, or the error-based tree when there is none) and the report (JSON,
-Markdown, PNG figures) is written by :func:`taxoclass.report.write_report`.
+reference tree (the biological taxonomy, or the error-based tree when there is none), every other model is compared
+with the flat model on the same images by :func:`taxoclass.metrics.paired_bootstrap` (``vs_flat``: top-1 and mistake
+severity differences with 95 % intervals), and the report (JSON, Markdown, PNG figures) is written by
+:func:`taxoclass.report.write_report`.
 """
 
 from __future__ import annotations
@@ -246,7 +248,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
     from taxoclass import __version__
     from taxoclass.clustering import error_clustering
     from taxoclass.data import make_dataset, split, write_manifest
-    from taxoclass.metrics import confusion_matrix, evaluate_predictions
+    from taxoclass.metrics import confusion_matrix, evaluate_predictions, paired_bootstrap
     from taxoclass.models.factory import make_estimator
     from taxoclass.models.flat import FlatClassifier
     from taxoclass.report.writer import write_report_files
@@ -351,6 +353,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             name, tax.with_class_order(ref_classes), backbone=backbone, weights=weights, width=width, depth=depth,
             tree_options={"flat_head_units": flat_head} if name == "combined" else None, **kw))
 
+    answers = {}  # each model's top-1 classes (with the views when tta > 1), for the paired comparison with flat
     for name, (clf, secs) in fitted.items():
         say(f"[{name}] evaluating on {counts['test']} test images ...")
         p_test, ips = _timed_proba(clf, test_ds, ref_classes)
@@ -365,6 +368,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             risk_metrics = evaluate_predictions(y_test, p_best, ref_tax, k=k, mode="risk")
             metrics["accuracy_risk"] = risk_metrics["accuracy"]
             metrics["mistake_severity_risk"] = risk_metrics["mistake_severity"]
+        answers[name] = np.asarray(ref_classes, dtype=object)[p_best.argmax(axis=1)]
         n_params = int(clf.model_.count_params())
         n_epochs = epochs_run(clf.history_)
         entry = {"name": name, "metrics": metrics, "history": clf.history_, "train_seconds": secs,
@@ -388,6 +392,11 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             "mistake_severity_risk": metrics.get("mistake_severity_risk")}
         if save_models and out is not None:
             clf.save(out / f"{name}.taxoclass", overwrite=True)
+    for entry in results if "flat" in answers else []:  # each model against flat: the split's luck or not?
+        if entry["name"] != "flat":
+            vs = paired_bootstrap(y_test, answers["flat"], answers[entry["name"]], ref_tax, resamples=1000, seed=seed)
+            entry["vs_flat"] = summary_models[entry["name"]]["vs_flat"] = {
+                "tta": tta if tta > 1 else None, **{m: vs[m] for m in ("accuracy", "mistake_severity")}}
     summary = {
         "taxoclass_version": __version__, "data": getattr(data, "source", "images"), "n_images": len(data),
         "n_classes": len(ref_classes), "split": counts, "seed": seed, "image_size": int(image_size),

@@ -127,3 +127,24 @@ def test_markdown_without_optional_parts():
     assert "| top-1 accuracy (↑) | 0.5000 |" in md
     assert "top-k accuracy" not in md  # no probabilities -> no top-k row
     assert "## Cost" not in md
+
+
+def test_the_comparison_with_flat_is_a_section_with_each_models_paired_difference():
+    from taxoclass.metrics import paired_bootstrap
+
+    tax = _tax()
+    results = _results(tax)
+    y = np.asarray(results[0]["metrics"]["classes"], dtype=object)  # any labels will do: the section prints vs_flat
+    rng = np.random.default_rng(1)
+    truth = rng.choice(y, 400)
+    tree = np.where(rng.random(400) < 0.9, truth, rng.choice(y, 400))
+    flat = np.where(rng.random(400) < 0.6, truth, rng.choice(y, 400))
+    vs = paired_bootstrap(truth, flat, tree, tax, resamples=300)
+    results[1]["vs_flat"] = {"tta": 8, "accuracy": vs["accuracy"], "mistake_severity": vs["mistake_severity"]}
+    md = markdown_report(results)
+    section = md.split("## Against the flat model")[1].split("\n## ")[0]
+    assert "with 8 test-time views" in section
+    lo, hi = vs["accuracy"]["ci95"]
+    assert f"| taxonomy tree | {100 * vs['accuracy']['b_minus_a']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]*" in section
+    assert "flat inception_v3 |" not in section  # the flat model is not compared with itself
+    assert "## Against the flat model" not in markdown_report(_results(tax))  # no comparison: no section

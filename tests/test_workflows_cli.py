@@ -272,8 +272,17 @@ def test_benchmark_writes_every_report_file(image_folder, tmp_path):
         assert m["epochs_run"] == 2 and 0 <= m["accuracy_tta"] <= 1 and m["tta"] == 8
         assert 0 <= m["accuracy_risk"] <= 1 and m["mistake_severity_risk"] is not None
     assert summary["beta_chosen"] is True and summary["augment"] == "plankton"
+    # every other model against flat on the same test images (paired bootstrap), the flat model against nothing
+    assert "vs_flat" not in summary["models"]["flat"]
+    for name in ("flat_block", "taxonomy_tree", "error_tree", "combined"):
+        vs, m = summary["models"][name]["vs_flat"], summary["models"][name]
+        assert vs["tta"] == 8
+        assert vs["accuracy"]["b_minus_a"] == pytest.approx(m["accuracy_tta"] - summary["models"]["flat"]["accuracy_tta"],
+                                                           abs=2e-4)
+        assert vs["accuracy"]["ci95"][0] <= vs["accuracy"]["ci95"][1]
     md = (out / "report.md").read_text()
     assert "top-1 accuracy with test-time augmentation" in md and "epochs run" in md
+    assert "## Against the flat model" in md and "| combined |" in md.split("## Against the flat model")[1]
     for name in ("report.json", "report.md", "manifest.csv", "error_taxonomy.tsv", "training_curves.png",
                  "accuracy_vs_cost.png", "confusion_flat.png", "confusion_taxonomy_tree.png",
                  "confusion_error_tree.png"):
@@ -290,6 +299,7 @@ def test_benchmark_risk_scores_are_what_evaluate_mode_risk_gives_the_saved_model
                  "--epochs", "2", "--block-filters", "8", "--head-units", "8", "--batch-size", "32",
                  "--models", "flat,taxonomy_tree", "--tta", "2", "--save-models", "-o", str(out)]) == 0
     summary = json.loads((out / "benchmark.json").read_text())
+    evaluated = {}
     for name in ("flat", "taxonomy_tree"):
         m = summary["models"][name]
         scores = {}
@@ -302,6 +312,17 @@ def test_benchmark_risk_scores_are_what_evaluate_mode_risk_gives_the_saved_model
         assert m["accuracy_tta"] == pytest.approx(scores["soft"]["accuracy"])
         assert m["accuracy_risk"] == pytest.approx(scores["risk"]["accuracy"])
         assert m["mistake_severity_risk"] == pytest.approx(scores["risk"]["mistake_severity"])
+        evaluated[name] = pd.read_csv(tmp_path / f"{name}_soft" / "predictions.csv")
+    # the benchmark's tree-vs-flat comparison is the paired bootstrap of what evaluate gives the saved models
+    from taxoclass import load_taxonomy
+    from taxoclass.metrics import paired_bootstrap
+
+    flat, tree = evaluated["flat"], evaluated["taxonomy_tree"]
+    assert (flat["file"] == tree["file"]).all()
+    again = paired_bootstrap(flat["true"], flat["predicted_class"], tree["predicted_class"], load_taxonomy(tax),
+                             resamples=1000, seed=0)
+    vs = summary["models"]["taxonomy_tree"]["vs_flat"]
+    assert vs["tta"] == 2 and vs["accuracy"] == again["accuracy"]
 
 
 def test_an_empty_head_units_gives_linear_node_heads_in_train_and_benchmark(image_folder, tmp_path):

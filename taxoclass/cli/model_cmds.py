@@ -336,6 +336,7 @@ def benchmark_cmd(args) -> int:
     from taxoclass._checks import check_benchmark
     from taxoclass._files import prepare_output_dir
     from taxoclass.comparison import run_benchmark
+    from taxoclass.report.markdown import versus_cell
 
     backbone = args.backbone or DEFAULT_BACKBONE
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -372,7 +373,7 @@ def benchmark_cmd(args) -> int:
         progress=_progress)
     tta = f"acc TTA{summary['tta']}" if summary["tta"] > 1 else "acc TTA"
     rows = [("model", "accuracy", tta, "hF1", "severity", "acc risk", "sev. risk", "epochs", "train s", "img/s",
-             "params")]
+             "params", "top-1 - flat, points [95 %]")]
 
     def cell(value, fmt):
         return "-" if value is None else format(value, fmt)
@@ -382,7 +383,7 @@ def benchmark_cmd(args) -> int:
                      cell(m["hierarchical_f1_micro"], ".4f"), cell(m["mistake_severity"], ".2f"),
                      cell(m["accuracy_risk"], ".4f"), cell(m["mistake_severity_risk"], ".2f"),
                      str(m["epochs_run"]), f"{m['train_seconds']:.1f}", f"{m['predict_images_per_second']:.0f}",
-                     f"{m['n_params']:,}"))
+                     f"{m['n_params']:,}", versus_cell(m["vs_flat"]["accuracy"], 100) if m.get("vs_flat") else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

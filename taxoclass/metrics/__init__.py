@@ -15,7 +15,8 @@ included (so :math:`|\mathrm{anc}(v)| = \mathrm{depth}(v)`); :math:`\mathrm{lca}
 ancestor; :math:`h(v)` is the height of node :math:`v` (longest downward path to a leaf; leaves have height 0).
 
 :func:`evaluate_predictions` computes everything at once and returns a JSON-serialisable dict, the input of
-:func:`taxoclass.report.write_report`.
+:func:`taxoclass.report.write_report`. :func:`paired_bootstrap` says whether one model's lead over another on the
+same test images is more than the luck of the split.
 
 Examples
 --------
@@ -32,10 +33,11 @@ from taxoclass.metrics.flat import accuracy, balanced_accuracy, confusion_matrix
 from taxoclass.metrics.hierarchical import (average_hierarchical_distance, hierarchical_f1,
                                             hierarchical_precision_recall_f1, mistake_severity, per_level_accuracy,
                                             per_node_accuracy)
+from taxoclass.metrics.paired import paired_bootstrap
 from taxoclass.metrics.threshold import threshold_predictions
 
 __all__ = [
     "accuracy", "top_k_accuracy", "balanced_accuracy", "per_class_scores", "confusion_matrix",
     "hierarchical_precision_recall_f1", "hierarchical_f1", "mistake_severity", "average_hierarchical_distance",
-    "per_level_accuracy", "per_node_accuracy", "threshold_predictions", "evaluate_predictions",
+    "per_level_accuracy", "per_node_accuracy", "threshold_predictions", "evaluate_predictions", "paired_bootstrap",
 ]

@@ -75,6 +75,7 @@ def markdown_report(results: list[dict], figures: dict[str, str] | None = None, 
     if ks:
         out += [f"top-k and distance@k use k = {', '.join(map(str, ks))}. Mistake severity and hierarchical "
                 "distances are LCA heights in each model's taxonomy (lower is better).", ""]
+    out += _versus_section(results)
     out += _calibration_section(results)
     cost_rows = table(COST_ROWS, lambda r, k: r.get(k))
     if cost_rows:
@@ -135,6 +136,34 @@ def markdown_report(results: list[dict], figures: dict[str, str] | None = None, 
         for caption, rel in figures.items():
             out += [f"### {caption}", "", f"![{caption}]({rel})", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def versus_cell(diff: dict, scale: float = 1.0, fmt: str = "{:+.1f}") -> str:
+    """``"+0.7 [-0.3, +1.8]"``: a paired difference (:func:`taxoclass.metrics.paired_bootstrap`) and its 95 %
+    interval, times ``scale``; ``*`` when the interval excludes 0.
+
+    >>> versus_cell({"b_minus_a": 0.012, "ci95": [0.001, 0.023], "excludes_zero": True}, 100)
+    '+1.2 [+0.1, +2.3]*'
+    """
+    lo, hi = diff["ci95"]
+    return (f"{fmt.format(diff['b_minus_a'] * scale)} [{fmt.format(lo * scale)}, {fmt.format(hi * scale)}]"
+            + ("*" if diff.get("excludes_zero") else ""))
+
+
+def _versus_section(results: list[dict]) -> list[str]:
+    """The "Against the flat model" section: the paired differences of ``run_benchmark``'s ``vs_flat`` entries."""
+    rows = [[r["name"], versus_cell(r["vs_flat"]["accuracy"], 100),
+             versus_cell(r["vs_flat"]["mistake_severity"], 1, "{:+.2f}")] for r in results if r.get("vs_flat")]
+    if not rows:
+        return []
+    views = next(r["vs_flat"].get("tta") for r in results if r.get("vs_flat"))
+    return ["## Against the flat model", "",
+            "Each model minus the flat model on the same test images" + (f" (with {views} test-time views)" if views
+                                                                       else "") +
+            ", with the 95 % interval of a paired bootstrap over the images (1,000 resamples); `*`: the interval "
+            "excludes 0, so the difference is more than the luck of this test split. Top-1 in points; severity "
+            "(mean LCA height of the wrong answers) on the reference taxonomy, lower is better.", "",
+            _md_table(["model", "top-1 - flat (points)", "severity - flat"], rows), ""]
 
 
 def _calibration_section(results: list[dict]) -> list[str]:
