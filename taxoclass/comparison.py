@@ -368,7 +368,7 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             risk_metrics = evaluate_predictions(y_test, p_best, ref_tax, k=k, mode="risk")
             metrics["accuracy_risk"] = risk_metrics["accuracy"]
             metrics["mistake_severity_risk"] = risk_metrics["mistake_severity"]
-        answers[name] = np.asarray(ref_classes, dtype=object)[p_best.argmax(axis=1)]
+        answers[name] = p_best.argmax(axis=1)  # class indices, in the order y_test and ref_tax use
         n_params = int(clf.model_.count_params())
         n_epochs = epochs_run(clf.history_)
         entry = {"name": name, "metrics": metrics, "history": clf.history_, "train_seconds": secs,
@@ -392,8 +392,8 @@ def _run(data, taxonomy, models, out, say, *, backbone, weights, image_size, cha
             "mistake_severity_risk": metrics.get("mistake_severity_risk")}
         if save_models and out is not None:
             clf.save(out / f"{name}.taxoclass", overwrite=True)
-    for entry in results if "flat" in answers else []:  # each model against flat: the split's luck or not?
-        if entry["name"] != "flat":
+    for entry in results:  # each model against flat: more than the split's luck or not?
+        if "flat" in answers and entry["name"] != "flat":
             vs = paired_bootstrap(y_test, answers["flat"], answers[entry["name"]], ref_tax, resamples=1000, seed=seed)
             entry["vs_flat"] = summary_models[entry["name"]]["vs_flat"] = {
                 "tta": tta if tta > 1 else None, **{m: vs[m] for m in ("accuracy", "mistake_severity")}}

@@ -25,26 +25,17 @@ __all__ = ["paired_bootstrap"]
 
 def _runs(y_pred, tax, n: int, what: str) -> np.ndarray:
     """Predicted classes as an (R, N) array of class indices (one row per run)."""
-    if isinstance(y_pred, np.ndarray):
-        arr = y_pred
-    elif _nested(y_pred):
-        rows = [list(r) for r in y_pred]
-        if len({len(r) for r in rows}) > 1:
-            raise DataError(f"{what}: every run must predict the same {n} test images; got rows of "
-                            f"{sorted({len(r) for r in rows})} predictions.")
-        arr = np.empty((len(rows), len(rows[0])), dtype=object)
-        arr[:] = rows
-    else:
-        arr = np.asarray(list(y_pred), dtype=object)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[0] == 0:
+    if isinstance(y_pred, np.ndarray) and y_pred.ndim > 2:
         raise DataError(f"{what} must hold one predicted class per test image, or one equally long row of them "
-                        f"per run; got {type(y_pred).__name__} of shape {arr.shape}.")
-    if arr.shape[1] != n:
-        raise DataError(f"{what} has {arr.shape[1]} predictions per run for {n} true labels; score both models on "
+                        f"per run; got an array of shape {y_pred.shape}.")
+    rows = [list(r) for r in y_pred] if _nested(y_pred) else [list(y_pred)]
+    lengths = sorted({len(r) for r in rows})
+    if len(lengths) > 1:
+        raise DataError(f"{what}: every run must predict the same {n} test images; got rows of {lengths} predictions.")
+    if lengths[0] != n:
+        raise DataError(f"{what} has {lengths[0]} predictions per run for {n} true labels; score both models on "
                         "the same test images, in the same order.")
-    return np.stack([_encode_classes(list(row), tax, what) for row in arr])
+    return np.stack([_encode_classes(row, tax, what) for row in rows])
 
 
 def _nested(y) -> bool:
